@@ -1,0 +1,21 @@
+/**
+ * The platform-neutral part of ipc-channel, for browsers, Electron renderers and workers: nothing here
+ * imports from `node:`.
+ * @packageDocumentation
+ */
+export { Channel, type ChannelOptions, type ChannelEvents, type Remote, type RemoteReturn } from './core/channel.js'
+export { InProgress } from './core/in-progress.js'
+export { expose, type CallContext, type ExposeOptions, type Handler } from './core/registry.js'
+export type { Transport, TransportSink } from './core/transport.js'
+export type { ErrorClass } from './protocol/fault.js'
+export {
+  IpcError,
+  ChannelClosedError,
+  TimeoutError,
+  AbortError,
+  AuthenticationError,
+  MethodNotFoundError,
+  ProtocolError,
+  SerializationError,
+  RemoteError,
+} from './core/errors.js'

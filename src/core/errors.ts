@@ -1,0 +1,12 @@
+/** The error classes of the public contract; they live in protocol/ because their codes travel on the wire. */
+export {
+  IpcError,
+  ChannelClosedError,
+  TimeoutError,
+  AbortError,
+  AuthenticationError,
+  MethodNotFoundError,
+  ProtocolError,
+  SerializationError,
+  RemoteError,
+} from '../protocol/errors.js'

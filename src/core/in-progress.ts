@@ -1,0 +1,301 @@
+import pDefer, { type DeferredPromise } from 'p-defer'
+import { AbortError, TimeoutError } from './errors.js'
+
+const PENDING = 0
+const FULFILLED = 1
+const REJECTED = 2
+
+/**
+ * What an InProgress needs from the channel that made it.
+ * @internal
+ */
+export interface CallOwner {
+  /** The caller gave up on call `id` (abort, timeout, a loop left early): forget it and tell the peer. */
+  cancelCall(id: number, reason: unknown): void
+  /** The consumer of stream `id` accepts `count` more items. */
+  grantCredit(id: number, count: number): void
+  /** Items a stream may send before it needs more credit, as announced to the peer. */
+  readonly streamWindow: number
+}
+
+/** Stream bookkeeping, made only for calls that stream. */
+interface StreamState {
+  /** Items received and not yet handed to an iterator (or collected). */
+  queue: unknown[]
+  /** 'collect': awaited as a whole; 'iterate': consumed by `for await`; undecided until one of them. */
+  mode: 'undecided' | 'collect' | 'iterate'
+  /** Items collected for an awaited stream. */
+  collected: unknown[]
+  /** Items consumed since credit was last granted. */
+  unacknowledged: number
+  /** An iterator's `next()` waiting for the next item. */
+  waiter?: DeferredPromise<IteratorResult<unknown>>
+  ended: boolean
+  /** A call that did not stream has handed its result to the iterator as its single item. */
+  resultTaken: boolean
+}
+
+/**
+ * A call in progress. Await it (it is a thenable, not a Promise subclass) for the remote result, or
+ * iterate it with `for await` to consume a streaming call's items with backpressure. The remote
+ * exception, if any, is rethrown locally.
+ *
+ * @typeParam T the result: for a streaming call, the array of its items.
+ * @typeParam Item the type of the items yielded when iterating.
+ */
+export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, AsyncIterable<Item> {
+  #state: typeof PENDING | typeof FULFILLED | typeof REJECTED = PENDING
+  #value: unknown = undefined
+  #deferred: DeferredPromise<T> | undefined
+  #progressListeners: ((value: unknown) => void)[] | undefined
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #stream: StreamState | undefined
+  readonly #owner: CallOwner | undefined
+  readonly #id: number
+  readonly #method: string
+
+  /** @internal */
+  constructor(owner: CallOwner | undefined, id: number, method: string) {
+    this.#owner = owner
+    this.#id = id
+    this.#method = method
+  }
+
+  /** True once the call has settled, successfully or not. */
+  get finished(): boolean {
+    return this.#state !== PENDING
+  }
+
+  /** True once the call has settled with an error. */
+  get failed(): boolean {
+    return this.#state === REJECTED
+  }
+
+  /** The result once the call has finished successfully; undefined before and on failure. */
+  get result(): T | undefined {
+    return this.#state === FULFILLED ? (this.#value as T) : undefined
+  }
+
+  /** The error (or thrown value) once the call has failed; undefined otherwise. */
+  get error(): unknown {
+    return this.#state === REJECTED ? this.#value : undefined
+  }
+
+  /** Attaches callbacks as a Promise would. The promise behind it is made on first use. */
+  then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    return this.#promise().then(onFulfilled, onRejected)
+  }
+
+  /** Attaches a rejection handler, as `Promise.prototype.catch`. */
+  catch<R = never>(onRejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
+    return this.#promise().then(undefined, onRejected)
+  }
+
+  /** Attaches a callback run on settlement, as `Promise.prototype.finally`. */
+  finally(onFinally?: (() => void) | null): Promise<T> {
+    return this.#promise().finally(onFinally)
+  }
+
+  /**
+   * Gives up on the call: it rejects at once with an AbortError (whose `cause` is `reason`), the peer is
+   * told to abort the handler's `signal`, and a result that still arrives is dropped. No-op once finished.
+   */
+  abort(reason?: unknown): void {
+    if (this.#state !== PENDING) return
+    const error = new AbortError(`call ${JSON.stringify(this.#method)} was aborted`, reason === undefined ? undefined : { cause: reason })
+    this.#giveUp(error, reason === undefined ? error : reason)
+  }
+
+  /**
+   * Rejects the call with a TimeoutError if it has not finished within `ms` milliseconds, and cancels
+   * the remote handler. A later call replaces the earlier deadline. The timer does not keep the process
+   * alive and is cleared when the call settles.
+   * @returns this, for chaining: `await channel.rpc('slow').timeout(1000)`.
+   */
+  timeout(ms: number): this {
+    if (this.#state !== PENDING) return this
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    // Made before the timer is armed, so that its stack shows where the deadline was set.
+    const error = new TimeoutError(`call ${JSON.stringify(this.#method)} timed out after ${ms} ms`)
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.#giveUp(error, error)
+    }, ms)
+    ;(this.#timer as { unref?: () => void }).unref?.()
+    return this
+  }
+
+  /**
+   * Calls `listener` with every progress value the remote handler reports, in order, before the result.
+   * @returns this, for chaining.
+   */
+  onProgress(listener: (value: unknown) => void): this {
+    ;(this.#progressListeners ??= []).push(listener)
+    return this
+  }
+
+  /**
+   * Iterates the items of a streaming call. Items are requested from the peer as they are consumed, so
+   * a slow loop holds back a fast producer. Leaving the loop early (`break`, `return`, a throw) cancels
+   * the remote generator. Iterating a call that did not stream yields its result once.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Item> {
+    const stream = this.#streamState()
+    if (stream.mode === 'undecided') {
+      stream.mode = 'iterate'
+      // Items that arrived before the loop started are already in the queue; credit follows consumption.
+    }
+    const next = (): Promise<IteratorResult<Item>> => {
+      if (stream.queue.length > 0) {
+        const value = stream.queue.shift()
+        this.#consumed(stream, 1)
+        return Promise.resolve({ value: value as Item, done: false })
+      }
+      if (this.#state === REJECTED) return Promise.reject(this.#value)
+      if (stream.ended || this.#state === FULFILLED) {
+        // A call that did not stream: its result is the single item.
+        if (!stream.ended && !stream.resultTaken) {
+          stream.resultTaken = true
+          return Promise.resolve({ value: this.#value as Item, done: false })
+        }
+        return Promise.resolve({ value: undefined, done: true })
+      }
+      stream.waiter = pDefer()
+      return stream.waiter.promise as Promise<IteratorResult<Item>>
+    }
+    const stop = (): Promise<IteratorResult<Item>> => {
+      if (this.#state === PENDING) {
+        const error = new AbortError(`stream ${JSON.stringify(this.#method)} was left before its end`)
+        this.#giveUp(error, error, true)
+      }
+      return Promise.resolve({ value: undefined, done: true })
+    }
+    return { next, return: stop, throw: (error?: unknown) => stop().then(() => Promise.reject(error)) }
+  }
+
+  /** @internal The result arrived. */
+  resolve(value: unknown): void {
+    if (this.#state !== PENDING) return
+    this.#settle(FULFILLED, value)
+  }
+
+  /** @internal The call failed (remote error, channel closed, ...). */
+  reject(error: unknown): void {
+    if (this.#state !== PENDING) return
+    this.#settle(REJECTED, error)
+  }
+
+  /** @internal A progress report arrived. Listener exceptions do not disturb the call. */
+  progress(value: unknown): void {
+    if (this.#state !== PENDING || !this.#progressListeners) return
+    for (const listener of this.#progressListeners) {
+      try {
+        listener(value)
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error
+        })
+      }
+    }
+  }
+
+  /** @internal A stream item arrived. */
+  item(value: unknown): void {
+    if (this.#state !== PENDING) return
+    const stream = this.#streamState()
+    if (stream.waiter) {
+      const waiter = stream.waiter
+      stream.waiter = undefined
+      this.#consumed(stream, 1)
+      waiter.resolve({ value, done: false })
+    } else if (stream.mode === 'collect') {
+      stream.collected.push(value)
+      this.#consumed(stream, 1)
+    } else {
+      stream.queue.push(value)
+    }
+  }
+
+  /** @internal The stream ended normally. */
+  end(): void {
+    if (this.#state !== PENDING) return
+    const stream = this.#streamState()
+    stream.ended = true
+    this.#settle(FULFILLED, stream.mode === 'collect' ? stream.collected : [])
+  }
+
+  #streamState(): StreamState {
+    if (!this.#stream) {
+      this.#stream = { queue: [], mode: 'undecided', collected: [], unacknowledged: 0, ended: false, resultTaken: false }
+      // Already awaited: the items go straight into the result, with credit granted as they arrive.
+      if (this.#deferred) this.#stream.mode = 'collect'
+    }
+    return this.#stream
+  }
+
+  /** Counts consumed items and grants credit in batches of half the window, to keep credit frames rare. */
+  #consumed(stream: StreamState, count: number): void {
+    if (this.#state !== PENDING || !this.#owner) return
+    stream.unacknowledged += count
+    if (stream.unacknowledged >= Math.max(1, this.#owner.streamWindow >> 1)) {
+      this.#owner.grantCredit(this.#id, stream.unacknowledged)
+      stream.unacknowledged = 0
+    }
+  }
+
+  /** Local give-up: settle, forget the call on the channel and tell the peer. */
+  #giveUp(error: Error, reason: unknown, quiet = false): void {
+    this.#settle(REJECTED, error, quiet)
+    this.#owner?.cancelCall(this.#id, reason)
+  }
+
+  #settle(state: typeof FULFILLED | typeof REJECTED, value: unknown, quiet = false): void {
+    this.#state = state
+    this.#value = value
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer)
+      this.#timer = undefined
+    }
+    const stream = this.#stream
+    if (stream) {
+      // Ended before anyone awaited or iterated: the buffered items are the result.
+      if (stream.mode === 'undecided' && state === FULFILLED && stream.ended) this.#value = stream.queue.splice(0)
+      const waiter = stream.waiter
+      if (waiter) {
+        stream.waiter = undefined
+        if (state === REJECTED && !quiet) waiter.reject(value)
+        else if (stream.ended || quiet) waiter.resolve({ value: undefined, done: true })
+        else {
+          stream.resultTaken = true
+          waiter.resolve({ value, done: false })
+        }
+      }
+    }
+    const deferred = this.#deferred
+    if (deferred) {
+      if (state === FULFILLED) deferred.resolve(this.#value as T)
+      else deferred.reject(value)
+    }
+  }
+
+  #promise(): Promise<T> {
+    if (!this.#deferred) {
+      this.#deferred = pDefer<T>()
+      if (this.#state === FULFILLED) this.#deferred.resolve(this.#value as T)
+      else if (this.#state === REJECTED) this.#deferred.reject(this.#value)
+      else if (this.#stream && this.#stream.mode === 'undecided') this.#collect(this.#stream)
+    }
+    return this.#deferred.promise
+  }
+
+  /** An awaited stream: everything buffered so far and everything after is collected into the result. */
+  #collect(stream: StreamState): void {
+    stream.mode = 'collect'
+    const buffered = stream.queue.splice(0)
+    stream.collected.push(...buffered)
+    if (buffered.length) this.#consumed(stream, buffered.length)
+  }
+}

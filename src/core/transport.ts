@@ -1,0 +1,29 @@
+/**
+ * The contract between a Channel and whatever carries its frames. A transport moves whole payloads
+ * (one encoded message each) and reports when it is closed; it holds no protocol logic.
+ */
+
+/** Callbacks a transport delivers to its channel. */
+export interface TransportSink {
+  /** One complete payload arrived. */
+  message(payload: Uint8Array): void
+  /** The transport closed; `error` is set when it closed because of a failure. Called once. */
+  closed(error?: Error): void
+  /** The transport can take more after `send` returned false. */
+  drain(): void
+}
+
+/** A bidirectional carrier of payloads: a socket, a stream pair, a MessagePort. */
+export interface Transport {
+  /** Starts delivering to `sink`. Called once, before any other method. */
+  start(sink: TransportSink): void
+  /**
+   * Sends one payload. Payloads leave in the order of the calls.
+   * @returns false when the transport's buffer is full; the channel then waits for `drain`.
+   */
+  send(payload: Uint8Array): boolean
+  /** Ends after everything already sent has been written. `closed` follows. */
+  close(): void
+  /** Ends at once, dropping unsent data. `closed` follows with `error`. */
+  destroy(error?: Error): void
+}

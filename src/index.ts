@@ -1,0 +1,23 @@
+/**
+ * ipc-channel: a symmetric, bidirectional RPC channel between processes.
+ * @packageDocumentation
+ */
+export { Channel, type ChannelOptions, type ChannelEvents, type Remote, type RemoteReturn } from './core/channel.js'
+export { InProgress } from './core/in-progress.js'
+export { expose, type CallContext, type ExposeOptions, type Handler } from './core/registry.js'
+export type { Transport, TransportSink } from './core/transport.js'
+export type { ErrorClass } from './protocol/fault.js'
+export {
+  IpcError,
+  ChannelClosedError,
+  TimeoutError,
+  AbortError,
+  AuthenticationError,
+  MethodNotFoundError,
+  ProtocolError,
+  SerializationError,
+  RemoteError,
+} from './core/errors.js'
+export { Server, listen, type ServerOptions, type ServerEvents } from './node/server.js'
+export { Client, connect, type ClientOptions } from './node/client.js'
+export { ipcPath } from './node/ipc-path.js'

@@ -1,0 +1,221 @@
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
+import { connect as netConnect, createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
+import { EventEmitter } from 'eventemitter3'
+import { Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
+import { ChannelClosedError } from '../core/errors.js'
+import { Registry, type ExposeOptions, type Handler } from '../core/registry.js'
+import { SocketTransport } from '../transports/socket.js'
+import { resolveAddress, type ResolvedAddress } from './ipc-path.js'
+
+/** Options of a {@link Server}: those of every channel it accepts. */
+export type ServerOptions = ChannelOptions
+
+/** Events of a {@link Server}. */
+export interface ServerEvents {
+  /** The server is bound and accepting. */
+  listening: () => void
+  /** A peer connected and passed the handshake (and authentication, with a secret). */
+  connection: (channel: Channel) => void
+  /** A failure not tied to a call: a peer failed authentication or broke the protocol, a socket error. */
+  error: (error: Error) => void
+  /** The server stopped and every channel closed. */
+  close: () => void
+}
+
+/**
+ * Accepts connections on an address and makes a {@link Channel} for each. Functions exposed on the
+ * server are callable on every channel, present and future.
+ */
+export class Server extends EventEmitter<ServerEvents> {
+  readonly #requested: string
+  readonly #resolved: ResolvedAddress
+  readonly #options: ServerOptions
+  readonly #registry = new Registry()
+  readonly #channels = new Set<Channel>()
+  /** Channels still in their handshake. */
+  readonly #handshaking = new Set<Channel>()
+  #server: NetServer | undefined
+  #socketPath: string | undefined
+  #closing: Promise<void> | undefined
+
+  /** @param address a socket path, a `\\.\pipe\name`, or `tcp://host:port`; see `ipcPath()`. */
+  constructor(address: string, options: ServerOptions = {}) {
+    super()
+    this.#requested = address
+    this.#resolved = resolveAddress(address)
+    this.#options = options
+  }
+
+  /** The address actually bound (for `tcp://host:0`, the port picked), or the requested one before listen. */
+  get address(): string {
+    const bound = this.#server?.address()
+    if (bound && typeof bound === 'object') {
+      const info = bound as AddressInfo
+      const host = info.family === 'IPv6' ? `[${info.address}]` : info.address
+      return `tcp://${host}:${info.port}`
+    }
+    return this.#requested
+  }
+
+  /** The connected channels, live: a channel leaves the set when it disconnects. */
+  get channels(): ReadonlySet<Channel> {
+    return this.#channels
+  }
+
+  /** True between a successful `listen()` and `close()`. */
+  get listening(): boolean {
+    return this.#server?.listening === true && !this.#closing
+  }
+
+  /**
+   * Binds and starts accepting. A stale socket file left by a dead server is replaced; an address a live
+   * server holds rejects with `EADDRINUSE`. A Unix socket file is made owner-only (0600).
+   */
+  async listen(): Promise<void> {
+    if (this.#server) throw new Error('listen() was already called')
+    if (this.#closing) throw new ChannelClosedError('the server is closed')
+    const server = createServer((socket) => this.#accept(socket))
+    this.#server = server
+    server.on('error', (error) => this.emit('error', error))
+    const resolved = this.#resolved
+    try {
+      await bind(server, resolved)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || resolved.kind !== 'unix') throw this.#unbound(error)
+      if (!(await isStaleSocket(resolved.path))) throw this.#unbound(error)
+      try {
+        unlinkSync(resolved.path)
+      } catch (unlinkError) {
+        if ((unlinkError as NodeJS.ErrnoException).code !== 'ENOENT') throw this.#unbound(unlinkError)
+      }
+      await bind(server, resolved).catch((retryError: unknown) => {
+        throw this.#unbound(retryError)
+      })
+    }
+    if (resolved.kind === 'unix') {
+      this.#socketPath = resolved.path
+      chmodSync(resolved.path, 0o600)
+    }
+    this.emit('listening')
+  }
+
+  #unbound(error: unknown): unknown {
+    this.#server = undefined
+    return error
+  }
+
+  /** Exposes functions on every channel of this server; the forms are those of {@link Channel.expose}. */
+  expose(fn: Handler, options?: ExposeOptions): this
+  expose(name: string, fn: Handler, options?: ExposeOptions): this
+  expose(object: object, options?: ExposeOptions): this
+  expose(target: unknown, second?: unknown, third?: unknown): this {
+    this.#registry.add(target, second, third)
+    return this
+  }
+
+  /** Removes a name exposed on the server. @returns whether it was exposed. */
+  unexpose(name: string): boolean {
+    return this.#registry.delete(name)
+  }
+
+  /**
+   * Stops accepting, closes every channel gracefully (pending calls reject with ChannelClosedError on
+   * both sides), removes the socket file and emits `close`. Idempotent.
+   */
+  close(): Promise<void> {
+    return (this.#closing ??= this.#shutdown((channel) => channel.close()))
+  }
+
+  /** Like {@link close}, but ends every channel at once without a goodbye. Idempotent. */
+  destroy(error?: Error): Promise<void> {
+    return (this.#closing ??= this.#shutdown((channel) => channel.destroy(error)))
+  }
+
+  async #shutdown(end: (channel: Channel) => Promise<void>): Promise<void> {
+    const server = this.#server
+    const stopped = server?.listening ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined
+    await Promise.all([...this.#handshaking].map((channel) => channel.destroy()))
+    await Promise.all([...this.#channels].map(end))
+    await stopped
+    if (this.#socketPath) {
+      try {
+        unlinkSync(this.#socketPath)
+      } catch {
+        // Already gone, or replaced by someone else's: nothing to clean up.
+      }
+    }
+    this.emit('close')
+  }
+
+  #accept(socket: Socket): void {
+    if (this.#closing) {
+      socket.destroy()
+      return
+    }
+    const channel = new Channel(this.#options)
+    channel.setSharedRegistry(this.#registry)
+    this.#handshaking.add(channel)
+    channel.once('disconnect', () => this.#channels.delete(channel))
+    const transport = new SocketTransport(socket, { maxFrameSize: this.#options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE })
+    channel.attach(transport, 'server').then(
+      () => {
+        this.#handshaking.delete(channel)
+        if (!channel.connected) return
+        this.#channels.add(channel)
+        this.emit('connection', channel)
+      },
+      (error: Error) => {
+        this.#handshaking.delete(channel)
+        // A peer that merely hangs up during the handshake (a liveness probe) is not an error.
+        if (!(error instanceof ChannelClosedError)) this.emit('error', error)
+      },
+    )
+  }
+}
+
+function bind(server: NetServer, address: ResolvedAddress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error): void => {
+      server.off('listening', onListening)
+      reject(error)
+    }
+    const onListening = (): void => {
+      server.off('error', onError)
+      resolve()
+    }
+    server.once('error', onError)
+    server.once('listening', onListening)
+    if (address.kind === 'tcp') server.listen(address.port, address.host)
+    else server.listen(address.path)
+  })
+}
+
+/**
+ * Whether `path` is a socket file nobody listens on. A file that is not a socket is never stale: it is
+ * not ours to delete. A socket that refuses connections (ECONNREFUSED) is.
+ */
+function isStaleSocket(path: string): Promise<boolean> {
+  try {
+    if (!lstatSync(path).isSocket()) return Promise.resolve(false)
+  } catch {
+    return Promise.resolve(false)
+  }
+  return new Promise((resolve) => {
+    const probe = netConnect(path)
+    probe.once('connect', () => {
+      probe.destroy()
+      resolve(false)
+    })
+    probe.once('error', (error: NodeJS.ErrnoException) => {
+      probe.destroy()
+      resolve(error.code === 'ECONNREFUSED')
+    })
+  })
+}
+
+/** Makes a {@link Server} and waits for it to listen. */
+export async function listen(address: string, options?: ServerOptions): Promise<Server> {
+  const server = new Server(address, options)
+  await server.listen()
+  return server
+}

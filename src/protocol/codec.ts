@@ -1,0 +1,80 @@
+/**
+ * The CBOR codec. One encoder and one decoder per channel, with every cbor-x option that changes the
+ * bytes on the wire set explicitly here, so that the encoding does not depend on cbor-x defaults or on
+ * anything another module registered globally.
+ */
+import { Decoder, Encoder, type Options } from 'cbor-x'
+import { ProtocolError, SerializationError } from './errors.js'
+import type { Message } from './messages.js'
+
+/**
+ * The wire encoding: plain RFC 8949 CBOR with registered tags only (1 epoch date, 2/3 bignum,
+ * 64-87 typed arrays per RFC 8746, 258 set, 259 map with any keys), so a peer in another language can
+ * speak it. Records and structure sharing (cbor-x extensions) are off.
+ */
+export const CODEC_OPTIONS: Readonly<Options> = Object.freeze({
+  useRecords: false,
+  structuredClone: false,
+  mapsAsObjects: true,
+  useTag259ForMaps: true,
+  tagUint8Array: true,
+  largeBigIntToFloat: false,
+  useFloat32: 0,
+  bundleStrings: false,
+  pack: false,
+  // Decoded byte strings are views of the received frame: no copy for large binary payloads.
+  copyBuffers: false,
+})
+
+/** Encodes and decodes whole messages for one channel. */
+export class Codec {
+  readonly #encoder: Encoder
+  readonly #decoder: Decoder
+
+  constructor() {
+    this.#encoder = new Encoder(CODEC_OPTIONS)
+    this.#decoder = new Decoder(CODEC_OPTIONS)
+  }
+
+  /**
+   * Encodes a message to one payload.
+   * @throws SerializationError when a value cannot be encoded (a function, a symbol, a cycle).
+   */
+  encode(message: Message): Uint8Array {
+    try {
+      return this.#encoder.encode(message)
+    } catch (error) {
+      throw new SerializationError(describeEncodeFailure(error), { cause: error })
+    }
+  }
+
+  /** Whether `value` can be encoded; used to drop what cannot travel from an error's properties. */
+  canEncode(value: unknown): boolean {
+    try {
+      this.#encoder.encode(value)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /**
+   * Decodes one payload.
+   * @throws ProtocolError when the payload is not well-formed CBOR.
+   */
+  decode(payload: Uint8Array): unknown {
+    try {
+      return this.#decoder.decode(payload)
+    } catch (error) {
+      throw new ProtocolError(`malformed CBOR payload: ${(error as Error)?.message ?? String(error)}`, { cause: error })
+    }
+  }
+}
+
+function describeEncodeFailure(error: unknown): string {
+  if (error instanceof RangeError && /call stack/i.test(error.message)) {
+    return 'value cannot be serialized: it is cyclic or nested too deeply'
+  }
+  const detail = (error as Error)?.message ?? String(error)
+  return `value cannot be serialized: ${detail}`
+}

@@ -1,0 +1,112 @@
+/**
+ * Every error this library makes. Each has a stable string `code`. `instanceof` also holds for an
+ * error made by another copy of the package (two versions in one process, or an error that came back
+ * from a peer), through a brand registered with `Symbol.for`.
+ */
+
+const kBrand = Symbol.for('ipc-channel.error-classes')
+const kRemote = Symbol.for('ipc-channel.remote-error')
+
+type Branded = { [kBrand]?: readonly string[]; [kRemote]?: true }
+
+function isObject(value: unknown): value is Record<PropertyKey, unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null
+}
+
+/** Base class of every error this library makes. */
+export class IpcError extends Error {
+  /** Stable machine-readable identifier, e.g. `ERR_CHANNEL_CLOSED`. */
+  readonly code: string
+
+  constructor(message: string, code: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+    // The class names of the chain, so `instanceof` works across copies of the package.
+    const names: string[] = []
+    for (let proto: object = new.target; proto && proto !== Error; proto = Object.getPrototypeOf(proto) as object) {
+      names.push((proto as { name: string }).name)
+    }
+    Object.defineProperty(this, kBrand, { value: names, enumerable: false })
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true
+    return isObject(value) && Array.isArray((value as Branded)[kBrand]) && (value as Branded)[kBrand]!.includes(this.name)
+  }
+}
+
+/** The channel closed (locally, by the peer, or because the connection died) before the call settled. */
+export class ChannelClosedError extends IpcError {
+  constructor(message = 'channel closed', options?: { cause?: unknown }) {
+    super(message, 'ERR_CHANNEL_CLOSED', options)
+  }
+}
+
+/** A call, a handshake or a heartbeat took longer than allowed. */
+export class TimeoutError extends IpcError {
+  constructor(message = 'timed out', options?: { cause?: unknown }) {
+    super(message, 'ERR_TIMEOUT', options)
+  }
+}
+
+/** The call was aborted by the caller. `cause` holds the abort reason, if one was given. */
+export class AbortError extends IpcError {
+  constructor(message = 'the call was aborted', options?: { cause?: unknown }) {
+    super(message, 'ABORT_ERR', options)
+  }
+}
+
+/** The peer failed the secret handshake, or one side has a secret and the other has none. */
+export class AuthenticationError extends IpcError {
+  constructor(message = 'authentication failed', options?: { cause?: unknown }) {
+    super(message, 'ERR_AUTHENTICATION', options)
+  }
+}
+
+/** The peer has exposed nothing under the called name. */
+export class MethodNotFoundError extends IpcError {
+  /** The name that was called. */
+  readonly method: string
+
+  constructor(method: string, options?: { cause?: unknown; message?: string }) {
+    super(options?.message ?? `method not found: ${JSON.stringify(method)}`, 'ERR_METHOD_NOT_FOUND', options)
+    this.method = method
+  }
+}
+
+/** The peer broke the wire protocol: bad magic or version, malformed frame, oversized frame. */
+export class ProtocolError extends IpcError {
+  constructor(message = 'protocol error', options?: { cause?: unknown }) {
+    super(message, 'ERR_PROTOCOL', options)
+  }
+}
+
+/** A value could not be encoded (a cycle, a function, a symbol) or decoded. */
+export class SerializationError extends IpcError {
+  constructor(message = 'value cannot be serialized', options?: { cause?: unknown }) {
+    super(message, 'ERR_SERIALIZATION', options)
+  }
+}
+
+/**
+ * An exception thrown by the peer. Errors that came back from the peer satisfy `instanceof RemoteError`
+ * whatever their class: a remote `TypeError` is a real `TypeError` and also a RemoteError. A remote error
+ * whose class is neither built in nor registered through the `errors` option is an instance of this
+ * class, carrying the remote `name`.
+ */
+export class RemoteError extends IpcError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_REMOTE', options)
+    markRemote(this)
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isObject(value) && (value as Branded)[kRemote] === true
+  }
+}
+
+/** Marks an error as having come from the peer, so that `instanceof RemoteError` holds for it. */
+export function markRemote(error: object): void {
+  Object.defineProperty(error, kRemote, { value: true, enumerable: false, configurable: true })
+}

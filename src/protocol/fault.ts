@@ -1,0 +1,165 @@
+/**
+ * The error envelope: how a thrown value crosses the wire and is rebuilt on the other side with its
+ * name, message, own properties, cause chain and remote stack.
+ */
+import {
+  AbortError,
+  AuthenticationError,
+  ChannelClosedError,
+  IpcError,
+  MethodNotFoundError,
+  ProtocolError,
+  RemoteError,
+  SerializationError,
+  TimeoutError,
+  markRemote,
+} from './errors.js'
+import type { ErrorEnvelope, ErrorObjectEnvelope } from './messages.js'
+
+/** A class that can be registered with the `errors` option to be rebuilt on this side. */
+export type ErrorClass = abstract new (...args: never[]) => Error
+
+/** Causes deeper than this are cut, which also ends a cycle of causes. */
+const MAX_DEPTH = 32
+
+/** Keys carried in dedicated envelope fields, never among `props`. */
+const RESERVED_KEYS = new Set(['name', 'message', 'stack', 'cause', 'errors'])
+
+/**
+ * Built-in classes that come back as themselves. A null-prototype object, so that a remote name like
+ * `constructor` or `__proto__` can never select anything.
+ */
+const BUILT_IN: Record<string, ErrorClass> = Object.assign(Object.create(null) as Record<string, ErrorClass>, {
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+  AggregateError,
+})
+
+/** This library's own classes, rebuilt through their constructors so that their brand is set. */
+const LIBRARY: Record<string, (message: string, props: Record<string, unknown>) => IpcError> = Object.assign(
+  Object.create(null) as Record<string, (message: string, props: Record<string, unknown>) => IpcError>,
+  {
+    ChannelClosedError: (message: string) => new ChannelClosedError(message),
+    TimeoutError: (message: string) => new TimeoutError(message),
+    AbortError: (message: string) => new AbortError(message),
+    AuthenticationError: (message: string) => new AuthenticationError(message),
+    ProtocolError: (message: string) => new ProtocolError(message),
+    SerializationError: (message: string) => new SerializationError(message),
+    MethodNotFoundError: (message: string, props: Record<string, unknown>) =>
+      new MethodNotFoundError(String(props.method ?? ''), { message }),
+  },
+)
+
+function isError(value: unknown): value is Error {
+  // Errors from another realm (a worker, a vm context) fail `instanceof Error`.
+  return value instanceof Error || Object.prototype.toString.call(value) === '[object Error]'
+}
+
+/**
+ * Turns a thrown value into an envelope.
+ * @param canEncode when given, property values (and thrown non-Error values) that it rejects are left
+ *   out; the channel passes it on a second attempt after the plain envelope failed to encode.
+ */
+export function toEnvelope(thrown: unknown, canEncode?: (value: unknown) => boolean, depth = 0): ErrorEnvelope {
+  if (!isError(thrown)) {
+    if (canEncode && !canEncode(thrown)) {
+      return toEnvelope(new SerializationError(`thrown value cannot be serialized: ${describe(thrown)}`))
+    }
+    return { type: 'value', value: thrown }
+  }
+  const envelope: ErrorObjectEnvelope = {
+    type: 'error',
+    name: typeof thrown.name === 'string' ? thrown.name : 'Error',
+    message: typeof thrown.message === 'string' ? thrown.message : String(thrown.message),
+  }
+  if (typeof thrown.stack === 'string') envelope.stack = thrown.stack
+  let props: Record<string, unknown> | undefined
+  for (const key of Object.keys(thrown)) {
+    if (RESERVED_KEYS.has(key)) continue
+    const value = (thrown as unknown as Record<string, unknown>)[key]
+    if (typeof value === 'function' || typeof value === 'symbol') continue
+    if (canEncode && !canEncode(value)) continue
+    props ??= {}
+    props[key] = value
+  }
+  if (props) envelope.props = props
+  if (depth < MAX_DEPTH) {
+    if (Object.hasOwn(thrown, 'cause')) envelope.cause = toEnvelope(thrown.cause, canEncode, depth + 1)
+    const errors = (thrown as { errors?: unknown }).errors
+    if (Array.isArray(errors)) envelope.errors = errors.map((e) => toEnvelope(e, canEncode, depth + 1))
+  }
+  return envelope
+}
+
+/**
+ * Rebuilds a thrown value from an envelope. Errors come back as their built-in, library or registered
+ * class, else as {@link RemoteError} with the remote name; all are marked so `instanceof RemoteError`
+ * holds. A malformed envelope becomes a ProtocolError rather than a crash.
+ */
+export function fromEnvelope(envelope: unknown, registered?: ReadonlyMap<string, ErrorClass>, depth = 0): unknown {
+  if (!isRecord(envelope)) return new ProtocolError('malformed error envelope')
+  if (envelope.type === 'value') return envelope.value
+  if (envelope.type !== 'error') return new ProtocolError('malformed error envelope')
+  const name = typeof envelope.name === 'string' ? envelope.name : 'Error'
+  const message = typeof envelope.message === 'string' ? envelope.message : ''
+  const props = isRecord(envelope.props) ? envelope.props : {}
+
+  let error: Error
+  const custom = registered?.get(name)
+  const library = LIBRARY[name]
+  const builtIn = BUILT_IN[name]
+  if (custom) {
+    // The class's own constructor is not run: its parameters are unknown to us. Reflect.construct gives
+    // a real Error object whose prototype is the registered class.
+    error = Reflect.construct(Error, [message], custom) as Error
+  } else if (library) {
+    error = library(message, props)
+  } else if (builtIn) {
+    error = Reflect.construct(Error, [message], builtIn) as Error
+  } else {
+    error = new RemoteError(message)
+  }
+  define(error, 'name', name, false)
+  define(error, 'stack', typeof envelope.stack === 'string' ? envelope.stack : `${name}: ${message}`, false)
+  for (const key of Object.keys(props)) define(error, key, props[key], true)
+  if (depth < MAX_DEPTH) {
+    if ('cause' in envelope) define(error, 'cause', fromEnvelope(envelope.cause, registered, depth + 1), false)
+    if (Array.isArray(envelope.errors)) {
+      define(error, 'errors', envelope.errors.map((e) => fromEnvelope(e, registered, depth + 1)), false)
+    }
+  }
+  markRemote(error)
+  return error
+}
+
+function define(target: object, key: string, value: unknown, enumerable: boolean): void {
+  // defineProperty, not assignment: a key like `__proto__` becomes a plain own property, never a setter call.
+  Object.defineProperty(target, key, { value, enumerable, writable: true, configurable: true })
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`
+  if (typeof value === 'symbol') return value.toString()
+  return Object.prototype.toString.call(value)
+}
+
+/** Builds the name-to-class map for the `errors` option. */
+export function errorClassMap(classes: readonly ErrorClass[] | undefined): ReadonlyMap<string, ErrorClass> | undefined {
+  if (!classes || classes.length === 0) return undefined
+  const map = new Map<string, ErrorClass>()
+  for (const cls of classes) {
+    map.set(cls.name, cls)
+    const protoName = (cls.prototype as { name?: unknown }).name
+    if (typeof protoName === 'string' && protoName !== 'Error') map.set(protoName, cls)
+  }
+  return map
+}
