@@ -1,6 +1,33 @@
-import { defineConfig } from 'vitest/config'
+import ts from 'typescript'
+import { defineConfig, type Plugin } from 'vitest/config'
+
+/**
+ * Node 20 cannot parse TC39 decorators and Vite's own transform leaves them in place, so test files
+ * that use `@expose()` are lowered by TypeScript itself, as `tsc` does for the library.
+ */
+function lowerDecorators(): Plugin {
+  return {
+    name: 'lower-standard-decorators',
+    enforce: 'pre',
+    transform(code, id) {
+      if (!id.endsWith('.ts') || id.includes('node_modules') || !/@[A-Za-z_$][\w$]*\(/.test(code)) return null
+      const output = ts.transpileModule(code, {
+        fileName: id,
+        compilerOptions: {
+          target: ts.ScriptTarget.ES2022,
+          module: ts.ModuleKind.ESNext,
+          sourceMap: true,
+          inlineSources: true,
+          verbatimModuleSyntax: false,
+        },
+      })
+      return { code: output.outputText, map: output.sourceMapText ? JSON.parse(output.sourceMapText) : null }
+    },
+  }
+}
 
 export default defineConfig({
+  plugins: [lowerDecorators()],
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 20_000,

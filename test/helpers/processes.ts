@@ -1,0 +1,84 @@
+/**
+ * Helpers for integration tests: real Node processes running fixtures from test/fixtures (plain ESM
+ * that imports the built package from dist/), private socket paths, and cleanup after each test.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { onTestFinished } from 'vitest'
+
+export const fixturesDir = fileURLToPath(new URL('../fixtures/', import.meta.url))
+
+/** A fresh private directory for socket files, removed after the test. */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ipc-test-'))
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** A socket path in a fresh private directory. */
+export function tempSocket(name = 'test.sock'): string {
+  return join(tempDir(), name)
+}
+
+export interface Fixture {
+  child: ChildProcess
+  /** Resolves with the next message the fixture sends with `process.send`. */
+  message<T = unknown>(): Promise<T>
+  /** Sends a message to the fixture's `process.on('message')`. */
+  send(message: unknown): void
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  exited: Promise<number | string>
+  /** Everything the fixture wrote to stdout and stderr so far. */
+  output(): string
+}
+
+/**
+ * Forks `test/fixtures/<name>` with an IPC channel for test control. The process is killed after the
+ * test if it is still running.
+ */
+export function spawnFixture(name: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Fixture {
+  const child = fork(join(fixturesDir, name), args, {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    env: { ...process.env, ...env },
+  })
+  let output = ''
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  const queue: unknown[] = []
+  const waiters: ((message: unknown) => void)[] = []
+  child.on('message', (message) => {
+    const waiter = waiters.shift()
+    if (waiter) waiter(message)
+    else queue.push(message)
+  })
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1))
+  })
+  onTestFinished(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await exited
+    }
+  })
+  return {
+    child,
+    exited,
+    output: () => output,
+    send: (message) => child.send(message as never),
+    message<T>() {
+      if (queue.length > 0) return Promise.resolve(queue.shift() as T)
+      return new Promise<T>((resolve, reject) => {
+        const onExit = (code: number | null, signal: string | null): void =>
+          reject(new Error(`fixture ${name} exited (${code ?? signal}) before sending a message:\n${output}`))
+        child.once('exit', onExit)
+        waiters.push((message) => {
+          child.off('exit', onExit)
+          resolve(message as T)
+        })
+      })
+    },
+  }
+}

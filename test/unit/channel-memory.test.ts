@@ -1,0 +1,34 @@
+import { describe, expect, test } from 'vitest'
+import { Channel, ChannelClosedError } from '../../src/index.js'
+import { memoryPair } from '../helpers/memory-transport.js'
+
+async function connectedPair(options: ConstructorParameters<typeof Channel>[0] = {}) {
+  const [ta, tb] = memoryPair()
+  const server = new Channel(options)
+  const client = new Channel(options)
+  await Promise.all([server.attach(ta, 'server'), client.attach(tb, 'client')])
+  return { server, client, ta, tb }
+}
+
+describe('Channel over an in-memory pair', () => {
+  test('calls both ways', async () => {
+    const { server, client } = await connectedPair({ secret: 'x' })
+    server.expose('add', (a: number, b: number) => a + b)
+    client.expose('twice', (a: number) => a * 2)
+    expect(await client.rpc('add', 1, 2)).toBe(3)
+    expect(await server.rpc('twice', 21)).toBe(42)
+  })
+
+  test('close settles pending calls on both sides', async () => {
+    const { server, client } = await connectedPair()
+    server.expose('never', () => new Promise(() => {}))
+    client.expose('never', () => new Promise(() => {}))
+    const fromClient = client.rpc('never')
+    const fromServer = server.rpc('never')
+    const disconnected = new Promise((resolve) => server.once('disconnect', resolve))
+    await client.close()
+    await expect(fromClient).rejects.toBeInstanceOf(ChannelClosedError)
+    await expect(fromServer).rejects.toBeInstanceOf(ChannelClosedError)
+    await disconnected
+  })
+})
