@@ -3,7 +3,7 @@
  * imports from `node:`.
  * @packageDocumentation
  */
-export { Channel, type ChannelOptions, type ChannelEvents, type Remote, type RemoteReturn } from './core/channel.js'
+export { Channel, type CallOptions, type ChannelOptions, type ChannelEvents, type Remote, type RemoteReturn } from './core/channel.js'
 export { InProgress } from './core/in-progress.js'
 export { expose, type CallContext, type ExposeOptions, type Handler } from './core/registry.js'
 export type { Transport, TransportSink } from './core/transport.js'
@@ -17,5 +17,6 @@ export {
   MethodNotFoundError,
   ProtocolError,
   SerializationError,
+  BufferFullError,
   RemoteError,
 } from './core/errors.js'

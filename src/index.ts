@@ -2,7 +2,7 @@
  * ipc-channel: a symmetric, bidirectional RPC channel between processes.
  * @packageDocumentation
  */
-export { Channel, type ChannelOptions, type ChannelEvents, type Remote, type RemoteReturn } from './core/channel.js'
+export { Channel, type CallOptions, type ChannelOptions, type ChannelEvents, type Remote, type RemoteReturn } from './core/channel.js'
 export { InProgress } from './core/in-progress.js'
 export { expose, type CallContext, type ExposeOptions, type Handler } from './core/registry.js'
 export type { Transport, TransportSink } from './core/transport.js'
@@ -16,6 +16,7 @@ export {
   MethodNotFoundError,
   ProtocolError,
   SerializationError,
+  BufferFullError,
   RemoteError,
 } from './core/errors.js'
 export { Server, listen, type ServerOptions, type ServerEvents } from './node/server.js'

@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3'
 import { Codec } from '../protocol/codec.js'
 import { errorClassMap, fromEnvelope, toEnvelope, type ErrorClass } from '../protocol/fault.js'
 import { MessageType, type ErrorEnvelope, type HelloOptions, type Message } from '../protocol/messages.js'
-import { ChannelClosedError, MethodNotFoundError, ProtocolError, TimeoutError } from './errors.js'
+import { BufferFullError, ChannelClosedError, MethodNotFoundError, ProtocolError, TimeoutError } from './errors.js'
 import { Handshake, secretBytes, type PeerInfo, type Role } from './handshake.js'
 import { InProgress, type CallOwner } from './in-progress.js'
 import { Registry, type CallContext, type ExposeOptions, type Handler, type Registration } from './registry.js'
@@ -38,14 +38,60 @@ export interface ChannelOptions {
    * @default 64
    */
   streamWindow?: number
+  /**
+   * Liveness check. Every `interval` ms each side pings; when nothing at all has arrived from the peer
+   * for `timeout` ms (a hung or stopped process), the channel closes and pending calls reject.
+   * `false` turns it off. A handler may run for any time: pings are answered by the receiving loop,
+   * which only a process blocked in synchronous code for longer than `timeout` cannot run.
+   * @default { interval: 5000, timeout: 15000 }
+   */
+  heartbeat?: false | { interval?: number; timeout?: number }
+  /**
+   * Bytes an unauthenticated peer may send before the handshake completes.
+   * @default 65536
+   */
+  maxHandshakeBytes?: number
+  /**
+   * Incoming calls whose handlers may run at once on this channel; further calls wait, in order.
+   * @default 1024
+   */
+  maxConcurrentCalls?: number
+  /**
+   * Bytes of outgoing frames this side holds while the peer does not read (or before the connection is
+   * up). A call or notification that would exceed it fails with BufferFullError instead of growing
+   * memory without bound.
+   * @default 67108864 (64 MiB)
+   */
+  maxBufferedBytes?: number
+  /**
+   * Calls and notifications held while not connected (before the handshake, or while a client
+   * reconnects); more reject with ChannelClosedError.
+   * @default 1024
+   */
+  maxQueuedCalls?: number
+}
+
+/** Per-call options of {@link Channel.call}. */
+export interface CallOptions {
+  /** Aborting this signal aborts the call, as `InProgress.abort(signal.reason)` does. */
+  signal?: AbortSignal
+  /** Deadline in milliseconds, as `InProgress.timeout(ms)`; overrides the channel's `callTimeout`. */
+  timeout?: number
 }
 
 /** Default for {@link ChannelOptions.maxFrameSize}. */
 export const DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
 const DEFAULT_HANDSHAKE_TIMEOUT = 10_000
 const DEFAULT_STREAM_WINDOW = 64
-/** Bytes an unauthenticated peer may send before the handshake completes. */
-const HANDSHAKE_BYTE_CAP = 64 * 1024
+const DEFAULT_HANDSHAKE_BYTES = 64 * 1024
+const DEFAULT_HEARTBEAT = { interval: 5000, timeout: 15_000 }
+const DEFAULT_MAX_CONCURRENT_CALLS = 1024
+const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+const DEFAULT_MAX_QUEUED_CALLS = 1024
+
+/** Outbox entry kinds besides a call id: frames that survive a reconnect and frames that do not. */
+const OUTBOX_NOTIFY = 0
+const OUTBOX_CONNECTION = -1
 
 /** Events of every channel. */
 export interface ChannelEvents {
@@ -148,8 +194,19 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
   #nextId = 1
   readonly #pending = new Map<number, InProgress<unknown, unknown>>()
   readonly #running = new Map<number, RunningCall>()
-  /** Frames queued until the handshake completes. */
+  /** Frames waiting for the handshake to complete or for the transport to drain, in order. */
   #outbox: Uint8Array[] = []
+  /** Per outbox frame: its call id, OUTBOX_NOTIFY, or OUTBOX_CONNECTION for frames tied to one connection. */
+  #outboxKinds: number[] = []
+  #outboxBytes = 0
+  /** The transport refused more (send returned false): frames wait in the outbox until it drains. */
+  #congested = false
+  /** Incoming calls waiting for a free handler slot (maxConcurrentCalls). */
+  #waiting: [id: number, name: string, args: unknown[]][] = []
+  #startingWaiting = false
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined
+  #receivedSinceTick = false
+  #lastAlive = 0
   #handshake: Handshake | undefined
   #handshakeInbox: Uint8Array[] = []
   #handshakeBytes = 0
@@ -200,6 +257,21 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
    *   a SerializationError when an argument cannot be encoded, or a ChannelClosedError.
    */
   rpc<T = unknown, Item = unknown>(name: string, ...args: unknown[]): InProgress<T, Item> {
+    return this.call<T, Item>(name, args)
+  }
+
+  /**
+   * Calls `name` on the peer with an argument array and per-call options: an AbortSignal to cancel
+   * it and a deadline. `call('add', [1, 2], { signal, timeout: 1000 })` is `rpc('add', 1, 2)` with both.
+   * A signal that is already aborted rejects the call at once without sending it.
+   */
+  call<T = unknown, Item = unknown>(name: string, args: readonly unknown[], options?: CallOptions): InProgress<T, Item> {
+    const signal = options?.signal
+    if (signal?.aborted) {
+      const call = new InProgress<T, Item>(undefined, 0, name)
+      call.abort(signal.reason)
+      return call
+    }
     const id = this.#nextId
     this.#nextId = id >= 0x7fffffff ? 1 : id + 1
     const call = new InProgress<T, Item>(this, id, name)
@@ -209,14 +281,25 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
     }
     let payload: Uint8Array
     try {
-      payload = this.#codec.encode([MessageType.Call, id, name, args])
+      payload = this.#codec.encode([MessageType.Call, id, name, args as unknown[]])
     } catch (error) {
       call.reject(error)
       return call
     }
+    const refused = this.#admit(payload)
+    if (refused) {
+      call.reject(refused)
+      return call
+    }
     this.#pending.set(id, call as InProgress<unknown, unknown>)
-    this.#send(payload)
-    if (this.#options.callTimeout !== undefined) call.timeout(this.#options.callTimeout)
+    this.#send(payload, id)
+    const timeout = options?.timeout ?? this.#options.callTimeout
+    if (timeout !== undefined) call.timeout(timeout)
+    if (signal) {
+      const onAbort = (): void => call.abort(signal.reason)
+      signal.addEventListener('abort', onAbort, { once: true })
+      call.onSettled = () => signal.removeEventListener('abort', onAbort)
+    }
     return call
   }
 
@@ -224,13 +307,17 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
    * Calls `name` on the peer without waiting for, or receiving, any answer. A handler that throws is
    * reported to the peer's `error` event, never to this side.
    * @throws SerializationError when an argument cannot be encoded.
-   * @throws ChannelClosedError after the channel was closed.
+   * @throws ChannelClosedError after the channel was closed, or when too many are queued while not connected.
+   * @throws BufferFullError when the peer does not read and `maxBufferedBytes` is reached.
    */
   notify(name: string, ...args: unknown[]): void {
     if (this.#state === 'closing' || this.#state === 'closed') {
       throw new ChannelClosedError(`cannot notify ${JSON.stringify(name)}: the channel is closed`)
     }
-    this.#send(this.#codec.encode([MessageType.Notify, name, args]))
+    const payload = this.#codec.encode([MessageType.Notify, name, args])
+    const refused = this.#admit(payload)
+    if (refused) throw refused
+    this.#send(payload, OUTBOX_NOTIFY)
   }
 
   /**
@@ -332,7 +419,9 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
     const sink: TransportSink = {
       message: (payload) => this.#receive(transport, payload),
       closed: (error) => this.#transportClosed(transport, error),
-      drain: noop,
+      drain: () => {
+        if (transport === this.#transport) this.#flush()
+      },
     }
     transport.start(sink)
     this.#write(transport, this.#codec.encode(this.#handshake.hello()))
@@ -340,23 +429,40 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
   }
 
   /**
-   * @internal Called when a transport has closed and the channel is about to end. Subclasses that can
-   * reconnect override it; the default ends the channel for good.
+   * @internal Asked when a connection ended without close() on this side: true keeps the channel (its
+   * queued calls, exposed functions and listeners) for a new transport. The default ends it for good.
    */
-  protected transportEnded(_error: Error | undefined): boolean {
+  protected shouldReconnect(_reason: Error | undefined): boolean {
     return false
   }
 
-  /** @internal Settles what is pending when a connection attempt fails before any transport exists. */
+  /** @internal Called after a connection ended when shouldReconnect said yes. */
+  protected reconnect(_reason: Error | undefined): void {}
+
+  /** @internal Settles what is pending when connecting failed for good before any transport exists. */
   protected failWithoutTransport(error: Error): void {
+    if (this.#state === 'closed') return
     this.#rejectAll(new ChannelClosedError(`connection failed: ${error.message}`, { cause: error }))
     this.#finish()
+  }
+
+  /** @internal True once the channel has ended for good. */
+  protected get ended(): boolean {
+    return this.#state === 'closing' || this.#state === 'closed'
   }
 
   /** @internal CallOwner: the caller gave up on a call. */
   cancelCall(id: number, reason: unknown): void {
     if (!this.#pending.delete(id)) return
     if (this.#state === 'closing' || this.#state === 'closed') return
+    // A call still in the outbox was never sent: withdraw it instead of telling the peer.
+    const queued = this.#outboxKinds.indexOf(id)
+    if (queued >= 0) {
+      this.#outboxBytes -= this.#outbox[queued].byteLength
+      this.#outbox.splice(queued, 1)
+      this.#outboxKinds.splice(queued, 1)
+      return
+    }
     this.#send(this.#encodeWithEnvelope((envelope) => [MessageType.Cancel, id, envelope], reason))
   }
 
@@ -370,13 +476,61 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
   // ---------------------------------------------------------------------------------------------
   // Sending
 
-  #send(payload: Uint8Array): void {
-    if (this.#state === 'open') this.#write(this.#transport!, payload)
-    else this.#outbox.push(payload)
+  /**
+   * Sends now when connected and the transport takes more; otherwise queues in order.
+   * @param kind the call id for a call, OUTBOX_NOTIFY, or OUTBOX_CONNECTION for frames of this connection.
+   */
+  #send(payload: Uint8Array, kind: number = OUTBOX_CONNECTION): void {
+    if (this.#state === 'open' && !this.#congested) {
+      if (!this.#transport!.send(payload)) this.#congested = true
+      return
+    }
+    this.#outbox.push(payload)
+    this.#outboxKinds.push(kind)
+    this.#outboxBytes += payload.byteLength
   }
 
+  /** Handshake frames bypass the outbox: they must go before everything queued. */
   #write(transport: Transport, payload: Uint8Array): void {
     transport.send(payload)
+  }
+
+  /** Refuses a new call or notification that would grow the outbox past its bounds. */
+  #admit(payload: Uint8Array): Error | undefined {
+    if (this.#state === 'open' && !this.#congested) return undefined
+    if (this.#state !== 'open' && this.#outbox.length >= (this.#options.maxQueuedCalls ?? DEFAULT_MAX_QUEUED_CALLS)) {
+      return new ChannelClosedError(`not connected, and ${this.#outbox.length} calls are already queued (maxQueuedCalls)`)
+    }
+    const limit = this.#options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
+    if (this.#outboxBytes + payload.byteLength > limit) {
+      return new BufferFullError(`${this.#outboxBytes} bytes are waiting to be sent; the limit is ${limit} (maxBufferedBytes)`)
+    }
+    return undefined
+  }
+
+  /** Writes queued frames until the transport pushes back again. */
+  #flush(): void {
+    if (this.#state !== 'open') return
+    this.#congested = false
+    const transport = this.#transport!
+    let sent = 0
+    let bytes = 0
+    while (sent < this.#outbox.length) {
+      const payload = this.#outbox[sent++]
+      bytes += payload.byteLength
+      if (!transport.send(payload)) {
+        this.#congested = true
+        break
+      }
+    }
+    if (sent === this.#outbox.length) {
+      this.#outbox = []
+      this.#outboxKinds = []
+    } else {
+      this.#outbox.splice(0, sent)
+      this.#outboxKinds.splice(0, sent)
+    }
+    this.#outboxBytes -= bytes
   }
 
   /** Encodes a message that carries an error envelope, degrading the envelope until it encodes. */
@@ -414,12 +568,14 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
 
   #receive(transport: Transport, payload: Uint8Array): void {
     if (transport !== this.#transport) return
+    this.#receivedSinceTick = true
     if (this.#state === 'open') {
       this.#dispatch(payload)
     } else if (this.#state === 'handshaking') {
       this.#handshakeBytes += payload.byteLength
-      if (this.#handshakeBytes > HANDSHAKE_BYTE_CAP) {
-        this.#fail(transport, new ProtocolError(`more than ${HANDSHAKE_BYTE_CAP} bytes sent before the handshake completed`))
+      const cap = this.#options.maxHandshakeBytes ?? DEFAULT_HANDSHAKE_BYTES
+      if (this.#handshakeBytes > cap) {
+        this.#fail(transport, new ProtocolError(`more than ${cap} bytes sent before the handshake completed`))
         return
       }
       this.#handshakeInbox.push(payload)
@@ -461,10 +617,9 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
     this.#peerWindow = peer.options.window !== undefined && peer.options.window >= 1 ? peer.options.window : DEFAULT_STREAM_WINDOW
     this.#state = 'open'
     this.#opened = true
-    const transport = this.#transport!
-    const queued = this.#outbox
-    this.#outbox = []
-    for (const payload of queued) this.#write(transport, payload)
+    this.#congested = false
+    this.#startHeartbeat(this.#transport!)
+    this.#flush()
     this.#handshakeDone?.resolve()
     this.#handshakeDone = undefined
     this.emit('connect')
@@ -531,6 +686,11 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
         if (!isId(id)) throw malformed('cancel')
         const running = this.#running.get(id)
         if (running) this.#cancelRunning(id, running, fromEnvelope(message[2], this.#errorClasses))
+        else {
+          // Not started yet: it never will be.
+          const waiting = this.#waiting.findIndex((entry) => entry[0] === id)
+          if (waiting >= 0) this.#waiting.splice(waiting, 1)
+        }
         return
       }
       case MessageType.Progress: {
@@ -590,7 +750,11 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
     return this.#registry.get(name) ?? this.#shared?.get(name)
   }
 
-  #handleCall(id: number, name: string, args: unknown[]): void {
+  #handleCall(id: number, name: string, args: unknown[], fromQueue = false): void {
+    if (!fromQueue && (this.#waiting.length > 0 || this.#running.size >= this.#maxConcurrentCalls)) {
+      this.#waiting.push([id, name, args])
+      return
+    }
     const registration = this.#lookup(name)
     if (!registration) {
       this.#sendError(id, new MethodNotFoundError(name))
@@ -642,8 +806,27 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
     if (running) {
       if (running.cancelled) return false
       this.#running.delete(id)
+      if (this.#waiting.length > 0) queueMicrotask(() => this.#startWaiting())
     }
     return this.#state === 'open'
+  }
+
+  /** Starts calls that waited for a handler slot, in arrival order. */
+  #startWaiting(): void {
+    if (this.#startingWaiting) return
+    this.#startingWaiting = true
+    try {
+      while (this.#waiting.length > 0 && this.#running.size < this.#maxConcurrentCalls && this.#state === 'open') {
+        const [id, name, args] = this.#waiting.shift()!
+        this.#handleCall(id, name, args, true)
+      }
+    } finally {
+      this.#startingWaiting = false
+    }
+  }
+
+  get #maxConcurrentCalls(): number {
+    return this.#options.maxConcurrentCalls ?? DEFAULT_MAX_CONCURRENT_CALLS
   }
 
   #complete(id: number, running: RunningCall | undefined, value: unknown): void {
@@ -709,6 +892,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
     running.cancelled = true
     running.abortReason = reason
     this.#running.delete(id)
+    if (this.#waiting.length > 0) queueMicrotask(() => this.#startWaiting())
     running.controller?.abort(reason)
     if (running.iterator) this.#stopIterator(running)
     const resume = running.resume
@@ -752,6 +936,39 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // Liveness
+
+  #startHeartbeat(transport: Transport): void {
+    const option = this.#options.heartbeat
+    if (option === false) return
+    const interval = option?.interval ?? DEFAULT_HEARTBEAT.interval
+    const timeout = option?.timeout ?? DEFAULT_HEARTBEAT.timeout
+    this.#lastAlive = Date.now()
+    this.#receivedSinceTick = false
+    let token = 0
+    this.#heartbeatTimer = setInterval(() => {
+      const now = Date.now()
+      if (this.#receivedSinceTick) {
+        this.#receivedSinceTick = false
+        this.#lastAlive = now
+      } else if (now - this.#lastAlive >= timeout) {
+        this.#fail(transport, new TimeoutError(`the peer sent nothing for ${now - this.#lastAlive} ms (heartbeat timeout ${timeout} ms)`))
+        return
+      }
+      token = (token + 1) & 0x7fffffff
+      this.#send(this.#codec.encode([MessageType.Ping, token]))
+    }, interval)
+    ;(this.#heartbeatTimer as { unref?: () => void }).unref?.()
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeatTimer !== undefined) {
+      clearInterval(this.#heartbeatTimer)
+      this.#heartbeatTimer = undefined
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Ending
 
   /** A protocol or handshake failure: drop this transport with the error. */
@@ -770,13 +987,21 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
     if (this.#state !== 'closing') {
       const wasOpen = this.#state === 'open'
       this.#state = 'closing'
+      this.#stopHeartbeat()
       this.#closeReason ??= { error, report: false }
       const rejection = byPeer
         ? new ChannelClosedError('the peer closed the channel')
         : new ChannelClosedError(error ? `channel destroyed: ${error.message}` : 'channel closed', error ? { cause: error } : undefined)
-      this.#rejectAll(rejection)
       if (transport && wasOpen && !abortive && !byPeer) {
-        this.#write(transport, this.#codec.encode([MessageType.Goodbye, null]))
+        // Replies and stream frames already produced still go out, ahead of the goodbye; calls that
+        // were never sent are rejected below instead.
+        for (let i = 0; i < this.#outbox.length; i++) {
+          if (this.#outboxKinds[i] === OUTBOX_CONNECTION) transport.send(this.#outbox[i])
+        }
+        this.#rejectAll(rejection)
+        transport.send(this.#codec.encode([MessageType.Goodbye, null]))
+      } else {
+        this.#rejectAll(rejection)
       }
     }
     if (!transport) {
@@ -797,6 +1022,8 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
       return
     }
     this.#transport = undefined
+    this.#congested = false
+    this.#stopHeartbeat()
     clearTimeout(this.#handshakeTimer)
     this.#handshakeTimer = undefined
     const wasOpen = this.#opened
@@ -817,23 +1044,54 @@ export class Channel extends EventEmitter<ChannelEvents> implements CallOwner {
       reason ? `the connection was lost: ${reason.message}` : 'channel closed',
       reason ? { cause: reason } : undefined,
     )
-    this.#rejectAll(rejection)
+    const reconnecting = this.#state !== 'closing' && this.shouldReconnect(reason)
+    // Calls already sent may or may not have run: they reject (at most once). Unsent ones may wait.
+    this.#rejectAll(rejection, reconnecting)
     if (decided?.report && reason && !handshake) this.emit('error', reason)
     if (wasOpen && !handshake) this.emit('disconnect', reason)
-    if (this.#state !== 'closing' && this.transportEnded(reason)) {
+    if (reconnecting && this.#state !== 'closing' && this.#state !== 'closed') {
       this.#state = 'idle'
+      this.reconnect(reason)
       return
     }
     this.#finish()
   }
 
-  #rejectAll(error: ChannelClosedError): void {
-    if (this.#pending.size > 0) {
-      const calls = [...this.#pending.values()]
-      this.#pending.clear()
-      for (const call of calls) call.reject(error)
+  /**
+   * Rejects pending calls and stops running handlers.
+   * @param keepQueued keep calls and notifications that were never sent, for the next connection.
+   */
+  #rejectAll(error: ChannelClosedError, keepQueued = false): void {
+    let kept: Set<number> | undefined
+    if (keepQueued) {
+      const outbox: Uint8Array[] = []
+      const kinds: number[] = []
+      let bytes = 0
+      kept = new Set()
+      for (let i = 0; i < this.#outbox.length; i++) {
+        const kind = this.#outboxKinds[i]
+        if (kind === OUTBOX_CONNECTION) continue
+        outbox.push(this.#outbox[i])
+        kinds.push(kind)
+        bytes += this.#outbox[i].byteLength
+        if (kind > 0) kept.add(kind)
+      }
+      this.#outbox = outbox
+      this.#outboxKinds = kinds
+      this.#outboxBytes = bytes
+    } else {
+      this.#outbox = []
+      this.#outboxKinds = []
+      this.#outboxBytes = 0
     }
-    this.#outbox = []
+    if (this.#pending.size > (kept?.size ?? 0)) {
+      for (const [id, call] of [...this.#pending]) {
+        if (kept?.has(id)) continue
+        this.#pending.delete(id)
+        call.reject(error)
+      }
+    }
+    this.#waiting = []
     if (this.#running.size > 0) {
       for (const [id, running] of [...this.#running]) this.#cancelRunning(id, running, error)
     }

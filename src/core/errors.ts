@@ -8,5 +8,6 @@ export {
   MethodNotFoundError,
   ProtocolError,
   SerializationError,
+  BufferFullError,
   RemoteError,
 } from '../protocol/errors.js'

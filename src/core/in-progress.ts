@@ -53,6 +53,8 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
   readonly #owner: CallOwner | undefined
   readonly #id: number
   readonly #method: string
+  /** @internal Run once when the call settles: the channel detaches an AbortSignal listener here. */
+  onSettled: (() => void) | undefined
 
   /** @internal */
   constructor(owner: CallOwner | undefined, id: number, method: string) {
@@ -255,6 +257,11 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
   #settle(state: typeof FULFILLED | typeof REJECTED, value: unknown, quiet = false): void {
     this.#state = state
     this.#value = value
+    if (this.onSettled) {
+      const onSettled = this.onSettled
+      this.onSettled = undefined
+      onSettled()
+    }
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer)
       this.#timer = undefined

@@ -89,6 +89,13 @@ export class SerializationError extends IpcError {
   }
 }
 
+/** The peer is not reading and the outgoing buffer reached `maxBufferedBytes`: the call was not sent. */
+export class BufferFullError extends IpcError {
+  constructor(message = 'the outgoing buffer is full', options?: { cause?: unknown }) {
+    super(message, 'ERR_BUFFER_FULL', options)
+  }
+}
+
 /**
  * An exception thrown by the peer. Errors that came back from the peer satisfy `instanceof RemoteError`
  * whatever their class: a remote `TypeError` is a real `TypeError` and also a RemoteError. A remote error

@@ -5,6 +5,7 @@
 import {
   AbortError,
   AuthenticationError,
+  BufferFullError,
   ChannelClosedError,
   IpcError,
   MethodNotFoundError,
@@ -50,6 +51,7 @@ const LIBRARY: Record<string, (message: string, props: Record<string, unknown>) 
     AuthenticationError: (message: string) => new AuthenticationError(message),
     ProtocolError: (message: string) => new ProtocolError(message),
     SerializationError: (message: string) => new SerializationError(message),
+    BufferFullError: (message: string) => new BufferFullError(message),
     MethodNotFoundError: (message: string, props: Record<string, unknown>) =>
       new MethodNotFoundError(String(props.method ?? ''), { message }),
   },

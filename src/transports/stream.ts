@@ -61,6 +61,7 @@ export class StreamTransport implements Transport {
       this.#corked = true
       this.#writable.cork()
       process.nextTick(() => {
+        if (!this.#corked) return
         this.#corked = false
         this.#writable.uncork()
       })
@@ -87,6 +88,12 @@ export class StreamTransport implements Transport {
   }
 
   destroy(error?: Error): void {
+    if (this.#corked) {
+      // Frames of this tick (a handshake proof before an authentication failure) still leave: libuv
+      // writes them to the kernel at once, before the handle closes.
+      this.#corked = false
+      this.#writable.uncork()
+    }
     this.#readable.destroy()
     if ((this.#writable as unknown) !== this.#readable) this.#writable.destroy()
     this.#finish(error)
