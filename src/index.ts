@@ -20,5 +20,5 @@ export {
   RemoteError,
 } from './core/errors.js'
 export { Server, listen, type ServerOptions, type ServerEvents } from './node/server.js'
-export { Client, connect, type ClientOptions } from './node/client.js'
+export { Client, connect, type ClientOptions, type ClientEvents, type ReconnectOptions } from './node/client.js'
 export { ipcPath } from './node/ipc-path.js'

@@ -1,10 +1,47 @@
 import { connect as netConnect, type Socket } from 'node:net'
-import { Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
+import pDefer, { type DeferredPromise } from 'p-defer'
+import { Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelEvents, type ChannelOptions } from '../core/channel.js'
+import { AuthenticationError, ChannelClosedError, ProtocolError } from '../core/errors.js'
 import { SocketTransport } from '../transports/socket.js'
 import { resolveAddress, type ResolvedAddress } from './ipc-path.js'
 
+/** Backoff of a reconnecting client. */
+export interface ReconnectOptions {
+  /**
+   * Milliseconds before the first retry; each further retry doubles it, with random jitter of up to
+   * half the delay subtracted so that many clients do not retry in step.
+   * @default 100
+   */
+  initialDelay?: number
+  /**
+   * Longest delay between two attempts, in milliseconds.
+   * @default 5000
+   */
+  maxDelay?: number
+  /**
+   * Retries after a failure before the client gives up (counted since the last success): queued calls reject with
+   * ChannelClosedError and `ready()` rejects. Infinity retries for ever.
+   * @default Infinity
+   */
+  maxAttempts?: number
+}
+
 /** Options of a {@link Client}. */
-export type ClientOptions = ChannelOptions
+export interface ClientOptions extends ChannelOptions {
+  /**
+   * Reconnect when the connection cannot be made or is lost. The same Client keeps its exposed
+   * functions, listeners and queued calls; calls in flight when the connection died reject (they are
+   * never sent twice). An AuthenticationError or ProtocolError is final: no retry.
+   * @default false
+   */
+  reconnect?: boolean | ReconnectOptions
+}
+
+/** Events of a {@link Client}: those of every channel, and `reconnecting`. */
+export interface ClientEvents extends ChannelEvents {
+  /** A new connection attempt is scheduled after `delay` ms; `attempt` counts from 1 since the last success. */
+  reconnecting: (info: { attempt: number; delay: number }) => void
+}
 
 const noop = (): void => {}
 
@@ -12,11 +49,18 @@ const noop = (): void => {}
  * A Channel that connects to a Server. It starts connecting as soon as it is made; calls made before
  * the handshake completes are queued and sent after it.
  */
-export class Client extends Channel {
+export class Client extends Channel<ClientEvents> {
   readonly #resolved: ResolvedAddress
   readonly #address: string
+  readonly #reconnect: Required<ReconnectOptions> | undefined
   #socket: Socket | undefined
-  #ready: Promise<void>
+  /** The current connection cycle: resolves on success, rejects when the client gives up. */
+  #cycle: DeferredPromise<void>
+  /** Failed attempts since the last successful handshake. */
+  #failures = 0
+  /** The current cycle has resolved (a connection was made): a loss starts a new one. */
+  #cycleResolved = false
+  #retryTimer: ReturnType<typeof setTimeout> | undefined
 
   /**
    * @param address a socket path, a `\\.\pipe\name`, or `tcp://host:port`; see `ipcPath()`.
@@ -26,7 +70,17 @@ export class Client extends Channel {
     super(options)
     this.#address = address
     this.#resolved = resolveAddress(address)
-    this.#ready = this.#connect()
+    const reconnect = options.reconnect
+    this.#reconnect = reconnect
+      ? {
+          initialDelay: 100,
+          maxDelay: 5000,
+          maxAttempts: Infinity,
+          ...(typeof reconnect === 'object' ? reconnect : {}),
+        }
+      : undefined
+    this.#cycle = this.#newCycle()
+    this.#dial()
   }
 
   /** The address this client connects to. */
@@ -37,43 +91,104 @@ export class Client extends Channel {
   /**
    * Settles with the current connection attempt: resolves once the handshake (and authentication)
    * succeeded; rejects with the socket error (`ECONNREFUSED`, `ENOENT`, ...), an AuthenticationError,
-   * a ProtocolError or a TimeoutError.
+   * a ProtocolError or a TimeoutError. With `reconnect`, it waits through retries and rejects only when
+   * the client gives up; after a lost connection it settles with the next one.
    */
   ready(): Promise<void> {
-    return this.#ready
+    return this.#cycle.promise
   }
 
   override close(): Promise<void> {
-    if (this.#socket?.connecting) this.#socket.destroy()
+    this.#stopConnecting(new ChannelClosedError('the client was closed before it connected'))
     return super.close()
   }
 
   override destroy(error?: Error): Promise<void> {
-    if (this.#socket?.connecting) this.#socket.destroy()
+    this.#stopConnecting(error ?? new ChannelClosedError('the client was destroyed before it connected'))
     return super.destroy(error)
   }
 
-  #connect(): Promise<void> {
+  /** @internal */
+  protected override shouldReconnect(reason: Error | undefined): boolean {
+    return this.#mayRetry(reason)
+  }
+
+  /** @internal */
+  protected override reconnect(reason: Error | undefined): void {
+    this.#scheduleRetry(reason)
+  }
+
+  #newCycle(): DeferredPromise<void> {
+    const cycle = pDefer<void>()
+    // Nobody has to call ready(): a failed attempt must not become an unhandled rejection.
+    cycle.promise.catch(noop)
+    return cycle
+  }
+
+  #stopConnecting(error: Error): void {
+    clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
+    if (this.#socket?.connecting) this.#socket.destroy()
+    this.#cycle.reject(error)
+  }
+
+  #dial(): void {
     const resolved = this.#resolved
     const socket = resolved.kind === 'tcp' ? netConnect(resolved.port, resolved.host) : netConnect(resolved.path)
     this.#socket = socket
-    const attempt = new Promise<void>((resolve, reject) => {
-      const onError = (error: Error): void => {
+    const cycle = this.#cycle
+    const onError = (error: Error): void => {
+      if (this.ended) return
+      if (this.#mayRetry(error)) {
+        this.#scheduleRetry(error)
+      } else {
+        cycle.reject(error)
         this.failWithoutTransport(error)
-        reject(error)
       }
-      socket.once('error', onError)
-      socket.once('connect', () => {
-        socket.off('error', onError)
-        const transport = new SocketTransport(socket, { maxFrameSize: this.options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE })
-        this.attach(transport, 'client').then(resolve, reject)
-      })
+    }
+    socket.once('error', onError)
+    socket.once('connect', () => {
+      socket.off('error', onError)
+      const transport = new SocketTransport(socket, { maxFrameSize: this.options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE })
+      this.attach(transport, 'client').then(
+        () => {
+          this.#failures = 0
+          this.#cycleResolved = true
+          cycle.resolve()
+        },
+        // Without a retry, the failure is the cycle's; with one, shouldReconnect has already taken over.
+        (error: Error) => {
+          if (this.#retryTimer === undefined) cycle.reject(error)
+        },
+      )
     })
-    // Nobody has to call ready(): a failed attempt must not become an unhandled rejection.
-    attempt.catch(noop)
-    return attempt
+  }
+
+  #mayRetry(reason: Error | undefined): boolean {
+    if (!this.#reconnect || this.ended) return false
+    // A wrong secret or a foreign peer will not get better by retrying.
+    if (reason instanceof AuthenticationError || reason instanceof ProtocolError) return false
+    return this.#failures < this.#reconnect.maxAttempts
+  }
+
+  #scheduleRetry(_reason: Error | undefined): void {
+    const options = this.#reconnect!
+    // A cycle that succeeded is over; ready() now waits for the next connection.
+    if (this.#cycleResolved) {
+      this.#cycle = this.#newCycle()
+      this.#cycleResolved = false
+    }
+    const attempt = ++this.#failures
+    const base = Math.min(options.maxDelay, options.initialDelay * 2 ** (attempt - 1))
+    const delay = Math.round(base - Math.random() * base * 0.5)
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined
+      if (!this.ended) this.#dial()
+    }, delay)
+    this.emit('reconnecting', { attempt, delay })
   }
 }
+
 
 /** Makes a {@link Client} and waits until it is ready. */
 export async function connect(address: string, options?: ClientOptions): Promise<Client> {
