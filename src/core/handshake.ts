@@ -17,8 +17,12 @@ import {
   type HelloOptions,
 } from '../protocol/messages.js'
 
-/** Which end of the connection this is; it decides which proof each side computes. */
-export type Role = 'client' | 'server'
+/**
+ * Which end of the connection this is; it decides which proof each side computes. `auto`, for
+ * symmetric links (a stream pair, a message port), takes `client` on the side whose nonce is smaller
+ * in byte order; equal nonces (a reflected hello) fail.
+ */
+export type Role = 'client' | 'server' | 'auto'
 
 /** Random bytes each side contributes to the proofs. */
 export const NONCE_SIZE = 32
@@ -46,7 +50,7 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 /** HMAC-SHA256 of `label || 0x00 || clientNonce || serverNonce` under `secret`. */
 export async function computeProof(
   secret: Uint8Array,
-  role: Role,
+  role: 'client' | 'server',
   clientNonce: Uint8Array,
   serverNonce: Uint8Array,
 ): Promise<Uint8Array> {
@@ -102,10 +106,11 @@ export class Handshake {
       if (!this.#secret && !peerNonce) return { options: hello[4] }
       if (!this.#secret) throw new AuthenticationError('the peer requires a secret and none was given')
       if (!peerNonce) throw new AuthenticationError('a secret was given but the peer does not authenticate')
-      const [clientNonce, serverNonce] = this.#role === 'client' ? [this.#nonce!, peerNonce] : [peerNonce, this.#nonce!]
-      const peerRole: Role = this.#role === 'client' ? 'server' : 'client'
+      const role = this.#role === 'auto' ? autoRole(this.#nonce!, peerNonce) : this.#role
+      const [clientNonce, serverNonce] = role === 'client' ? [this.#nonce!, peerNonce] : [peerNonce, this.#nonce!]
+      const peerRole = role === 'client' ? 'server' : 'client'
       const [ours, theirs] = await Promise.all([
-        computeProof(this.#secret, this.#role, clientNonce, serverNonce),
+        computeProof(this.#secret, role, clientNonce, serverNonce),
         computeProof(this.#secret, peerRole, clientNonce, serverNonce),
       ])
       this.#expectedProof = theirs
@@ -124,6 +129,13 @@ export class Handshake {
     }
     return { options: this.#peerHello[4] }
   }
+}
+
+function autoRole(own: Uint8Array, peer: Uint8Array): 'client' | 'server' {
+  for (let i = 0; i < own.byteLength; i++) {
+    if (own[i] !== peer[i]) return own[i] < peer[i] ? 'client' : 'server'
+  }
+  throw new AuthenticationError('the peer sent back this side\'s own nonce')
 }
 
 function parseHello(message: unknown[]): HelloMessage {

@@ -1,4 +1,5 @@
 import { connect as netConnect, type Socket } from 'node:net'
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
 import pDefer, { type DeferredPromise } from 'p-defer'
 import { Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelEvents, type ChannelOptions } from '../core/channel.js'
 import { AuthenticationError, ChannelClosedError, ProtocolError } from '../core/errors.js'
@@ -35,6 +36,12 @@ export interface ClientOptions extends ChannelOptions {
    * @default false
    */
   reconnect?: boolean | ReconnectOptions
+  /**
+   * Connect with TLS to a `tcp://` address: Node's `tls.connect` options (`ca` to trust a private CA,
+   * `cert` and `key` for mutual TLS, `servername`, ...). Certificates are verified unless
+   * `rejectUnauthorized: false` is given.
+   */
+  tls?: ConnectionOptions
 }
 
 /** Events of a {@link Client}: those of every channel, and `reconnecting`. */
@@ -53,7 +60,8 @@ export class Client extends Channel<ClientEvents> {
   readonly #resolved: ResolvedAddress
   readonly #address: string
   readonly #reconnect: Required<ReconnectOptions> | undefined
-  #socket: Socket | undefined
+  /** The socket of the attempt under way, until it is handed to a transport. */
+  #connecting: Socket | undefined
   /** The current connection cycle: resolves on success, rejects when the client gives up. */
   #cycle: DeferredPromise<void>
   /** Failed attempts since the last successful handshake. */
@@ -70,6 +78,7 @@ export class Client extends Channel<ClientEvents> {
     super(options)
     this.#address = address
     this.#resolved = resolveAddress(address)
+    if (options.tls && this.#resolved.kind !== 'tcp') throw new TypeError('the tls option needs a tcp:// address')
     const reconnect = options.reconnect
     this.#reconnect = reconnect
       ? {
@@ -128,14 +137,21 @@ export class Client extends Channel<ClientEvents> {
   #stopConnecting(error: Error): void {
     clearTimeout(this.#retryTimer)
     this.#retryTimer = undefined
-    if (this.#socket?.connecting) this.#socket.destroy()
+    this.#connecting?.destroy()
+    this.#connecting = undefined
     this.#cycle.reject(error)
   }
 
   #dial(): void {
     const resolved = this.#resolved
-    const socket = resolved.kind === 'tcp' ? netConnect(resolved.port, resolved.host) : netConnect(resolved.path)
-    this.#socket = socket
+    const tls = (this.options as ClientOptions).tls
+    const socket =
+      resolved.kind !== 'tcp'
+        ? netConnect(resolved.path)
+        : tls
+          ? tlsConnect({ servername: isIp(resolved.host) ? undefined : resolved.host, ...tls, host: resolved.host, port: resolved.port })
+          : netConnect(resolved.port, resolved.host)
+    this.#connecting = socket
     const cycle = this.#cycle
     const onError = (error: Error): void => {
       if (this.ended) return
@@ -147,8 +163,9 @@ export class Client extends Channel<ClientEvents> {
       }
     }
     socket.once('error', onError)
-    socket.once('connect', () => {
+    socket.once(tls ? 'secureConnect' : 'connect', () => {
       socket.off('error', onError)
+      this.#connecting = undefined
       const transport = new SocketTransport(socket, { maxFrameSize: this.options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE })
       this.attach(transport, 'client').then(
         () => {
@@ -189,6 +206,10 @@ export class Client extends Channel<ClientEvents> {
   }
 }
 
+
+function isIp(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':')
+}
 
 /** Makes a {@link Client} and waits until it is ready. */
 export async function connect(address: string, options?: ClientOptions): Promise<Client> {

@@ -1,5 +1,6 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
 import { connect as netConnect, createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls'
 import { EventEmitter } from 'eventemitter3'
 import { Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
 import { ChannelClosedError } from '../core/errors.js'
@@ -7,8 +8,15 @@ import { Registry, type ExposeOptions, type Handler } from '../core/registry.js'
 import { SocketTransport } from '../transports/socket.js'
 import { resolveAddress, type ResolvedAddress } from './ipc-path.js'
 
-/** Options of a {@link Server}: those of every channel it accepts. */
-export type ServerOptions = ChannelOptions
+/** Options of a {@link Server}: those of every channel it accepts, and TLS for `tcp://` addresses. */
+export interface ServerOptions extends ChannelOptions {
+  /**
+   * Serve TLS on a `tcp://` address: Node's `tls.createServer` options (`key`, `cert`, `ca`,
+   * `requestCert` and `rejectUnauthorized` for mutual TLS, ...). The secret handshake, if any, runs
+   * inside the TLS connection.
+   */
+  tls?: TlsOptions
+}
 
 /** Events of a {@link Server}. */
 export interface ServerEvents {
@@ -74,10 +82,14 @@ export class Server extends EventEmitter<ServerEvents> {
   async listen(): Promise<void> {
     if (this.#server) throw new Error('listen() was already called')
     if (this.#closing) throw new ChannelClosedError('the server is closed')
-    const server = createServer((socket) => this.#accept(socket))
+    const resolved = this.#resolved
+    const tls = this.#options.tls
+    if (tls && resolved.kind !== 'tcp') throw new TypeError('the tls option needs a tcp:// address')
+    const server = tls
+      ? createTlsServer(tls, (socket) => this.#accept(socket)).on('tlsClientError', (error) => this.emit('error', error))
+      : createServer((socket) => this.#accept(socket))
     this.#server = server
     server.on('error', (error) => this.emit('error', error))
-    const resolved = this.#resolved
     try {
       await bind(server, resolved)
     } catch (error) {
