@@ -4,7 +4,7 @@ import { errorClassMap, fromEnvelope, toEnvelope, type ErrorClass } from '../pro
 import { MessageType, type ErrorEnvelope, type HelloOptions, type Message } from '../protocol/messages.js'
 import { BufferFullError, ChannelClosedError, MethodNotFoundError, ProtocolError, TimeoutError } from './errors.js'
 import { Handshake, secretBytes, type PeerInfo, type Role } from './handshake.js'
-import { InProgress, type CallOwner } from './in-progress.js'
+import { InProgress } from './in-progress.js'
 import { Registry, type CallContext, type ExposeOptions, type Handler, type Registration } from './registry.js'
 import type { Transport, TransportSink } from './transport.js'
 
@@ -101,6 +101,11 @@ export interface ChannelEvents {
   disconnect: (reason?: Error) => void
   /** A failure that no call could receive: a protocol error, a notification handler that threw. */
   error: (error: Error) => void
+  /**
+   * Emitted by a reconnecting {@link Client} only: a new attempt is scheduled after `delay` ms;
+   * `attempt` counts from 1 since the last success.
+   */
+  reconnecting: (info: { attempt: number; delay: number }) => void
 }
 
 /**
@@ -182,7 +187,7 @@ class Context implements CallContext {
  * peer to call. Made by `Server` (one per connection), `Client` (which is a Channel), `fromStream` and
  * `fromMessagePort`.
  */
-export class Channel<Events extends ChannelEvents = ChannelEvents> extends EventEmitter<Events> implements CallOwner {
+export class Channel extends EventEmitter<ChannelEvents> {
   readonly #options: ChannelOptions
   readonly #codec = new Codec()
   readonly #registry = new Registry()
@@ -237,11 +242,6 @@ export class Channel<Events extends ChannelEvents = ChannelEvents> extends Event
     this.#errorClasses = errorClassMap(options.errors)
     this.streamWindow = options.streamWindow ?? DEFAULT_STREAM_WINDOW
     if (!(this.streamWindow >= 1)) throw new RangeError('streamWindow must be at least 1')
-  }
-
-  /** Emits one of the events every channel has, whatever subclass events `Events` adds. */
-  #emit<E extends keyof ChannelEvents>(event: E, ...args: Parameters<ChannelEvents[E]>): void {
-    ;(EventEmitter.prototype.emit as (this: unknown, event: string, ...args: unknown[]) => boolean).call(this, event, ...args)
   }
 
   /** True while the handshake has completed and the connection is up. */
@@ -627,7 +627,7 @@ export class Channel<Events extends ChannelEvents = ChannelEvents> extends Event
     this.#flush()
     this.#handshakeDone?.resolve()
     this.#handshakeDone = undefined
-    this.#emit('connect')
+    this.emit('connect')
   }
 
   #decode(payload: Uint8Array): unknown[] {
@@ -646,7 +646,7 @@ export class Channel<Events extends ChannelEvents = ChannelEvents> extends Event
     } catch (error) {
       // A protocol error ends this channel only; anything else is a bug of ours and is reported.
       if (error instanceof ProtocolError) this.#fail(this.#transport!, error)
-      else this.#emit('error', error as Error)
+      else this.emit('error', error as Error)
     }
   }
 
@@ -770,7 +770,7 @@ export class Channel<Events extends ChannelEvents = ChannelEvents> extends Event
     try {
       if (registration.context) {
         running = this.#track(id)
-        const context = new Context(this as unknown as Channel, running, (value) => this.#sendProgress(id, running!, value))
+        const context = new Context(this, running, (value) => this.#sendProgress(id, running!, value))
         result = registration.fn.call(registration.thisArg, context, ...args)
       } else {
         result = registration.fn.apply(registration.thisArg, args)
@@ -889,7 +889,7 @@ export class Channel<Events extends ChannelEvents = ChannelEvents> extends Event
     // Queued behind a pending next() for async generators, so the generator's finally runs once it yields.
     void Promise.resolve()
       .then(() => iterator?.return?.())
-      .catch((error: unknown) => this.#emit('error', error as Error))
+      .catch((error: unknown) => this.emit('error', error as Error))
   }
 
   #cancelRunning(id: number, running: RunningCall, reason: unknown): void {
@@ -913,11 +913,11 @@ export class Channel<Events extends ChannelEvents = ChannelEvents> extends Event
   #handleNotify(name: string, args: unknown[]): void {
     const registration = this.#lookup(name)
     if (!registration) {
-      this.#emit('error', new MethodNotFoundError(name, { message: `notification for an unknown method: ${JSON.stringify(name)}` }))
+      this.emit('error', new MethodNotFoundError(name, { message: `notification for an unknown method: ${JSON.stringify(name)}` }))
       return
     }
     const report = (error: unknown): void => {
-      this.#emit('error', error instanceof Error ? error : new Error(`notification handler ${JSON.stringify(name)} threw`, { cause: error }))
+      this.emit('error', error instanceof Error ? error : new Error(`notification handler ${JSON.stringify(name)} threw`, { cause: error }))
     }
     try {
       let result: unknown
@@ -930,7 +930,7 @@ export class Channel<Events extends ChannelEvents = ChannelEvents> extends Event
           resume: undefined,
           iterator: undefined,
         }
-        result = registration.fn.call(registration.thisArg, new Context(this as unknown as Channel, running, noop), ...args)
+        result = registration.fn.call(registration.thisArg, new Context(this, running, noop), ...args)
       } else {
         result = registration.fn.apply(registration.thisArg, args)
       }
@@ -1052,8 +1052,8 @@ export class Channel<Events extends ChannelEvents = ChannelEvents> extends Event
     const reconnecting = this.#state !== 'closing' && this.shouldReconnect(reason)
     // Calls already sent may or may not have run: they reject (at most once). Unsent ones may wait.
     this.#rejectAll(rejection, reconnecting)
-    if (decided?.report && reason && !handshake) this.#emit('error', reason)
-    if (wasOpen && !handshake) this.#emit('disconnect', reason)
+    if (decided?.report && reason && !handshake) this.emit('error', reason)
+    if (wasOpen && !handshake) this.emit('disconnect', reason)
     if (reconnecting && this.#state !== 'closing' && this.#state !== 'closed') {
       this.#state = 'idle'
       this.reconnect(reason)

@@ -44,11 +44,8 @@ export interface ClientOptions extends ChannelOptions {
   tls?: ConnectionOptions
 }
 
-/** Events of a {@link Client}: those of every channel, and `reconnecting`. */
-export interface ClientEvents extends ChannelEvents {
-  /** A new connection attempt is scheduled after `delay` ms; `attempt` counts from 1 since the last success. */
-  reconnecting: (info: { attempt: number; delay: number }) => void
-}
+/** Events of a {@link Client}: those of every channel; `reconnecting` is emitted by clients only. */
+export type ClientEvents = ChannelEvents
 
 const noop = (): void => {}
 
@@ -56,7 +53,7 @@ const noop = (): void => {}
  * A Channel that connects to a Server. It starts connecting as soon as it is made; calls made before
  * the handshake completes are queued and sent after it.
  */
-export class Client extends Channel<ClientEvents> {
+export class Client extends Channel {
   readonly #resolved: ResolvedAddress
   readonly #address: string
   readonly #reconnect: Required<ReconnectOptions> | undefined
