@@ -2,8 +2,10 @@ import type { Readable, Writable } from 'node:stream'
 import type { Transport, TransportSink } from '../core/transport.js'
 import { FrameDecoder, HEADER_SIZE, writeHeader } from '../protocol/framing.js'
 
-/** Payloads up to this size are copied behind their header into one buffer; larger ones go as two chunks. */
+/** Payloads up to this size are copied into the tick's batch; larger ones go as their own chunk, uncopied. */
 const COPY_LIMIT = 64 * 1024
+/** Size of a batch buffer; small frames are packed into it back to back. */
+const BATCH_SIZE = 64 * 1024
 /** How long a graceful close waits for the peer to end its side before the stream is destroyed. */
 const CLOSE_GRACE_MS = 2000
 
@@ -15,14 +17,23 @@ export interface StreamTransportOptions {
 
 /**
  * Carries length-prefixed frames over a Node readable/writable pair: a socket, a child's pipes.
- * Frames written in one tick leave in one corked batch.
+ * Small frames written in one tick are packed into one buffer and leave in one write.
  */
 export class StreamTransport implements Transport {
   readonly #readable: Readable
   readonly #writable: Writable
   readonly #decoder: FrameDecoder
   #sink: TransportSink | undefined
-  #corked = false
+  /** Small frames of this tick are packed here and leave in one write when the tick ends. */
+  #batch: Buffer | undefined
+  /** Start of the part of `#batch` not yet handed to the stream, and its end. */
+  #batchStart = 0
+  #batchEnd = 0
+  #flushScheduled = false
+  readonly #flushTick = (): void => {
+    this.#flushScheduled = false
+    this.#flushBatch()
+  }
   #ended = false
   #closeTimer: ReturnType<typeof setTimeout> | undefined
 
@@ -55,45 +66,58 @@ export class StreamTransport implements Transport {
   }
 
   send(payload: Uint8Array): boolean {
-    if (this.#ended || this.#writable.writableEnded || this.#writable.destroyed) return false
-    if (!this.#corked) {
-      // Everything sent in this tick leaves in one write when the tick ends.
-      this.#corked = true
-      this.#writable.cork()
-      process.nextTick(() => {
-        if (!this.#corked) return
-        this.#corked = false
-        this.#writable.uncork()
-      })
-    }
+    const writable = this.#writable
+    if (this.#ended || writable.writableEnded || writable.destroyed) return false
     const length = payload.byteLength
-    if (length <= COPY_LIMIT) {
-      const frame = Buffer.allocUnsafe(HEADER_SIZE + length)
-      writeHeader(frame, 0, length)
-      frame.set(payload, HEADER_SIZE)
-      return this.#writable.write(frame)
+    if (length > COPY_LIMIT) {
+      // Large payloads are not copied: what is batched goes first, then header and payload together.
+      const header = Buffer.allocUnsafe(HEADER_SIZE)
+      writeHeader(header, 0, length)
+      writable.cork()
+      this.#flushBatch()
+      writable.write(header)
+      const more = writable.write(payload)
+      writable.uncork()
+      return more
     }
-    // Large payloads are not copied: header and payload go as two chunks of the same batch.
-    const header = Buffer.allocUnsafe(HEADER_SIZE)
-    writeHeader(header, 0, length)
-    this.#writable.write(header)
-    return this.#writable.write(payload)
+    const size = HEADER_SIZE + length
+    let batch = this.#batch
+    if (!batch || this.#batchEnd + size > batch.byteLength) {
+      this.#flushBatch()
+      batch = this.#batch = Buffer.allocUnsafe(Math.max(BATCH_SIZE, size))
+      this.#batchStart = this.#batchEnd = 0
+    }
+    writeHeader(batch, this.#batchEnd, length)
+    batch.set(payload, this.#batchEnd + HEADER_SIZE)
+    this.#batchEnd += size
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true
+      process.nextTick(this.#flushTick)
+    }
+    // False only when the stream will emit 'drain': the channel waits for it.
+    return !writable.writableNeedDrain
+  }
+
+  /** Hands the batched frames to the stream; the rest of the batch buffer stays in use for later frames. */
+  #flushBatch(): void {
+    if (this.#batchEnd === this.#batchStart) return
+    const chunk = this.#batch!.subarray(this.#batchStart, this.#batchEnd)
+    this.#batchStart = this.#batchEnd
+    this.#writable.write(chunk)
   }
 
   close(): void {
     if (this.#ended || this.#closeTimer) return
+    this.#flushBatch()
     this.#writable.end()
     this.#closeTimer = setTimeout(() => this.destroy(), CLOSE_GRACE_MS)
     this.#closeTimer.unref()
   }
 
   destroy(error?: Error): void {
-    if (this.#corked) {
-      // Frames of this tick (a handshake proof before an authentication failure) still leave: libuv
-      // writes them to the kernel at once, before the handle closes.
-      this.#corked = false
-      this.#writable.uncork()
-    }
+    // Frames of this tick (a handshake proof before an authentication failure) still leave: libuv
+    // writes them to the kernel at once, before the handle closes.
+    if (!this.#writable.destroyed && !this.#writable.writableEnded) this.#flushBatch()
     this.#readable.destroy()
     if ((this.#writable as unknown) !== this.#readable) this.#writable.destroy()
     this.#finish(error)
@@ -103,8 +127,9 @@ export class StreamTransport implements Transport {
     if (this.#ended) return
     this.#ended = true
     clearTimeout(this.#closeTimer)
-    if (!this.#readable.destroyed) {
+    if (!this.#readable.destroyed && !this.#writable.writableEnded) {
       // The peer ended its side; make sure ours does not linger half-open.
+      this.#flushBatch()
       this.#writable.end()
     }
     this.#sink?.closed(error)
