@@ -177,7 +177,8 @@ class Context implements CallContext {
     return running.controller.signal
   }
 
-  progress(value: unknown): void {
+  /** An own property rather than a method, so that `const { progress } = ctx` works too. */
+  readonly progress = (value: unknown): void => {
     this.#send(value)
   }
 }
@@ -216,6 +217,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
   #handshakeInbox: Uint8Array[] = []
   #handshakeBytes = 0
   #handshakeBusy = false
+  /**
+   * Frames that arrived behind the peer's last handshake frame, and any after them, held until the
+   * code awaiting the connection (`await connect()`, then `expose(...)`) has run.
+   */
+  #backlog: Uint8Array[] | undefined
   /** A transport that closed while the handshake was awaiting crypto: handled once that step is done. */
   #closedDuringHandshake: { transport: Transport; error: Error | undefined } | undefined
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined
@@ -575,7 +581,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (transport !== this.#transport) return
     this.#receivedSinceTick = true
     if (this.#state === 'open') {
-      this.#dispatch(payload)
+      if (this.#backlog) this.#backlog.push(payload)
+      else this.#dispatch(payload)
     } else if (this.#state === 'handshaking') {
       this.#handshakeBytes += payload.byteLength
       const cap = this.#options.maxHandshakeBytes ?? DEFAULT_HANDSHAKE_BYTES
@@ -601,9 +608,19 @@ export class Channel extends EventEmitter<ChannelEvents> {
         if (transport !== this.#transport || this.#state !== 'handshaking') return
         if (peer) this.#open(peer)
       }
-      // Frames that arrived behind the peer's last handshake frame, in order.
-      while (this.#state === 'open' && transport === this.#transport && this.#handshakeInbox.length > 0) {
-        this.#dispatch(this.#handshakeInbox.shift()!)
+      // Frames that arrived behind the peer's last handshake frame (the peer's first calls, sent as
+      // soon as it saw our proof) wait one macrotask: whoever awaits the connection resumes in
+      // microtasks and must get to expose its handlers before those calls are looked up.
+      if (this.#state === 'open' && transport === this.#transport && this.#handshakeInbox.length > 0) {
+        const backlog = (this.#backlog = this.#handshakeInbox)
+        this.#handshakeInbox = []
+        setTimeout(() => {
+          this.#backlog = undefined
+          for (const payload of backlog) {
+            if (this.#state !== 'open' || transport !== this.#transport) return
+            this.#dispatch(payload)
+          }
+        }, 0)
       }
     } catch (error) {
       this.#fail(transport, error as Error)
@@ -1027,6 +1044,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       return
     }
     this.#transport = undefined
+    this.#backlog = undefined
     this.#congested = false
     this.#stopHeartbeat()
     clearTimeout(this.#handshakeTimer)
