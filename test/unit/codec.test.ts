@@ -151,6 +151,15 @@ describe('Codec round trips', () => {
     expect(roundTrip(value)).toEqual(value)
   })
 
+  test('objects and Maps of more than 65,535 entries', () => {
+    const object = Object.fromEntries(Array.from({ length: 70_000 }, (_, i) => [`k${i}`, i]))
+    const back = roundTrip(object) as Record<string, number>
+    expect(Object.keys(back)).toHaveLength(70_000)
+    expect(back.k69999).toBe(69_999)
+    const map = new Map(Array.from({ length: 70_000 }, (_, i) => [i, `v${i}`]))
+    expect((roundTrip(map) as Map<number, string>).get(69_999)).toBe('v69999')
+  })
+
   test('decoded plain objects have Object.prototype', () => {
     const back = roundTrip({ a: { b: 1 } }) as { a: object }
     expect(Object.getPrototypeOf(back)).toBe(Object.prototype)
