@@ -1,8 +1,8 @@
 import { EventEmitter } from 'eventemitter3'
 import { Codec } from '../protocol/codec.js'
-import { errorClassMap, fromEnvelope, toEnvelope, type ErrorClass } from '../protocol/fault.js'
+import { errorClassMap, fromEnvelope, toEnvelope, withoutStacks, type ErrorClass } from '../protocol/fault.js'
 import { MessageType, type ErrorEnvelope, type HelloOptions, type Message } from '../protocol/messages.js'
-import { BufferFullError, ChannelClosedError, MethodNotFoundError, ProtocolError, TimeoutError } from './errors.js'
+import { BufferFullError, ChannelClosedError, MethodNotFoundError, ProtocolError, SerializationError, TimeoutError } from './errors.js'
 import { Handshake, secretBytes, type PeerInfo, type Role } from './handshake.js'
 import { InProgress } from './in-progress.js'
 import { Registry, type CallContext, type ExposeOptions, type Handler, type Registration } from './registry.js'
@@ -115,7 +115,9 @@ export interface ChannelEvents {
  */
 export type Remote<T> = {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  [K in keyof T as T[K] extends (...args: any[]) => unknown ? K : never]: T[K] extends (...args: infer A) => infer R
+  [K in keyof T as NonNullable<T[K]> extends (...args: any[]) => unknown ? K : never]-?: NonNullable<T[K]> extends (
+    ...args: infer A
+  ) => infer R
     ? (...args: A extends [CallContext, ...infer Rest] ? Rest : A) => RemoteReturn<R>
     : never
 }
@@ -150,6 +152,15 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
     value !== null &&
     typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function'
   )
+}
+
+/** The message type of an encoded message, read from its first two bytes without decoding; -1 if unclear. */
+function peekType(payload: Uint8Array): number {
+  const head = payload[0]
+  // A definite-length array of 1 to 23 elements, whose first element is a small unsigned integer.
+  if (head === undefined || head < 0x81 || head > 0x97) return -1
+  const type = payload[1]
+  return type !== undefined && type <= 0x17 ? type : -1
 }
 
 function isId(value: unknown): value is number {
@@ -217,6 +228,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
   #handshakeInbox: Uint8Array[] = []
   #handshakeBytes = 0
   #handshakeBusy = false
+  /** The peer's last handshake frame (its auth, or its hello without a secret) has arrived. */
+  #peerHandshakeSent = false
+  /** Largest payload the peer accepts, from its hello. */
+  #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE
+  /** Call ids have wrapped around: a new id must skip ones still pending. */
+  #idsWrapped = false
   /**
    * Frames that arrived behind the peer's last handshake frame, and any after them, held until the
    * code awaiting the connection (`await connect()`, then `expose(...)`) has run.
@@ -283,8 +300,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       call.abort(signal.reason)
       return call
     }
-    const id = this.#nextId
-    this.#nextId = id >= 0x7fffffff ? 1 : id + 1
+    const id = this.#nextCallId()
     const call = new InProgress<T, Item>(this, id, name)
     if (this.#state === 'closing' || this.#state === 'closed') {
       call.reject(new ChannelClosedError(`cannot call ${JSON.stringify(name)}: the channel is closed`))
@@ -297,7 +313,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       call.reject(error)
       return call
     }
-    const refused = this.#admit(payload)
+    const refused = this.#tooLarge(payload) ?? this.#admit(payload)
     if (refused) {
       call.reject(refused)
       return call
@@ -326,7 +342,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       throw new ChannelClosedError(`cannot notify ${JSON.stringify(name)}: the channel is closed`)
     }
     const payload = this.#codec.encode([MessageType.Notify, name, args])
-    const refused = this.#admit(payload)
+    const refused = this.#tooLarge(payload) ?? this.#admit(payload)
     if (refused) throw refused
     this.#send(payload, OUTBOX_NOTIFY)
   }
@@ -415,7 +431,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.#state = 'handshaking'
     this.#closeReason = undefined
     this.#opened = false
-    this.#handshake = new Handshake(role, this.#secret, { window: this.streamWindow } satisfies HelloOptions)
+    this.#peerHandshakeSent = false
+    this.#handshake = new Handshake(role, this.#secret, {
+      window: this.streamWindow,
+      maxFrameSize: this.#maxFrameSize,
+    } satisfies HelloOptions)
     this.#handshakeInbox = []
     this.#handshakeBytes = 0
     const done = new Promise<void>((resolve, reject) => {
@@ -434,6 +454,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
         if (transport === this.#transport) this.#flush()
       },
     }
+    // Until the peer has sent its handshake frames, no frame may be larger than the handshake cap.
+    transport.limitFrameSize?.(this.#options.maxHandshakeBytes ?? DEFAULT_HANDSHAKE_BYTES)
     transport.start(sink)
     this.#write(transport, this.#codec.encode(this.#handshake.hello()))
     return done
@@ -474,7 +496,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       this.#outboxKinds.splice(queued, 1)
       return
     }
-    this.#send(this.#encodeWithEnvelope((envelope) => [MessageType.Cancel, id, envelope], reason))
+    this.#send(this.#encodeWithEnvelope((envelope) => [MessageType.Cancel, id, withoutStacks(envelope)], reason))
   }
 
   /** @internal CallOwner: the consumer of a stream accepts more items. */
@@ -504,6 +526,28 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** Handshake frames bypass the outbox: they must go before everything queued. */
   #write(transport: Transport, payload: Uint8Array): void {
     transport.send(payload)
+  }
+
+  get #maxFrameSize(): number {
+    return this.#options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
+  }
+
+  #nextCallId(): number {
+    let id = this.#nextId
+    if (this.#idsWrapped) while (this.#pending.has(id)) id = id >= 0x7fffffff ? 1 : id + 1
+    if (id >= 0x7fffffff) {
+      this.#nextId = 1
+      this.#idsWrapped = true
+    } else {
+      this.#nextId = id + 1
+    }
+    return id
+  }
+
+  /** A message the peer would refuse as oversized fails on this side instead of ending the connection. */
+  #tooLarge(payload: Uint8Array): SerializationError | undefined {
+    if (payload.byteLength <= this.#peerMaxFrameSize) return undefined
+    return new SerializationError(`message of ${payload.byteLength} bytes exceeds the peer's maxFrameSize (${this.#peerMaxFrameSize})`)
   }
 
   /** Refuses a new call or notification that would grow the outbox past its bounds. */
@@ -571,7 +615,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
       this.#sendError(id, error)
       return
     }
-    this.#send(payload)
+    const tooLarge = this.#tooLarge(payload)
+    if (tooLarge) this.#sendError(id, tooLarge)
+    else this.#send(payload)
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -584,11 +630,25 @@ export class Channel extends EventEmitter<ChannelEvents> {
       if (this.#backlog) this.#backlog.push(payload)
       else this.#dispatch(payload)
     } else if (this.#state === 'handshaking') {
-      this.#handshakeBytes += payload.byteLength
-      const cap = this.#options.maxHandshakeBytes ?? DEFAULT_HANDSHAKE_BYTES
-      if (this.#handshakeBytes > cap) {
-        this.#fail(transport, new ProtocolError(`more than ${cap} bytes sent before the handshake completed`))
-        return
+      if (!this.#peerHandshakeSent) {
+        // Before its handshake is complete the peer may send hello, auth and goodbye only, and little.
+        this.#handshakeBytes += payload.byteLength
+        const cap = this.#options.maxHandshakeBytes ?? DEFAULT_HANDSHAKE_BYTES
+        if (this.#handshakeBytes > cap) {
+          this.#fail(transport, new ProtocolError(`more than ${cap} bytes sent before the handshake completed`))
+          return
+        }
+        const type = peekType(payload)
+        if (type !== MessageType.Hello && type !== MessageType.Auth && type !== MessageType.Goodbye) {
+          this.#fail(transport, new ProtocolError(`message type ${type} sent before the handshake completed`))
+          return
+        }
+        if (type === (this.#secret ? MessageType.Auth : MessageType.Hello)) {
+          // What follows is ordinary traffic the peer sent at once (its queued calls), while this side
+          // still verifies: it may be as large as any frame.
+          this.#peerHandshakeSent = true
+          transport.limitFrameSize?.(this.#maxFrameSize)
+        }
       }
       this.#handshakeInbox.push(payload)
       if (!this.#handshakeBusy) void this.#runHandshake(transport)
@@ -636,7 +696,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
     clearTimeout(this.#handshakeTimer)
     this.#handshakeTimer = undefined
     this.#handshake = undefined
-    this.#peerWindow = peer.options.window !== undefined && peer.options.window >= 1 ? peer.options.window : DEFAULT_STREAM_WINDOW
+    this.#peerWindow = peer.options.window ?? DEFAULT_STREAM_WINDOW
+    this.#peerMaxFrameSize = peer.options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
+    this.#transport!.limitFrameSize?.(this.#maxFrameSize)
     this.#state = 'open'
     this.#opened = true
     this.#congested = false
@@ -724,7 +786,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       case MessageType.Item: {
         const id = message[1]
         if (!isId(id)) throw malformed('item')
-        this.#pending.get(id)?.item(message[2])
+        const call = this.#pending.get(id)
+        if (call && !call.item(message[2])) throw new ProtocolError(`stream ${id} sent more items than its credit allows`)
         return
       }
       case MessageType.End: {
@@ -773,6 +836,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   #handleCall(id: number, name: string, args: unknown[], fromQueue = false): void {
+    if (!fromQueue && this.#running.has(id)) throw new ProtocolError(`call id ${id} is already running`)
     if (!fromQueue && (this.#waiting.length > 0 || this.#running.size >= this.#maxConcurrentCalls)) {
       this.#waiting.push([id, name, args])
       return
@@ -887,6 +951,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
         let payload: Uint8Array
         try {
           payload = this.#codec.encode([MessageType.Item, id, step.value])
+          const tooLarge = this.#tooLarge(payload)
+          if (tooLarge) throw tooLarge
         } catch (error) {
           this.#stopIterator(running)
           if (this.#untrack(id, running)) this.#sendError(id, error)
@@ -923,8 +989,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   #sendProgress(id: number, running: RunningCall, value: unknown): void {
-    if (running.cancelled || this.#state !== 'open') return
-    this.#send(this.#codec.encode([MessageType.Progress, id, value]))
+    // After the handler finished (its result is on its way) progress would arrive late: dropped.
+    if (running.cancelled || this.#state !== 'open' || this.#running.get(id) !== running) return
+    const payload = this.#codec.encode([MessageType.Progress, id, value])
+    const tooLarge = this.#tooLarge(payload)
+    if (tooLarge) throw tooLarge
+    this.#send(payload)
   }
 
   #handleNotify(name: string, args: unknown[]): void {
@@ -1070,7 +1140,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const reconnecting = this.#state !== 'closing' && this.shouldReconnect(reason)
     // Calls already sent may or may not have run: they reject (at most once). Unsent ones may wait.
     this.#rejectAll(rejection, reconnecting)
-    if (decided?.report && reason && !handshake) this.emit('error', reason)
+    const report = decided ? decided.report : reason instanceof ProtocolError
+    if (report && reason && !handshake) this.emit('error', reason)
     if (wasOpen && !handshake) this.emit('disconnect', reason)
     if (reconnecting && this.#state !== 'closing' && this.#state !== 'closed') {
       this.#state = 'idle'

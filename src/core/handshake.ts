@@ -91,7 +91,18 @@ export class Handshake {
 
   /** The hello to send first. */
   hello(): HelloMessage {
-    return [MessageType.Hello, MAGIC, PROTOCOL_VERSION, this.#nonce ?? null, this.#options]
+    const options = this.#role === 'auto' ? this.#options : { ...this.#options, role: this.#role }
+    return [MessageType.Hello, MAGIC, PROTOCOL_VERSION, this.#nonce ?? null, options]
+  }
+
+  /** A fixed role faces the opposite one; `auto` takes the opposite of a fixed peer, else compares nonces. */
+  #resolveRole(peerRole: 'client' | 'server' | undefined, peerNonce: Uint8Array): 'client' | 'server' {
+    if (this.#role !== 'auto') {
+      if (peerRole === this.#role) throw new AuthenticationError(`both sides of the connection are ${this.#role}s`)
+      return this.#role
+    }
+    if (peerRole) return peerRole === 'client' ? 'server' : 'client'
+    return autoRole(this.#nonce!, peerNonce)
   }
 
   /**
@@ -106,7 +117,7 @@ export class Handshake {
       if (!this.#secret && !peerNonce) return { options: hello[4] }
       if (!this.#secret) throw new AuthenticationError('the peer requires a secret and none was given')
       if (!peerNonce) throw new AuthenticationError('a secret was given but the peer does not authenticate')
-      const role = this.#role === 'auto' ? autoRole(this.#nonce!, peerNonce) : this.#role
+      const role = this.#resolveRole(hello[4].role, peerNonce)
       const [clientNonce, serverNonce] = role === 'client' ? [this.#nonce!, peerNonce] : [peerNonce, this.#nonce!]
       const peerRole = role === 'client' ? 'server' : 'client'
       const [ours, theirs] = await Promise.all([
@@ -129,6 +140,11 @@ export class Handshake {
     }
     return { options: this.#peerHello[4] }
   }
+}
+
+/** A positive integer small enough to be exact; anything else in a hello option is ignored. */
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1
 }
 
 function autoRole(own: Uint8Array, peer: Uint8Array): 'client' | 'server' {
@@ -154,8 +170,11 @@ function parseHello(message: unknown[]): HelloMessage {
   }
   const options = message[4]
   const helloOptions: HelloOptions = {}
-  if (typeof options === 'object' && options !== null && typeof (options as HelloOptions).window === 'number') {
-    helloOptions.window = (options as HelloOptions).window
+  if (typeof options === 'object' && options !== null) {
+    const { window, maxFrameSize, role } = options as Record<string, unknown>
+    if (isCount(window)) helloOptions.window = window
+    if (isCount(maxFrameSize)) helloOptions.maxFrameSize = maxFrameSize
+    if (role === 'client' || role === 'server') helloOptions.role = role
   }
   return [MessageType.Hello, MAGIC, PROTOCOL_VERSION, nonce as Uint8Array | null, helloOptions]
 }

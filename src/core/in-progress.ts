@@ -204,10 +204,14 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
     }
   }
 
-  /** @internal A stream item arrived. */
-  item(value: unknown): void {
-    if (this.#state !== PENDING) return
+  /**
+   * @internal A stream item arrived.
+   * @returns false when the peer sent more than the credit it was given: a protocol violation.
+   */
+  item(value: unknown): boolean {
+    if (this.#state !== PENDING) return true
     const stream = this.#streamState()
+    if (stream.queue.length >= (this.#owner?.streamWindow ?? Infinity)) return false
     if (stream.waiter) {
       const waiter = stream.waiter
       stream.waiter = undefined
@@ -219,6 +223,7 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
     } else {
       stream.queue.push(value)
     }
+    return true
   }
 
   /** @internal The stream ended normally. */

@@ -26,4 +26,9 @@ export interface Transport {
   close(): void
   /** Ends at once, dropping unsent data. `closed` follows with `error`. */
   destroy(error?: Error): void
+  /**
+   * Byte-stream transports: the largest frame to accept from the next length prefix on. The channel
+   * keeps it at the handshake cap until the peer has sent its last handshake frame.
+   */
+  limitFrameSize?(bytes: number): void
 }

@@ -24,7 +24,10 @@ export interface ServerEvents {
   listening: () => void
   /** A peer connected and passed the handshake (and authentication, with a secret). */
   connection: (channel: Channel) => void
-  /** A failure not tied to a call: a peer failed authentication or broke the protocol, a socket error. */
+  /**
+   * A failure not tied to a call: a peer failed authentication or broke the protocol, a channel's
+   * notification handler threw, a socket error.
+   */
   error: (error: Error) => void
   /** The server stopped and every channel closed. */
   close: () => void
@@ -89,7 +92,6 @@ export class Server extends EventEmitter<ServerEvents> {
       ? createTlsServer(tls, (socket) => this.#accept(socket)).on('tlsClientError', (error) => this.emit('error', error))
       : createServer((socket) => this.#accept(socket))
     this.#server = server
-    server.on('error', (error) => this.emit('error', error))
     try {
       await bind(server, resolved)
     } catch (error) {
@@ -108,6 +110,8 @@ export class Server extends EventEmitter<ServerEvents> {
       this.#socketPath = resolved.path
       chmodSync(resolved.path, 0o600)
     }
+    // Only now: a bind failure (a stale file's EADDRINUSE, recovered above) is listen()'s to report.
+    server.on('error', (error) => this.emit('error', error))
     this.emit('listening')
   }
 
@@ -168,6 +172,9 @@ export class Server extends EventEmitter<ServerEvents> {
     channel.setSharedRegistry(this.#registry)
     this.#handshaking.add(channel)
     channel.once('disconnect', () => this.#channels.delete(channel))
+    // A channel's failures that no call receives (a protocol violation, a notification handler that
+    // threw) are the server's too: one 'error' listener sees every connection.
+    channel.on('error', (error) => this.emit('error', error))
     const transport = new SocketTransport(socket, { maxFrameSize: this.#options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE })
     channel.attach(transport, 'server').then(
       () => {

@@ -6,6 +6,7 @@
 import { Decoder, Encoder, type Options } from 'cbor-x'
 import { ProtocolError, SerializationError } from './errors.js'
 import type { Message } from './messages.js'
+import { checkProfile } from './profile.js'
 
 /**
  * The wire encoding: plain RFC 8949 CBOR with registered tags only (1 epoch date, 2/3 bignum,
@@ -16,6 +17,9 @@ export const CODEC_OPTIONS: Readonly<Options> = Object.freeze({
   useRecords: false,
   structuredClone: false,
   mapsAsObjects: true,
+  // Map headers sized to the map: with a fixed 2-byte count, objects of 65,536 keys or more would be
+  // written as corrupt frames.
+  variableMapSize: true,
   useTag259ForMaps: true,
   tagUint8Array: true,
   largeBigIntToFloat: false,
@@ -59,10 +63,11 @@ export class Codec {
   }
 
   /**
-   * Decodes one payload.
-   * @throws ProtocolError when the payload is not well-formed CBOR.
+   * Decodes one payload, after checking it keeps to the profile (see profile.ts).
+   * @throws ProtocolError when the payload is not well-formed CBOR within the profile.
    */
   decode(payload: Uint8Array): unknown {
+    checkProfile(payload)
     try {
       return this.#decoder.decode(payload)
     } catch (error) {

@@ -22,6 +22,8 @@ export type ErrorClass = abstract new (...args: never[]) => Error
 
 /** Causes deeper than this are cut, which also ends a cycle of causes. */
 const MAX_DEPTH = 32
+/** Errors (causes and AggregateError members together) converted for one envelope at most. */
+const MAX_ERRORS = 1000
 
 /** Keys carried in dedicated envelope fields, never among `props`. */
 const RESERVED_KEYS = new Set(['name', 'message', 'stack', 'cause', 'errors'])
@@ -67,10 +69,20 @@ function isError(value: unknown): value is Error {
  * @param canEncode when given, property values (and thrown non-Error values) that it rejects are left
  *   out; the channel passes it on a second attempt after the plain envelope failed to encode.
  */
-export function toEnvelope(thrown: unknown, canEncode?: (value: unknown) => boolean, depth = 0): ErrorEnvelope {
+export function toEnvelope(thrown: unknown, canEncode?: (value: unknown) => boolean): ErrorEnvelope {
+  return envelopeOf(thrown, canEncode, 0, { left: MAX_ERRORS })
+}
+
+function envelopeOf(
+  thrown: unknown,
+  canEncode: ((value: unknown) => boolean) | undefined,
+  depth: number,
+  budget: { left: number },
+): ErrorEnvelope {
+  budget.left--
   if (!isError(thrown)) {
     if (canEncode && !canEncode(thrown)) {
-      return toEnvelope(new SerializationError(`thrown value cannot be serialized: ${describe(thrown)}`))
+      return envelopeOf(new SerializationError(`thrown value cannot be serialized: ${describe(thrown)}`), undefined, depth, budget)
     }
     return { type: 'value', value: thrown }
   }
@@ -79,6 +91,8 @@ export function toEnvelope(thrown: unknown, canEncode?: (value: unknown) => bool
     name: typeof thrown.name === 'string' ? thrown.name : 'Error',
     message: typeof thrown.message === 'string' ? thrown.message : String(thrown.message),
   }
+  const className = (thrown as { constructor?: { name?: unknown } }).constructor?.name
+  if (typeof className === 'string' && className !== envelope.name && className !== '') envelope.class = className
   if (typeof thrown.stack === 'string') envelope.stack = thrown.stack
   let props: Record<string, unknown> | undefined
   for (const key of Object.keys(thrown)) {
@@ -90,12 +104,31 @@ export function toEnvelope(thrown: unknown, canEncode?: (value: unknown) => bool
     props[key] = value
   }
   if (props) envelope.props = props
-  if (depth < MAX_DEPTH) {
-    if (Object.hasOwn(thrown, 'cause')) envelope.cause = toEnvelope(thrown.cause, canEncode, depth + 1)
+  if (depth < MAX_DEPTH && budget.left > 0) {
+    if (Object.hasOwn(thrown, 'cause')) envelope.cause = envelopeOf(thrown.cause, canEncode, depth + 1, budget)
     const errors = (thrown as { errors?: unknown }).errors
-    if (Array.isArray(errors)) envelope.errors = errors.map((e) => toEnvelope(e, canEncode, depth + 1))
+    if (Array.isArray(errors)) {
+      envelope.errors = []
+      for (const member of errors) {
+        if (budget.left <= 0) break
+        envelope.errors.push(envelopeOf(member, canEncode, depth + 1, budget))
+      }
+    }
   }
   return envelope
+}
+
+/**
+ * The envelope without stack traces, for what this side sends about its own state (a cancel reason):
+ * the peer needs the name and message, not this process's file paths.
+ */
+export function withoutStacks(envelope: ErrorEnvelope): ErrorEnvelope {
+  if (envelope.type !== 'error') return envelope
+  const { stack: _stack, cause, errors, ...rest } = envelope
+  const stripped: ErrorObjectEnvelope = rest
+  if (cause) stripped.cause = withoutStacks(cause)
+  if (errors) stripped.errors = errors.map(withoutStacks)
+  return stripped
 }
 
 /**
@@ -103,7 +136,12 @@ export function toEnvelope(thrown: unknown, canEncode?: (value: unknown) => bool
  * class, else as {@link RemoteError} with the remote name; all are marked so `instanceof RemoteError`
  * holds. A malformed envelope becomes a ProtocolError rather than a crash.
  */
-export function fromEnvelope(envelope: unknown, registered?: ReadonlyMap<string, ErrorClass>, depth = 0): unknown {
+export function fromEnvelope(envelope: unknown, registered?: ReadonlyMap<string, ErrorClass>): unknown {
+  return rebuild(envelope, registered, 0, { left: MAX_ERRORS })
+}
+
+function rebuild(envelope: unknown, registered: ReadonlyMap<string, ErrorClass> | undefined, depth: number, budget: { left: number }): unknown {
+  budget.left--
   if (!isRecord(envelope)) return new ProtocolError('malformed error envelope')
   if (envelope.type === 'value') return envelope.value
   if (envelope.type !== 'error') return new ProtocolError('malformed error envelope')
@@ -112,7 +150,7 @@ export function fromEnvelope(envelope: unknown, registered?: ReadonlyMap<string,
   const props = isRecord(envelope.props) ? envelope.props : {}
 
   let error: Error
-  const custom = registered?.get(name)
+  const custom = (typeof envelope.class === 'string' ? registered?.get(envelope.class) : undefined) ?? registered?.get(name)
   const library = LIBRARY[name]
   const builtIn = BUILT_IN[name]
   if (custom) {
@@ -129,10 +167,15 @@ export function fromEnvelope(envelope: unknown, registered?: ReadonlyMap<string,
   define(error, 'name', name, false)
   define(error, 'stack', typeof envelope.stack === 'string' ? envelope.stack : `${name}: ${message}`, false)
   for (const key of Object.keys(props)) define(error, key, props[key], true)
-  if (depth < MAX_DEPTH) {
-    if ('cause' in envelope) define(error, 'cause', fromEnvelope(envelope.cause, registered, depth + 1), false)
+  if (depth < MAX_DEPTH && budget.left > 0) {
+    if ('cause' in envelope) define(error, 'cause', rebuild(envelope.cause, registered, depth + 1, budget), false)
     if (Array.isArray(envelope.errors)) {
-      define(error, 'errors', envelope.errors.map((e) => fromEnvelope(e, registered, depth + 1)), false)
+      const errors: unknown[] = []
+      for (const member of envelope.errors) {
+        if (budget.left <= 0) break
+        errors.push(rebuild(member, registered, depth + 1, budget))
+      }
+      define(error, 'errors', errors, false)
     }
   }
   markRemote(error)

@@ -31,7 +31,7 @@ export function writeHeader(target: Uint8Array, offset: number, length: number):
  * complete. Work is therefore linear in the bytes received however the stream is split.
  */
 export class FrameDecoder {
-  readonly #maxFrameSize: number
+  #maxFrameSize: number
   readonly #chunks: Uint8Array[] = []
   /** Read position inside `#chunks[0]`. */
   #offset = 0
@@ -43,6 +43,14 @@ export class FrameDecoder {
   /** @param maxFrameSize largest payload accepted; a larger header is a ProtocolError before any allocation. */
   constructor(maxFrameSize: number) {
     this.#maxFrameSize = maxFrameSize
+  }
+
+  /**
+   * Changes the largest payload accepted from the next header on: a transport keeps it small until
+   * the peer has completed its handshake.
+   */
+  set maxFrameSize(value: number) {
+    this.#maxFrameSize = value
   }
 
   /** Unread bytes held, for callers that cap what an unauthenticated peer may buffer. */
@@ -63,7 +71,7 @@ export class FrameDecoder {
         if (this.#buffered < HEADER_SIZE) return
         const length = this.#readHeader()
         if (length > this.#maxFrameSize) {
-          throw new ProtocolError(`frame of ${length} bytes exceeds maxFrameSize (${this.#maxFrameSize})`)
+          throw new ProtocolError(`frame of ${length} bytes exceeds the limit of ${this.#maxFrameSize} bytes`)
         }
         this.#expected = length
       }
@@ -81,6 +89,7 @@ export class FrameDecoder {
 
   /** Removes `length` bytes from the front: a view when they lie in one chunk, else one copy. */
   #take(length: number): Uint8Array {
+    if (length === 0) return new Uint8Array(0)
     this.#buffered -= length
     const first = this.#chunks[0]
     const available = first.byteLength - this.#offset

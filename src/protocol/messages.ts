@@ -33,6 +33,10 @@ export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 export interface HelloOptions {
   /** Stream items the announcing side lets the peer send per stream before it grants more credit. */
   window?: number
+  /** Largest frame payload the announcing side accepts; a sender fails the one message that is larger. */
+  maxFrameSize?: number
+  /** The announcing side's fixed role; absent when it decides by nonces (symmetric links). */
+  role?: 'client' | 'server'
 }
 
 /** `[0, magic, version, nonce, options]`: first frame from each side. `nonce` is null without a secret. */
@@ -90,6 +94,8 @@ export interface ErrorObjectEnvelope {
   type: 'error'
   /** The error's `name`, e.g. `TypeError` or a custom class name. */
   name: string
+  /** The constructor's name when it differs from `name` (a subclass that does not set its own name). */
+  class?: string
   message: string
   /** The stack as the remote side formatted it, if it had one. */
   stack?: string

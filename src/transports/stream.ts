@@ -106,6 +106,10 @@ export class StreamTransport implements Transport {
     this.#writable.write(chunk)
   }
 
+  limitFrameSize(bytes: number): void {
+    this.#decoder.maxFrameSize = bytes
+  }
+
   close(): void {
     if (this.#ended || this.#closeTimer) return
     this.#flushBatch()

@@ -749,7 +749,7 @@ describe('handshake failures', () => {
     peer.send([MessageType.Call, 1, 'effect', []])
     const error = await rejectionOf(peer.attached)
     expect(error).toBeInstanceOf(ProtocolError)
-    expect((error as Error).message).toMatchInlineSnapshot(`"expected hello, got message type 2"`)
+    expect((error as Error).message).toMatchInlineSnapshot(`"message type 2 sent before the handshake completed"`)
     expect(handler).not.toHaveBeenCalled()
   })
 

@@ -132,7 +132,7 @@ describe('FrameDecoder', () => {
     // 0xffffffff: a 4 GiB announcement, thrown on the header alone.
     expect(() => decoder.push(new Uint8Array([0xff, 0xff, 0xff, 0xff]), onFrame)).toThrow(ProtocolError)
     expect(() => new FrameDecoder(MiB).push(encodeHeader(MiB + 1), onFrame)).toThrowErrorMatchingInlineSnapshot(
-      `[ProtocolError: frame of 1048577 bytes exceeds maxFrameSize (1048576)]`,
+      `[ProtocolError: frame of 1048577 bytes exceeds the limit of 1048576 bytes]`,
     )
   })
 
