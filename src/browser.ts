@@ -20,3 +20,4 @@ export {
   BufferFullError,
   RemoteError,
 } from './core/errors.js'
+export { fromMessagePort, type MessagePortOptions, type MessagePortLike, type EmitterPort, type EventTargetPort } from './transports/message-port.js'

@@ -22,3 +22,6 @@ export {
 export { Server, listen, type ServerOptions, type ServerEvents } from './node/server.js'
 export { Client, connect, type ClientOptions, type ClientEvents, type ReconnectOptions } from './node/client.js'
 export { ipcPath } from './node/ipc-path.js'
+export { fromStream, type StreamOptions, type StreamPair } from './node/link.js'
+export { spawnChild, connectParent, type SpawnChildOptions, type ConnectParentOptions, type ChildLink, type ChildExitInfo } from './node/child.js'
+export { fromMessagePort, type MessagePortOptions, type MessagePortLike, type EmitterPort, type EventTargetPort } from './transports/message-port.js'
