@@ -1,0 +1,131 @@
+/**
+ * Socket files on disk: stale files left by a killed server, a live server's path, cleanup on close,
+ * files that are not sockets, and the owner-only modes of ipcPath().
+ */
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { describe, expect, test } from 'vitest'
+import { listen } from '../../dist/index.js'
+import { spawnFixture, tempDir, tempSocket } from '../helpers/processes.js'
+import { connectClient, type FixtureMessage, listenHere, nextMessage, startServer } from './support.js'
+
+interface ListenFailed extends FixtureMessage {
+  code: string
+  message: string
+}
+
+describe('socket files', () => {
+  test('a server listens over the stale socket file of a server killed with SIGKILL', async () => {
+    const dead = await startServer()
+    dead.fixture.child.kill('SIGKILL')
+    expect(await dead.fixture.exited).toBe('SIGKILL')
+    // SIGKILL gives the server no chance to clean up: its socket file stays behind.
+    expect(lstatSync(dead.path).isSocket()).toBe(true)
+    const alive = await startServer({}, dead.path)
+    const client = await connectClient(dead.path)
+    expect(await client.rpc('pid')).toBe(alive.fixture.child.pid)
+  })
+
+  test('replacing a stale socket file is not reported as a server error', async () => {
+    const dead = await startServer()
+    dead.fixture.child.kill('SIGKILL')
+    await dead.fixture.exited
+    const alive = await startServer({}, dead.path)
+    const client = await connectClient(dead.path)
+    expect(await client.rpc('add', 1, 2)).toBe(3)
+    alive.fixture.send({ cmd: 'errors' })
+    // The first bind fails with EADDRINUSE before the stale file is replaced; that is recovered, not an error.
+    expect((await nextMessage(alive.fixture, 'errors')).errors).toEqual([])
+  })
+
+  test('a server in the test process also replaces a stale socket file', async () => {
+    const dead = await startServer()
+    dead.fixture.child.kill('SIGKILL')
+    await dead.fixture.exited
+    const server = await listenHere(dead.path)
+    server.expose('where', () => 'test process')
+    const child = spawnFixture('client.mjs', [dead.path])
+    await nextMessage(child, 'ready')
+    child.send({ cmd: 'call', name: 'where', tag: 'w' })
+    expect(await nextMessage(child, 'call-result')).toMatchObject({ value: 'test process' })
+  })
+
+  test("listening on a live server's path rejects with EADDRINUSE and leaves that server working", async () => {
+    expect.assertions(4)
+    const { fixture, path } = await startServer()
+    try {
+      await listen(path)
+    } catch (error) {
+      expect((error as NodeJS.ErrnoException).code).toBe('EADDRINUSE')
+    }
+    expect(lstatSync(path).isSocket()).toBe(true)
+    const client = await connectClient(path)
+    expect(await client.rpc('pid')).toBe(fixture.child.pid)
+    expect(fixture.child.exitCode).toBeNull()
+  })
+
+  test('a second server process on a live path fails to listen with EADDRINUSE', async () => {
+    const { fixture, path } = await startServer()
+    const second = spawnFixture('server.mjs', [path])
+    const failed = await nextMessage<ListenFailed>(second, 'listen-failed')
+    expect(failed.code).toBe('EADDRINUSE')
+    expect(await second.exited).toBe(1)
+    const client = await connectClient(path)
+    expect(await client.rpc('pid')).toBe(fixture.child.pid)
+  })
+
+  test('server.close() removes the socket file', async () => {
+    const { fixture, path } = await startServer()
+    const client = await connectClient(path)
+    expect(await client.rpc('add', 1, 1)).toBe(2)
+    expect(existsSync(path)).toBe(true)
+    fixture.send({ cmd: 'close' })
+    await nextMessage(fixture, 'closed')
+    expect(existsSync(path)).toBe(false)
+    expect(await fixture.exited).toBe(0)
+  })
+
+  test('a regular file at the path is not deleted and listen rejects', async () => {
+    const path = tempSocket()
+    writeFileSync(path, 'precious data')
+    const fixture = spawnFixture('server.mjs', [path])
+    const failed = await nextMessage<ListenFailed>(fixture, 'listen-failed')
+    expect(failed.code).toBe('EADDRINUSE')
+    expect(await fixture.exited).toBe(1)
+    expect(lstatSync(path).isFile()).toBe(true)
+    expect(readFileSync(path, 'utf8')).toBe('precious data')
+    // The same from this process.
+    await expect(listen(path)).rejects.toMatchObject({ code: 'EADDRINUSE' })
+    expect(readFileSync(path, 'utf8')).toBe('precious data')
+  })
+})
+
+describe.skipIf(process.platform === 'win32')('ipcPath()', () => {
+  test('the directory is mode 0700 and the socket file 0600', async () => {
+    const tmp = tempDir()
+    const fixture = spawnFixture('server.mjs', ['ipc:perm-test'], { TMPDIR: tmp })
+    const listening = await nextMessage<FixtureMessage & { address: string }>(fixture, 'listening')
+    const path = listening.address
+    expect(path.startsWith(tmp)).toBe(true)
+    expect(path.endsWith('perm-test.sock')).toBe(true)
+    expect(statSync(dirname(path)).isDirectory()).toBe(true)
+    expect(statSync(dirname(path)).mode & 0o777).toBe(0o700)
+    expect(lstatSync(path).isSocket()).toBe(true)
+    expect(statSync(path).mode & 0o777).toBe(0o600)
+    const client = await connectClient(path)
+    expect(await client.rpc('pid')).toBe(fixture.child.pid)
+  })
+
+  test('an existing directory with loose permissions is made 0700', async () => {
+    const tmp = tempDir()
+    const uid = process.getuid?.() ?? 0
+    const dir = join(tmp, `ipc-channel-${uid}`)
+    mkdirSync(dir, { mode: 0o755 })
+    expect(statSync(dir).mode & 0o777).not.toBe(0o700)
+    const fixture = spawnFixture('server.mjs', ['ipc:loose'], { TMPDIR: tmp })
+    const listening = await nextMessage<FixtureMessage & { address: string }>(fixture, 'listening')
+    expect(dirname(listening.address)).toBe(dir)
+    expect(statSync(dir).mode & 0o777).toBe(0o700)
+    expect(statSync(listening.address).mode & 0o777).toBe(0o600)
+  })
+})
