@@ -204,8 +204,25 @@ function bind(server: NetServer, address: ResolvedAddress): Promise<void> {
     }
     server.once('error', onError)
     server.once('listening', onListening)
-    if (address.kind === 'tcp') server.listen(address.port, address.host)
-    else server.listen(address.path)
+    if (address.kind === 'tcp') {
+      server.listen(address.port, address.host)
+    } else if (address.kind === 'unix' && typeof process.umask === 'function') {
+      // The socket file is created by the synchronous bind inside listen(): under umask 077 it is
+      // owner-only from the first instant, before the chmod that follows, even outside ipcPath's 0700 dir.
+      let previous: number | undefined
+      try {
+        previous = process.umask(0o077)
+      } catch {
+        // Worker threads may not change the umask; the chmod after listening still applies.
+      }
+      try {
+        server.listen(address.path)
+      } finally {
+        if (previous !== undefined) process.umask(previous)
+      }
+    } else {
+      server.listen(address.path)
+    }
   })
 }
 
