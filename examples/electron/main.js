@@ -1,0 +1,46 @@
+// Electron's main process talking to a renderer over a MessagePortMain (Electron >= 28, for an ESM
+// main). Electron cannot be installed in this repository's CI; the adapter is tested against the
+// documented MessagePortMain shape in test/integration/links-ports.test.ts.
+//
+//   npm run build
+//   npx esbuild examples/electron/renderer.js --bundle --format=esm --outfile=examples/electron/renderer.bundle.js
+//   npx electron examples/electron/main.js
+import { app, BrowserWindow, MessageChannelMain } from 'electron'
+import { fileURLToPath } from 'node:url'
+import { fromMessagePort } from '../../dist/index.js'
+
+const here = (file) => fileURLToPath(new URL(file, import.meta.url))
+
+async function openWindow() {
+  const window = new BrowserWindow({
+    width: 640,
+    height: 400,
+    webPreferences: { preload: here('./preload.js'), contextIsolation: true, sandbox: true },
+  })
+  await window.loadFile(here('./index.html'))
+
+  // One MessageChannel per window: port2 goes to the renderer (through the preload), port1 stays here.
+  const { port1, port2 } = new MessageChannelMain()
+  window.webContents.postMessage('ipc-channel-port', null, [port2])
+
+  // MessagePortMain is an EventEmitter whose 'message' listener receives { data, ports }, and which
+  // transfers ports only: fromMessagePort knows both and calls port1.start().
+  const channel = fromMessagePort(port1, { role: 'server' })
+  channel.expose({
+    appVersion: () => app.getVersion(),
+    async saveFile(name, bytes) {
+      console.log(`[main] the renderer saves ${name}: ${bytes.byteLength} bytes`)
+      return { saved: true, at: new Date() }
+    },
+  })
+  channel.on('connect', async () => {
+    const title = await channel.rpc('documentTitle')
+    console.log(`[main] the renderer shows "${title}"`)
+  })
+  // A closed window or a crashed renderer closes the port: pending calls reject, nothing hangs.
+  channel.on('disconnect', (reason) => console.log(`[main] renderer gone: ${reason?.message ?? 'closed'}`))
+  window.on('closed', () => channel.close())
+}
+
+app.whenReady().then(openWindow)
+app.on('window-all-closed', () => app.quit())

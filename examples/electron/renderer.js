@@ -1,0 +1,16 @@
+// The renderer's side: a DOM MessagePort received from the preload. The browser build of ipc-channel
+// ('ipc-channel/browser' in an application) has nothing from Node; bundle this file for the page:
+//   npx esbuild examples/electron/renderer.js --bundle --format=esm --outfile=examples/electron/renderer.bundle.js
+/* global window, document -- an Electron renderer */
+import { fromMessagePort } from '../../dist/browser.js'
+
+window.addEventListener('message', async (event) => {
+  if (event.source !== window || event.data !== 'ipc-channel-port') return
+  const [port] = event.ports
+  const channel = fromMessagePort(port, { role: 'client' })
+  channel.expose('documentTitle', () => document.title)
+
+  const version = await channel.rpc('appVersion')
+  const result = await channel.rpc('saveFile', 'notes.txt', new TextEncoder().encode('written in the renderer'))
+  document.body.textContent = `Electron app ${version}; saved: ${result.saved} at ${result.at.toISOString()}`
+})
