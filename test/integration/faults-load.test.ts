@@ -1,0 +1,176 @@
+/**
+ * Fault tests: load and pressure. Many connections from several processes, the concurrency cap on
+ * incoming calls, and peers that stop reading while the other side keeps producing frames.
+ */
+import { createServer, type Socket } from 'node:net'
+import { describe, expect, onTestFinished, test } from 'vitest'
+import { Client } from '../../dist/index.js'
+import { spawnFixture, tempSocket } from '../helpers/processes.js'
+import {
+  Mailbox,
+  MessageType,
+  helloFrame,
+  messageFrame,
+  rawConnect,
+  startFaultServer,
+  within,
+  type Memory,
+  type Report,
+} from './faults-support.js'
+
+const MiB = 1024 * 1024
+const KiB = 1024
+
+describe('many connections', () => {
+  test('200 connections from 4 client processes all call without failure; the server sees 200 channels', async () => {
+    const server = await startFaultServer({ secret: 'shared' })
+    const processes = Array.from({ length: 4 }, () => {
+      const fixture = spawnFixture('faults-clients.mjs', [server.path, JSON.stringify({ connections: 50, calls: 20, secret: 'shared' })])
+      return new Mailbox(fixture)
+    })
+    const ready = await Promise.all(
+      processes.map((mail) =>
+        Promise.race([
+          mail.take('ready', 20_000),
+          mail.take('ready-failed', 20_000).then((m) => {
+            throw new Error(`a client process failed to connect: ${JSON.stringify(m)}`)
+          }),
+        ]),
+      ),
+    )
+    expect(ready.map((m) => m.count)).toEqual([50, 50, 50, 50])
+    expect(await server.mail.ask({ cmd: 'channels' }, 'channels')).toMatchObject({ count: 200 })
+    const done = await Promise.all(processes.map((mail) => mail.ask<Report & { ok: number; failed: number }>({ cmd: 'go' }, 'done', 20_000)))
+    for (const result of done) expect(result).toMatchObject({ ok: 1000, failed: 0 })
+    const { stats } = await server.stats()
+    expect(stats.connections).toBe(200)
+    expect(stats.unexpected).toEqual([])
+    await Promise.all(processes.map((mail) => mail.ask({ cmd: 'close' }, 'closed')))
+  })
+})
+
+describe('maxConcurrentCalls', () => {
+  test('with a cap of 4, 20 slow calls run at most 4 at a time and complete in order of arrival', async () => {
+    const server = await startFaultServer({ maxConcurrentCalls: 4 })
+    const client = new Client(server.path)
+    onTestFinished(() => client.destroy())
+    await client.ready()
+    const completed: number[] = []
+    const startedAt = Date.now()
+    const calls = Array.from({ length: 20 }, (_, i) => client.rpc<number>('slow', i, 40).then((value) => completed.push(value)))
+    await within(10_000, Promise.all(calls), 'the slow calls')
+    const elapsed = Date.now() - startedAt
+    const { stats } = await server.stats()
+    expect(stats.maxActive).toBe(4)
+    expect(stats.starts).toEqual(Array.from({ length: 20 }, (_, i) => i))
+    expect(completed).toEqual(Array.from({ length: 20 }, (_, i) => i))
+    // Five rounds of four: no round can start before the previous one finished.
+    expect(elapsed).toBeGreaterThanOrEqual(5 * 40 - 10)
+  })
+})
+
+/**
+ * A Unix socket server in the test process that completes the handshake with whoever connects and
+ * then stops reading for good: the slowest reader there is.
+ */
+function startStalledReader(): { path: string; accepted: Promise<Socket> } {
+  const path = tempSocket('reader.sock')
+  let resolve!: (socket: Socket) => void
+  const accepted = new Promise<Socket>((r) => (resolve = r))
+  const server = createServer((socket) => {
+    socket.on('error', () => {})
+    socket.once('data', () => {
+      // The peer's hello is in: answer it, and read nothing more.
+      socket.pause()
+      socket.write(helloFrame())
+      resolve(socket)
+    })
+  })
+  server.listen(path)
+  onTestFinished(
+    () =>
+      new Promise<void>((done) => {
+        server.close(() => done())
+        void accepted.then((socket) => socket.destroy())
+      }),
+  )
+  return { path, accepted }
+}
+
+describe('a peer that stops reading', () => {
+  test('the calling side refuses calls with BufferFullError at maxBufferedBytes and its memory stays bounded', async () => {
+    const reader = startStalledReader()
+    const size = 64 * KiB
+    const maxBufferedBytes = 1 * MiB
+    const rounds = 64
+    const perRound = 32
+    const writer = new Mailbox(
+      spawnFixture('faults-writer.mjs', [reader.path, JSON.stringify({ maxBufferedBytes, size, rounds, perRound })], {
+        MALLOC_MMAP_THRESHOLD_: String(128 * KiB),
+      }),
+    )
+    const { memory: baseline } = await writer.take<Report & { memory: Memory }>('ready')
+    const socket = await reader.accepted
+    const filled = await writer.ask<Report & { attempts: number; accepted: number; refused: number; other: number; memory: Memory }>(
+      { cmd: 'go' },
+      'filled',
+      20_000,
+    )
+    // 2,048 calls of 64 KiB were attempted: 128 MiB that the peer never reads.
+    expect(filled.attempts).toBe(rounds * perRound)
+    expect(filled.other).toBe(0)
+    expect(filled.refused).toBeGreaterThan(0)
+    expect(filled.accepted + filled.refused).toBe(filled.attempts)
+    // Accepted: what the kernel socket buffers took, plus at most maxBufferedBytes queued in the process.
+    expect(filled.accepted * size).toBeLessThan(maxBufferedBytes + 2 * MiB)
+    // Memory bound. What the writer retains: the outbox, at most maxBufferedBytes (1 MiB) of frames,
+    // which are views into the encoder's blocks (a block holds about three 64 KiB frames, so the views
+    // pin at most ~1.4 MiB), one frame in the socket's own buffer, and the encoder's working block
+    // (cbor-x grows it by 4 KiB whenever a frame does not fit, so it creeps to a few MiB over 2,048
+    // encodes). That is under 8 MiB of ArrayBuffers; an unbounded queue would hold all 128 MiB.
+    // RSS gets 16 MiB over its baseline for V8 and allocator slack. The fixture runs with glibc's mmap
+    // threshold at 128 KiB so that freed encoder blocks go back to the system and RSS measures what is
+    // retained, not the allocator's high-water mark of 128 MiB of short-lived garbage.
+    const growth = filled.memory.rss - baseline.rss
+    expect(growth, `RSS grew by ${(growth / MiB).toFixed(1)} MiB`).toBeLessThan(16 * MiB)
+    expect(filled.memory.arrayBuffers - baseline.arrayBuffers).toBeLessThan(8 * MiB)
+    // The calls that were accepted are still pending; they settle as soon as the connection goes.
+    const settled = writer.take<Report & { closed: number; total: number }>('settled')
+    socket.destroy()
+    expect(await settled).toMatchObject({ closed: filled.accepted, total: filled.accepted })
+  })
+
+  test('the answering side: a caller that never reads its replies cannot grow the server without bound', async () => {
+    const maxBufferedBytes = 1 * MiB
+    // Same glibc setting as above, so that RSS measures what the server retains.
+    const server = await startFaultServer({ maxBufferedBytes, heartbeat: false }, undefined, { MALLOC_MMAP_THRESHOLD_: String(128 * KiB) })
+    const peer = await rawConnect(server.path, { read: false })
+    const { memory: baseline } = await server.stats()
+    const payload = Buffer.alloc(64 * KiB, 3)
+    const socket = peer.socket
+    socket.write(helloFrame())
+    // Echo calls of 64 KiB, written with backpressure, until 128 MiB are out or the server stops taking
+    // them for half a second (the right answer: it stops reading once its replies back up).
+    let sent = 0
+    let stalled = false
+    const deadline = Date.now() + 8000
+    for (let id = 1; id <= 2048 && Date.now() < deadline; id++) {
+      if (!socket.write(messageFrame([MessageType.Call, id, 'echo', [payload]]))) {
+        const drained = await Promise.race([
+          new Promise<boolean>((resolve) => socket.once('drain', () => resolve(true))),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 500)),
+        ])
+        if (!drained) {
+          stalled = true
+          break
+        }
+      }
+      sent = id
+    }
+    const { memory } = await server.stats()
+    const growth = memory.rss - baseline.rss
+    const detail = `sent ${sent} calls (${((sent * 64) / 1024).toFixed(0)} MiB), stalled: ${stalled}, server RSS grew ${(growth / MiB).toFixed(1)} MiB`
+    // The server's outgoing replies are what the peer refuses to read: they must be bounded like calls.
+    expect(growth, detail).toBeLessThan(32 * MiB)
+  })
+})

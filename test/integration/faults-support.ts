@@ -1,0 +1,361 @@
+/**
+ * Shared pieces of the fault tests (faults*.test.ts): the faults-server fixture, a mailbox over a
+ * fixture's control messages, raw sockets that speak (or break) the wire protocol by hand, and a
+ * seeded random generator.
+ */
+import { connect as netConnect, type Socket } from 'node:net'
+import { Decoder, Encoder } from 'cbor-x'
+import { onTestFinished } from 'vitest'
+import { CODEC_OPTIONS } from '../../dist/protocol/codec.js'
+import { MAGIC, MessageType, PROTOCOL_VERSION } from '../../dist/protocol/messages.js'
+import { spawnFixture, tempSocket, type Fixture } from '../helpers/processes.js'
+
+/** A control message of a fixture process. */
+export interface Report {
+  type: string
+  [key: string]: unknown
+}
+
+/**
+ * Every control message of a fixture, kept in order, so that a test can wait for one kind without
+ * losing the others.
+ */
+export class Mailbox {
+  readonly #messages: Report[] = []
+  readonly #waiters = new Set<() => void>()
+  readonly fixture: Fixture
+
+  constructor(fixture: Fixture) {
+    this.fixture = fixture
+    fixture.child.on('message', (message: Report) => {
+      this.#messages.push(message)
+      for (const wake of [...this.#waiters]) wake()
+    })
+    fixture.child.once('exit', () => {
+      for (const wake of [...this.#waiters]) wake()
+    })
+  }
+
+  /** All messages of `type` received so far. */
+  all<T extends Report = Report>(type: string): T[] {
+    return this.#messages.filter((message) => message.type === type) as T[]
+  }
+
+  /**
+   * Resolves with the first message of `type` (matching `match`) not taken before, waiting up to `ms`.
+   * Each message is handed out once.
+   */
+  take<T extends Report = Report>(type: string, ms = 10_000, match: (message: T) => boolean = () => true): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const look = (): boolean => {
+        const index = this.#messages.findIndex((m) => m.type === type && !taken.has(m) && match(m as T))
+        if (index < 0) return false
+        const message = this.#messages[index]
+        taken.add(message)
+        finish()
+        resolve(message as T)
+        return true
+      }
+      const wake = (): void => {
+        if (look()) return
+        const { exitCode, signalCode } = this.fixture.child
+        if (exitCode !== null || signalCode !== null) {
+          finish()
+          reject(new Error(`fixture exited (${exitCode ?? signalCode}) before sending ${type}:\n${this.fixture.output()}`))
+        }
+      }
+      const timer = setTimeout(() => {
+        finish()
+        reject(new Error(`no ${type} message within ${ms} ms:\n${this.fixture.output()}`))
+      }, ms)
+      const finish = (): void => {
+        clearTimeout(timer)
+        this.#waiters.delete(wake)
+      }
+      this.#waiters.add(wake)
+      wake()
+    })
+  }
+
+  /** Sends a command and waits for the answer of type `answer`. */
+  ask<T extends Report = Report>(command: Record<string, unknown>, answer: string, ms = 10_000): Promise<T> {
+    const reply = this.take<T>(answer, ms)
+    this.fixture.send(command)
+    return reply
+  }
+}
+const taken = new WeakSet<Report>()
+
+/** Options of test/fixtures/faults-server.mjs. */
+export interface FaultServerOptions {
+  secret?: string
+  maxFrameSize?: number
+  maxHandshakeBytes?: number
+  handshakeTimeout?: number
+  heartbeat?: false | { interval?: number; timeout?: number }
+  maxConcurrentCalls?: number
+  maxBufferedBytes?: number
+  callOnConnect?: string
+}
+
+export interface Memory {
+  rss: number
+  heapUsed: number
+  external: number
+  arrayBuffers: number
+}
+
+export interface ServerStats {
+  counted: number
+  held: number
+  parked: number
+  maxActive: number
+  starts: number[]
+  connections: number
+  callOnConnect: { resolved: number; rejected: number }
+  errors: Record<string, number>
+  unexpected: { where: string; name: string; message: string; stack?: string }[]
+}
+
+export interface StatsReport extends Report {
+  stats: ServerStats
+  pollution: string[]
+  memory: Memory
+}
+
+export interface FaultServer {
+  fixture: Fixture
+  mail: Mailbox
+  path: string
+  pid: number
+  stats(): Promise<StatsReport>
+}
+
+/** Spawns test/fixtures/faults-server.mjs on `path` (a fresh one by default) and waits until it listens. */
+export async function startFaultServer(
+  options: FaultServerOptions = {},
+  path = tempSocket(),
+  env: NodeJS.ProcessEnv = {},
+): Promise<FaultServer> {
+  const fixture = spawnFixture('faults-server.mjs', [path, JSON.stringify(options)], env)
+  const mail = new Mailbox(fixture)
+  const listening = await Promise.race([
+    mail.take('listening', 15_000),
+    mail.take('listen-failed', 15_000).then((m) => {
+      throw new Error(`faults-server did not listen: ${JSON.stringify(m)}`)
+    }),
+  ])
+  return {
+    fixture,
+    mail,
+    path,
+    pid: listening.pid as number,
+    stats: () => mail.ask<StatsReport>({ cmd: 'stats' }, 'stats'),
+  }
+}
+
+/** Rejects with a clear message when `promise` takes longer than `ms`. */
+export function within<T>(ms: number, promise: PromiseLike<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)
+  })
+  return Promise.race([Promise.resolve(promise), deadline]).finally(() => clearTimeout(timer))
+}
+
+export type Outcome = { status: 'fulfilled'; value: unknown } | { status: 'rejected'; reason: unknown }
+
+/** Settles a promise-like into a tagged outcome. */
+export async function outcome(value: PromiseLike<unknown>): Promise<Outcome> {
+  try {
+    return { status: 'fulfilled', value: await value }
+  } catch (reason) {
+    return { status: 'rejected', reason }
+  }
+}
+
+/** Sends a signal to a process that may have exited already. */
+export function signal(pid: number | undefined, name: NodeJS.Signals): void {
+  if (pid === undefined) return
+  try {
+    process.kill(pid, name)
+  } catch {
+    // Already gone.
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+// The wire, by hand
+
+const encoder = new Encoder(CODEC_OPTIONS)
+
+export { MessageType, MAGIC, PROTOCOL_VERSION }
+
+/** Encodes one message with the library's own codec options. */
+export function encode(message: unknown): Buffer {
+  return Buffer.from(encoder.encode(message))
+}
+
+/** A frame: the uint32 big-endian length, then the payload. */
+export function frame(payload: Uint8Array): Buffer {
+  const header = Buffer.alloc(4)
+  header.writeUInt32BE(payload.byteLength)
+  return Buffer.concat([header, payload])
+}
+
+/** A frame carrying `message` encoded with the library's codec. */
+export function messageFrame(message: unknown): Buffer {
+  return frame(encode(message))
+}
+
+/** The hello of a peer without a secret. */
+export function helloFrame(options: Record<string, unknown> = { window: 64 }): Buffer {
+  return messageFrame([MessageType.Hello, MAGIC, PROTOCOL_VERSION, null, options])
+}
+
+/** A raw socket to `path`, destroyed after the test. `closed` resolves when the other side (or we) closed it. */
+export interface RawPeer {
+  socket: Socket
+  closed: Promise<void>
+  /** True once `closed` has resolved. */
+  isClosed(): boolean
+  /** Messages the peer received, decoded (only while `read` is on). */
+  messages: unknown[]
+  /** Resolves with the first received message that `match` accepts. */
+  receive(match: (message: unknown[]) => boolean, ms?: number): Promise<unknown[]>
+}
+
+/**
+ * Connects a raw socket. With `read` (the default) incoming frames are decoded into `messages`;
+ * without it the socket is left paused and reads nothing.
+ */
+export function rawConnect(path: string, { read = true } = {}): Promise<RawPeer> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(path)
+    onTestFinished(() => {
+      socket.destroy()
+    })
+    let isClosed = false
+    const closed = new Promise<void>((done) =>
+      socket.once('close', () => {
+        isClosed = true
+        done()
+      }),
+    )
+    const messages: unknown[] = []
+    const wakers = new Set<() => void>()
+    socket.once('error', reject)
+    socket.once('connect', () => {
+      socket.off('error', reject)
+      // A server that drops a hostile peer resets the connection: expected here.
+      socket.on('error', () => {})
+      if (read) {
+        const reader = new FrameReader()
+        socket.on('data', (chunk: Buffer) => {
+          for (const message of reader.push(chunk)) messages.push(message)
+          for (const wake of [...wakers]) wake()
+        })
+      } else {
+        socket.pause()
+      }
+      resolve({
+        socket,
+        closed,
+        isClosed: () => isClosed,
+        messages,
+        receive(match, ms = 5000) {
+          return new Promise((resolveMessage, rejectMessage) => {
+            let seen = 0
+            const look = (): void => {
+              for (; seen < messages.length; seen++) {
+                const message = messages[seen]
+                if (Array.isArray(message) && match(message)) {
+                  finish()
+                  resolveMessage(message)
+                  return
+                }
+              }
+            }
+            const timer = setTimeout(() => {
+              finish()
+              rejectMessage(new Error(`no matching message within ${ms} ms; got ${JSON.stringify(messages.map(String))}`))
+            }, ms)
+            const finish = (): void => {
+              clearTimeout(timer)
+              wakers.delete(look)
+            }
+            wakers.add(look)
+            look()
+          })
+        },
+      })
+    })
+  })
+}
+
+/** Splits a byte stream into frames and decodes each with the library's codec options. */
+export class FrameReader {
+  readonly #decoder = new Decoder(CODEC_OPTIONS)
+  #buffer: Buffer = Buffer.alloc(0)
+
+  /** Frames completed by `chunk`, raw. */
+  pushRaw(chunk: Buffer): Buffer[] {
+    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk])
+    const frames: Buffer[] = []
+    while (this.#buffer.length >= 4) {
+      const length = this.#buffer.readUInt32BE(0)
+      if (this.#buffer.length < 4 + length) break
+      frames.push(this.#buffer.subarray(0, 4 + length))
+      this.#buffer = this.#buffer.subarray(4 + length)
+    }
+    return frames
+  }
+
+  /** Messages completed by `chunk`, decoded. */
+  push(chunk: Buffer): unknown[] {
+    return this.pushRaw(chunk).map((raw) => this.#decoder.decode(raw.subarray(4)))
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+// Randomness
+
+/** mulberry32: a small seeded PRNG, enough to make every fuzz run reproducible from its seed. */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Helpers over a PRNG. */
+export class Random {
+  readonly next: () => number
+
+  constructor(seed: number) {
+    this.next = mulberry32(seed)
+  }
+
+  /** An integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n)
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)]
+  }
+
+  bytes(n: number): Buffer {
+    const out = Buffer.alloc(n)
+    for (let i = 0; i < n; i++) out[i] = this.int(256)
+    return out
+  }
+
+  chance(p: number): boolean {
+    return this.next() < p
+  }
+}
