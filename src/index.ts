@@ -23,5 +23,5 @@ export { Server, listen, type ServerOptions, type ServerEvents } from './node/se
 export { Client, connect, type ClientOptions, type ClientEvents, type ReconnectOptions } from './node/client.js'
 export { ipcPath } from './node/ipc-path.js'
 export { fromStream, type StreamOptions, type StreamPair } from './node/link.js'
-export { spawnChild, connectParent, type SpawnChildOptions, type ConnectParentOptions, type ChildLink, type ChildExitInfo } from './node/child.js'
+export { spawnChild, connectParent, type SpawnChildOptions, type StdioEntry, type ConnectParentOptions, type ChildLink, type ChildExitInfo } from './node/child.js'
 export { fromMessagePort, type MessagePortOptions, type MessagePortLike, type EmitterPort, type EventTargetPort } from './transports/message-port.js'

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type IOType } from 'node:child_process'
 import { Socket } from 'node:net'
+import type { Stream } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
 import { ChannelClosedError } from '../core/errors.js'
@@ -12,6 +13,9 @@ const FD_VARIABLE = 'IPC_CHANNEL_FD'
 const CHANNEL_FD = 3
 /** How long a pipe that broke without a goodbye waits for the child's exit status to report it. */
 const EXIT_GRACE_MS = 1000
+
+/** One of the child's standard streams, as `child_process.spawn` takes it. */
+export type StdioEntry = IOType | Stream | number | null | undefined
 
 /** Options of {@link spawnChild}: those of the channel, and how to start the process. */
 export interface SpawnChildOptions extends ChannelOptions {
@@ -30,7 +34,7 @@ export interface SpawnChildOptions extends ChannelOptions {
    * own, so the child's console output stays free.
    * @default 'inherit'
    */
-  stdio?: IOType | [stdin: IOType, stdout: IOType, stderr: IOType]
+  stdio?: IOType | [stdin: StdioEntry, stdout: StdioEntry, stderr: StdioEntry]
   /** Working directory of the child. @default process.cwd() */
   cwd?: string
   /** Environment of the child. @default process.env */

@@ -205,3 +205,15 @@ describe('fromMessagePort', () => {
     expect(source).not.toMatch(/from\s+['"]node:|require\(\s*['"]node:|import\(\s*['"]node:/)
   })
 })
+
+test('fromMessagePort accepts the port types of worker_threads and the DOM as typed', () => {
+  // Compile-time: tsc checks these calls (npm test type-checks the tests); nothing runs them.
+  const accepts = (
+    nodePort: MessagePort,
+    nodeWorker: import('node:worker_threads').Worker,
+    domPort: globalThis.MessagePort,
+    domWorker: globalThis.Worker,
+    electronPort: FakeMessagePortMain,
+  ): Channel[] => [nodePort, nodeWorker, domPort, domWorker, electronPort].map((port) => fromMessagePort(port))
+  expect(typeof accepts).toBe('function')
+})
