@@ -30,7 +30,7 @@ export default tseslint.config(
   },
   {
     // protocol/ and core/ run in browsers and renderers too: nothing from node: there.
-    files: ['src/protocol/**', 'src/core/**', 'src/browser.ts'],
+    files: ['src/protocol/**', 'src/core/**', 'src/transports/message-port.ts', 'src/browser.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'protocol/ and core/ must not import from node:' }] }],
       'no-restricted-globals': ['error', { name: 'Buffer', message: 'use Uint8Array in protocol/ and core/' }, { name: 'process', message: 'no process in protocol/ and core/' }],

@@ -243,6 +243,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   #closedDuringHandshake: { transport: Transport; error: Error | undefined } | undefined
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined
   #handshakeDone: { resolve: () => void; reject: (error: Error) => void } | undefined
+  /** Settles with the current (or last) handshake; see ready(). */
+  #handshakeResult: Promise<void> | undefined
   #peerWindow = DEFAULT_STREAM_WINDOW
   /**
    * Why the current transport is ending, as decided by this side: `report` is set for failures this
@@ -270,6 +272,31 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** True while the handshake has completed and the connection is up. */
   get connected(): boolean {
     return this.#state === 'open'
+  }
+
+  /**
+   * Settles with the handshake of the current connection: resolves once it succeeded (at once when
+   * connected), rejects with the AuthenticationError, ProtocolError, TimeoutError or ChannelClosedError
+   * that ended it. A Client refines this with its connection attempts.
+   */
+  ready(): Promise<void> {
+    if (this.#state === 'open') return Promise.resolve()
+    if (this.#state === 'closing' || this.#state === 'closed') {
+      return this.#handshakeResult ?? Promise.reject(new ChannelClosedError('the channel is closed'))
+    }
+    return this.#handshakeResult ?? new Promise<void>((resolve, reject) => {
+      // Not attached yet: wait for the first connect, or the end.
+      const onConnect = (): void => {
+        this.off('disconnect', onEnd)
+        resolve()
+      }
+      const onEnd = (): void => {
+        this.off('connect', onConnect)
+        reject(new ChannelClosedError('the channel closed before it connected'))
+      }
+      this.once('connect', onConnect)
+      this.once('disconnect', onEnd)
+    })
   }
 
   /** The options this channel was made with. */
@@ -442,6 +469,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       this.#handshakeDone = { resolve, reject }
     })
     done.catch(noop)
+    this.#handshakeResult = done
     const timeout = this.#options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT
     this.#handshakeTimer = setTimeout(() => {
       this.#fail(transport, new TimeoutError(`handshake not completed within ${timeout} ms`))
@@ -1112,6 +1140,15 @@ export class Channel extends EventEmitter<ChannelEvents> {
       // Frames the peer sent before hanging up (its auth proof) still decide why the handshake failed.
       this.#closedDuringHandshake = { transport, error }
       return
+    }
+    const backlog = this.#backlog
+    if (backlog && this.#state === 'open') {
+      // Frames that arrived before the end (results, the peer's goodbye) still count.
+      this.#backlog = undefined
+      for (const payload of backlog) {
+        if (this.#state !== 'open') break
+        this.#dispatch(payload)
+      }
     }
     this.#transport = undefined
     this.#backlog = undefined

@@ -100,7 +100,7 @@ export class Client extends Channel {
    * a ProtocolError or a TimeoutError. With `reconnect`, it waits through retries and rejects only when
    * the client gives up; after a lost connection it settles with the next one.
    */
-  ready(): Promise<void> {
+  override ready(): Promise<void> {
     return this.#cycle.promise
   }
 

@@ -20,9 +20,13 @@ test('public exports of the package entry point', () => {
       "Server",
       "TimeoutError",
       "connect",
+      "connectParent",
       "expose",
+      "fromMessagePort",
+      "fromStream",
       "ipcPath",
       "listen",
+      "spawnChild",
     ]
   `)
 })
@@ -43,6 +47,7 @@ test('public exports of the browser entry point', () => {
       "SerializationError",
       "TimeoutError",
       "expose",
+      "fromMessagePort",
     ]
   `)
 })
@@ -54,8 +59,11 @@ test('the browser entry point is the main one without the Node-only names', () =
       "Client",
       "Server",
       "connect",
+      "connectParent",
+      "fromStream",
       "ipcPath",
       "listen",
+      "spawnChild",
     ]
   `)
   for (const name of Object.keys(browser)) {
