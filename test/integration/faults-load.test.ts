@@ -144,33 +144,53 @@ describe('a peer that stops reading', () => {
     const maxBufferedBytes = 1 * MiB
     // Same glibc setting as above, so that RSS measures what the server retains.
     const server = await startFaultServer({ maxBufferedBytes, heartbeat: false }, undefined, { MALLOC_MMAP_THRESHOLD_: String(128 * KiB) })
-    const peer = await rawConnect(server.path, { read: false })
     const { memory: baseline } = await server.stats()
     const payload = Buffer.alloc(64 * KiB, 3)
-    const socket = peer.socket
-    socket.write(helloFrame())
-    // Echo calls of 64 KiB, written with backpressure, until 128 MiB are out or the server stops taking
-    // them for half a second (the right answer: it stops reading once its replies back up).
-    let sent = 0
-    let stalled = false
-    const deadline = Date.now() + 8000
-    for (let id = 1; id <= 2048 && Date.now() < deadline; id++) {
-      if (!socket.write(messageFrame([MessageType.Call, id, 'echo', [payload]]))) {
-        const drained = await Promise.race([
-          new Promise<boolean>((resolve) => socket.once('drain', () => resolve(true))),
-          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 500)),
-        ])
-        if (!drained) {
-          stalled = true
-          break
-        }
-      }
-      sent = id
-    }
+    const flood = await floodCalls(server.path, (id) => messageFrame([MessageType.Call, id, 'echo', [payload]]))
     const { memory } = await server.stats()
     const growth = memory.rss - baseline.rss
-    const detail = `sent ${sent} calls (${((sent * 64) / 1024).toFixed(0)} MiB), stalled: ${stalled}, server RSS grew ${(growth / MiB).toFixed(1)} MiB`
-    // The server's outgoing replies are what the peer refuses to read: they must be bounded like calls.
-    expect(growth, detail).toBeLessThan(32 * MiB)
+    // The server's outgoing replies are what the peer refuses to read: they must be bounded like calls,
+    // by maxBufferedBytes and by no longer reading from a peer that does not read.
+    expect(growth, `${flood}, server RSS grew ${(growth / MiB).toFixed(1)} MiB`).toBeLessThan(32 * MiB)
+  })
+
+  test('calls beyond maxConcurrentCalls that wait for a slot cannot grow the server without bound', async () => {
+    const server = await startFaultServer({ maxConcurrentCalls: 4, heartbeat: false }, undefined, { MALLOC_MMAP_THRESHOLD_: String(128 * KiB) })
+    const { memory: baseline } = await server.stats()
+    const payload = Buffer.alloc(64 * KiB, 4)
+    // Four calls take the slots for a minute; every later one waits, holding its 64 KiB argument.
+    const flood = await floodCalls(server.path, (id) => messageFrame([MessageType.Call, id, 'slow', [id, 60_000, payload]]))
+    const { stats, memory } = await server.stats()
+    expect(stats.maxActive).toBe(4)
+    const growth = memory.rss - baseline.rss
+    expect(growth, `${flood}, server RSS grew ${(growth / MiB).toFixed(1)} MiB`).toBeLessThan(32 * MiB)
   })
 })
+
+/**
+ * From a raw socket that never reads: a hello, then up to 2,048 calls of about 64 KiB (128 MiB),
+ * written with backpressure, until all are out or the server has taken nothing for half a second (what
+ * a server that bounds its memory does: it stops reading). Describes what happened.
+ */
+async function floodCalls(path: string, call: (id: number) => Buffer): Promise<string> {
+  const peer = await rawConnect(path, { read: false })
+  const socket = peer.socket
+  socket.write(helloFrame())
+  let sent = 0
+  let stalled = false
+  const deadline = Date.now() + 8000
+  for (let id = 1; id <= 2048 && Date.now() < deadline; id++) {
+    if (!socket.write(call(id))) {
+      const drained = await Promise.race([
+        new Promise<boolean>((resolve) => socket.once('drain', () => resolve(true))),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 500)),
+      ])
+      if (!drained) {
+        stalled = true
+        break
+      }
+    }
+    sent = id
+  }
+  return `sent ${sent} calls (${((sent * 64) / 1024).toFixed(0)} MiB), stalled: ${stalled}`
+}
