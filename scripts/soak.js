@@ -18,6 +18,8 @@ import { fileURLToPath } from 'node:url'
 const self = fileURLToPath(import.meta.url)
 const role = process.env.SOAK_ROLE
 const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+/** RSS, V8 heap in use, and memory outside the heap (Buffers and other external allocations). */
+const describe = (m) => `rss ${mb(m.rss).padStart(9)} heap ${mb(m.heapUsed).padStart(8)} ext ${mb(m.external).padStart(8)}`
 
 function memory(collect) {
   if (collect && globalThis.gc) {
@@ -145,10 +147,7 @@ async function main() {
         server.ask({ cmd: 'memory', collect }, 'memory'),
         client.ask({ cmd: 'memory', collect }, 'memory'),
       ])
-      console.log(
-        `${label.padEnd(16)} server rss ${mb(s.memory.rss).padStart(10)} heap ${mb(s.memory.heapUsed).padStart(9)}` +
-          ` | client rss ${mb(c.memory.rss).padStart(10)} heap ${mb(c.memory.heapUsed).padStart(9)} | in flight ${c.pending}`,
-      )
+      console.log(`${label.padEnd(16)} server ${describe(s.memory)} | client ${describe(c.memory)} | in flight ${c.pending}`)
       return { server: s.memory, client: c.memory }
     }
 
@@ -167,10 +166,7 @@ async function main() {
     }
     const result = client.result
     const serverAfter = await server.ask({ cmd: 'memory', collect: true }, 'memory')
-    console.log(
-      `${'after (GC)'.padEnd(16)} server rss ${mb(serverAfter.memory.rss).padStart(10)} heap ${mb(serverAfter.memory.heapUsed).padStart(9)}` +
-        ` | client rss ${mb(result.memory.rss).padStart(10)} heap ${mb(result.memory.heapUsed).padStart(9)} | pending ${result.pending}`,
-    )
+    console.log(`${'after (GC)'.padEnd(16)} server ${describe(serverAfter.memory)} | client ${describe(result.memory)} | pending ${result.pending}`)
     console.log(
       `done: ${result.completed.toLocaleString('en')} calls in ${(result.elapsed / 1000).toFixed(1)} s ` +
         `(${Math.round(result.completed / (result.elapsed / 1000)).toLocaleString('en')} calls/s), ` +
