@@ -255,6 +255,8 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
 
   /** Local give-up: settle, forget the call on the channel and tell the peer. */
   #giveUp(error: Error, reason: unknown, quiet = false): void {
+    // A loop ends at once: buffered items are not handed out after the caller gave up.
+    if (this.#stream) this.#stream.queue.length = 0
     this.#settle(REJECTED, error, quiet)
     this.#owner?.cancelCall(this.#id, reason)
   }
@@ -273,8 +275,9 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
     }
     const stream = this.#stream
     if (stream) {
-      // Ended before anyone awaited or iterated: the buffered items are the result.
-      if (stream.mode === 'undecided' && state === FULFILLED && stream.ended) this.#value = stream.queue.splice(0)
+      // Ended before anyone awaited or iterated: the buffered items are the result, and stay queued
+      // for a loop that starts later.
+      if (stream.mode === 'undecided' && state === FULFILLED && stream.ended) this.#value = stream.queue.slice()
       const waiter = stream.waiter
       if (waiter) {
         stream.waiter = undefined
