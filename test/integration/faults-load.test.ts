@@ -39,6 +39,9 @@ describe('many connections', () => {
       ),
     )
     expect(ready.map((m) => m.count)).toEqual([50, 50, 50, 50])
+    // A client is ready once it has checked the server's proof; the server may still be checking the
+    // client's. Its 200th 'connection' comes a moment later, if not already.
+    await server.mail.take('connection', 10_000, (m) => m.count === 200)
     expect(await server.mail.ask({ cmd: 'channels' }, 'channels')).toMatchObject({ count: 200 })
     const done = await Promise.all(processes.map((mail) => mail.ask<Report & { ok: number; failed: number }>({ cmd: 'go' }, 'done', 20_000)))
     for (const result of done) expect(result).toMatchObject({ ok: 1000, failed: 0 })
