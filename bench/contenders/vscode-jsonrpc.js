@@ -1,0 +1,45 @@
+/**
+ * vscode-jsonrpc over the Unix socket with its StreamMessageReader/Writer (Content-Length headers,
+ * JSON bodies). JSON has no bytes, so the argument and the result travel as base64 strings, encoded
+ * and decoded on each side as an application would.
+ */
+import { createServer, connect } from 'node:net'
+import { StreamMessageReader, StreamMessageWriter, createMessageConnection } from 'vscode-jsonrpc/node'
+import { fromBase64, toBase64 } from '../lib/framing.js'
+import { main } from '../lib/harness.js'
+
+async function server({ path, echo }) {
+  const connections = new Set()
+  const server = createServer((socket) => {
+    socket.on('error', () => {})
+    const connection = createMessageConnection(new StreamMessageReader(socket), new StreamMessageWriter(socket))
+    connections.add(connection)
+    connection.onClose(() => connections.delete(connection))
+    connection.onRequest('echo', (text) => toBase64(echo(fromBase64(text))))
+    connection.listen()
+  })
+  await new Promise((resolve) => server.listen(path, resolve))
+  return {
+    close: () => {
+      for (const connection of connections) connection.dispose()
+      return new Promise((resolve) => server.close(resolve))
+    },
+  }
+}
+
+async function client({ path }) {
+  const socket = connect(path)
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+  socket.on('error', () => {})
+  const connection = createMessageConnection(new StreamMessageReader(socket), new StreamMessageWriter(socket))
+  connection.listen()
+  return {
+    call: (payload) => connection.sendRequest('echo', toBase64(payload)).then(fromBase64),
+    close: async () => {
+      connection.dispose()
+      socket.end()
+    },
+  }
+}
+
+main({ server, client }, import.meta.filename)

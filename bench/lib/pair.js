@@ -1,0 +1,139 @@
+/**
+ * Runs one scenario of one contender: a fresh server process and a fresh client process, a control
+ * socket for the runner, and a socket for the channel under test, all in `dir`.
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { listenControl } from './control.js'
+
+const contendersDir = fileURLToPath(new URL('../contenders/', import.meta.url))
+
+/**
+ * The contenders, in table order. `kind`: the raw-socket limit, a reference implementation, the
+ * subject, or a peer library. `spawnsServer`: the client starts the server itself (fork IPC).
+ */
+export const contenders = [
+  { name: 'raw-socket', kind: 'limit', script: 'raw.js', variant: 'plain', label: 'raw socket, one write per frame' },
+  { name: 'raw-coalesced', kind: 'limit', script: 'raw.js', variant: 'coalesced', label: 'raw socket, writes coalesced per tick' },
+  { name: 'cbor-rpc', kind: 'reference', script: 'cbor-rpc.js', label: 'hand-written RPC, cbor-x, coalesced' },
+  { name: 'ipc-channel', kind: 'subject', script: 'ipc-channel.js', label: 'ipc-channel (dist/)' },
+  { name: 'vscode-jsonrpc', kind: 'peer', script: 'vscode-jsonrpc.js', label: 'vscode-jsonrpc, stream reader/writer' },
+  { name: 'birpc-json', kind: 'peer', script: 'birpc.js', variant: 'json', label: 'birpc, JSON lines' },
+  { name: 'birpc-cbor', kind: 'peer', script: 'birpc.js', variant: 'cbor', label: 'birpc, cbor-x frames' },
+  { name: 'fork-json', kind: 'peer', script: 'fork.js', variant: 'json', spawnsServer: true, label: "fork IPC, serialization 'json'" },
+  { name: 'fork-advanced', kind: 'peer', script: 'fork.js', variant: 'advanced', spawnsServer: true, label: "fork IPC, serialization 'advanced'" },
+]
+
+let pairCount = 0
+
+function exited(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => child.once('exit', resolve))
+}
+
+function withTimeout(promise, ms, what) {
+  let timer
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * @param contender an entry of `contenders`
+ * @param scenario  'latency' | 'throughput' | 'bandwidth' | 'memory'
+ * @param options   the scenario's parameters (see scenarios.js)
+ * @param settings  { dir, timeoutMs, serverNodeArgs, clientNodeArgs, pin: { server, client } CPU numbers or undefined }
+ * @returns { result, samples } where samples are the server memory samples taken on the client's marks
+ */
+export async function runPair(contender, scenario, options, settings) {
+  const id = ++pairCount
+  const controlPath = join(settings.dir, `ctl-${id}.sock`)
+  const socketPath = join(settings.dir, `ch-${id}.sock`)
+  const script = join(contendersDir, contender.script)
+  const serverNodeArgs = ['--expose-gc', ...(settings.serverNodeArgs ?? [])]
+  const params = { control: controlPath, socket: socketPath, scenario, options, serverNodeArgs }
+  const env = { ...process.env, BENCH_PARAMS: JSON.stringify(params) }
+  const args = (role) => [script, role, ...(contender.variant ? [contender.variant] : [])]
+
+  let resolveServer
+  let resolveClient
+  const serverPeer = new Promise((resolve) => (resolveServer = resolve))
+  const clientPeer = new Promise((resolve) => (resolveClient = resolve))
+  const control = await listenControl(controlPath, (peer) => {
+    const cpu = settings.pin?.[peer.role]
+    // Every thread of the process (V8 and libuv helpers too), as soon as it says hello.
+    if (cpu !== undefined) {
+      try {
+        execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(peer.pid)], { stdio: 'ignore' })
+      } catch {
+        // The process is gone already; its exit is reported on its own.
+      }
+    }
+    if (peer.role === 'server') resolveServer(peer)
+    else resolveClient(peer)
+  })
+  const children = []
+  const spawnRole = (role, nodeArgs) => {
+    const child = spawn(process.execPath, [...nodeArgs, ...args(role)], { env, stdio: ['ignore', 'inherit', 'inherit'] })
+    children.push(child)
+    return child
+  }
+
+  const nextOfType = async (peer, type) => {
+    for (;;) {
+      const message = await peer.next()
+      if (message.type === type) return message
+    }
+  }
+
+  try {
+    return await withTimeout(
+      (async () => {
+        if (!contender.spawnsServer) {
+          const server = spawnRole('server', serverNodeArgs)
+          const failed = exited(server).then(() => Promise.reject(new Error(`server exited with ${server.exitCode ?? server.signalCode}`)))
+          failed.catch(() => {})
+          await Promise.race([serverPeer.then((peer) => nextOfType(peer, 'ready')), failed])
+        }
+        const client = spawnRole('client', settings.clientNodeArgs ?? [])
+        // A client that exits without a result is a failure; its last message may still be in flight.
+        const clientFailed = exited(client).then(
+          () => new Promise((_, reject) => setTimeout(() => reject(new Error(`client exited with ${client.exitCode ?? client.signalCode}`)), 200)),
+        )
+        clientFailed.catch(() => {})
+        const conversation = async () => {
+          const peer = await clientPeer
+          const samples = {}
+          for (;;) {
+            const message = await peer.next()
+            if (message.type === 'mark') {
+              const server = await serverPeer
+              server.send({ type: 'sample', label: message.label })
+              samples[message.label] = await nextOfType(server, 'sample')
+              peer.send({ type: 'continue' })
+            } else if (message.type === 'result') {
+              return { result: message.result, samples }
+            }
+          }
+        }
+        const outcome = await Promise.race([conversation(), clientFailed])
+        // Let both sides end on their own, so that --cpu-prof can write its profile.
+        const server = await Promise.race([serverPeer, new Promise((resolve) => setTimeout(resolve, 1000))])
+        server?.send({ type: 'exit' })
+        await withTimeout(Promise.all(children.map(exited)), 10_000, 'exit')
+        return outcome
+      })(),
+      settings.timeoutMs,
+      `${contender.name} ${scenario}`,
+    )
+  } finally {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await Promise.all(children.map(exited))
+    await control.close()
+    rmSync(controlPath, { force: true })
+    rmSync(socketPath, { force: true })
+  }
+}

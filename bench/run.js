@@ -1,0 +1,278 @@
+/**
+ * The benchmark runner: `npm run bench` (which builds dist/ first).
+ *
+ * For every run, contender and scenario it spawns a fresh server process and a fresh client process
+ * (bench/lib/pair.js), talking over a Unix socket in a temporary directory. It prints a markdown table
+ * of medians over the runs, with ratios to the raw socket, and writes bench/results.json.
+ *
+ * Environment:
+ *   BENCH_QUICK=1           smoke run: one run, small counts (~30 s)
+ *   BENCH_RUNS=n            runs per contender and scenario (default 3; 1 with BENCH_QUICK)
+ *   BENCH_ONLY=a,b          only these contenders (raw-socket is always added: ratios need it)
+ *   BENCH_SCENARIOS=a,b     only these of latency, throughput, bandwidth, memory
+ *   BENCH_PIN=same|split|none  one CPU placement for every scenario (default: see defaultPlacement)
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { availableParallelism, cpus, release, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { contenders, runPair } from './lib/pair.js'
+
+const MiB = 1024 * 1024
+const quick = process.env.BENCH_QUICK === '1'
+
+/**
+ * Scenario parameters. Full: about 2.5 minutes on 2 cores; quick: about half a minute. Warm-ups stay
+ * full-size in the quick run: with a few hundred calls the JIT is not done and p50 doubles.
+ */
+const scenarioOptions = {
+  latency: quick
+    ? { size: 32, warmup: 2000, calls: 3000, maxMs: 1000 }
+    : { size: 32, warmup: 2000, calls: 10_000, maxMs: 3000 },
+  throughput: quick
+    ? { size: 32, inflight: 64, warmupMs: 300, durationMs: 500 }
+    : { size: 32, inflight: 64, warmupMs: 400, durationMs: 1500 },
+  bandwidth: quick ? { size: 16 * MiB, warmup: 1, reps: 2 } : { size: 16 * MiB, warmup: 1, reps: 5 },
+  memory: quick
+    ? { size: 32, inflight: 64, warmup: 2000, calls: 5000 }
+    : { size: 32, inflight: 64, warmup: 2000, calls: 20_000 },
+}
+
+const runs = Number(process.env.BENCH_RUNS ?? (quick ? 1 : 3))
+const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim())
+const selected = only ? contenders.filter((c) => c.name === 'raw-socket' || only.includes(c.name)) : contenders
+const scenarioNames = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()) ?? Object.keys(scenarioOptions)
+const REFERENCE = 'raw-socket'
+
+/**
+ * Where the server and the client run, per scenario. On a small VM the scheduler sometimes puts a
+ * ping-pong pair on one CPU and sometimes on two, and a sequential round trip differs threefold between
+ * the two (a vCPU woken from idle costs tens of microseconds), so latency is measured with both pinned
+ * to one CPU ('same'): repeatable, and it shows the software cost of a call. The other scenarios are
+ * left to the OS ('none'): with 64 calls in flight or a 16 MiB echo, two CPUs working at once is what
+ * is being measured, and on one CPU an uncoalesced writer turns into a context-switch storm.
+ * BENCH_PIN=same|split|none forces one placement for every scenario ('split': server on CPU 1,
+ * client on CPU 0).
+ */
+let warnedUnpinned = false
+const defaultPlacement = { latency: 'same', throughput: 'none', bandwidth: 'none', memory: 'none' }
+const placement = Object.fromEntries(
+  Object.entries(defaultPlacement).map(([scenario, mode]) => [scenario, usablePinMode(process.env.BENCH_PIN ?? mode)]),
+)
+const pinFor = (scenario) => ({ split: { server: 1, client: 0 }, same: { server: 0, client: 0 }, none: undefined })[placement[scenario]]
+
+function usablePinMode(mode) {
+  if (!['same', 'split', 'none'].includes(mode)) throw new Error(`BENCH_PIN must be same, split or none, not ${mode}`)
+  if (mode === 'none') return mode
+  let usable = process.platform === 'linux'
+  try {
+    if (usable) execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
+  } catch {
+    usable = false
+  }
+  if (!usable || (mode === 'split' && availableParallelism() < 2)) {
+    if (!warnedUnpinned) process.stderr.write(`CPU pinning '${mode}' needs Linux, taskset${mode === 'split' ? ' and 2 CPUs' : ''}: running unpinned\n`)
+    warnedUnpinned = true
+    return 'none'
+  }
+  return mode
+}
+
+const median = (values) => {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b)
+  if (sorted.length === 0) return NaN
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/** The figure each scenario contributes to the table, from one pair's outcome. */
+function figures(scenario, outcome) {
+  const { result, samples } = outcome
+  switch (scenario) {
+    case 'latency':
+      return { p50Us: result.p50Us, p99Us: result.p99Us }
+    case 'throughput':
+      return { callsPerSec: result.callsPerSec }
+    case 'bandwidth':
+      return { echoMs: result.medianMs, mibPerSec: result.mibPerSec }
+    case 'memory':
+      return {
+        rssGrowthMiB: (samples.after.rss - samples.before.rss) / MiB,
+        heapGrowthMiB: (samples.after.heapUsed - samples.before.heapUsed) / MiB,
+        memoryCalls: result.calls,
+      }
+  }
+}
+
+async function main() {
+  const started = Date.now()
+  const dir = mkdtempSync(join(tmpdir(), 'ipc-bench-'))
+  const perRun = {} // contender -> scenario -> [figures per run]
+  const errors = []
+  const total = runs * selected.length * scenarioNames.length
+  let done = 0
+  try {
+    // Runs are interleaved (every contender once, then again) so that drift spreads over all of them.
+    for (let run = 1; run <= runs; run++) {
+      for (const contender of selected) {
+        for (const scenario of scenarioNames) {
+          const t0 = Date.now()
+          let note
+          try {
+            const outcome = await runPair(contender, scenario, scenarioOptions[scenario], { dir, timeoutMs: 90_000, pin: pinFor(scenario) })
+            const entry = figures(scenario, outcome)
+            ;((perRun[contender.name] ??= {})[scenario] ??= []).push({ ...entry, raw: outcome })
+            note = Object.entries(entry)
+              .map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(2) : v}`)
+              .join(' ')
+          } catch (error) {
+            errors.push({ contender: contender.name, scenario, run, message: String(error?.message ?? error) })
+            note = `FAILED: ${error?.message ?? error}`
+          }
+          done++
+          process.stderr.write(
+            `[${done}/${total}] run ${run} ${contender.name.padEnd(14)} ${scenario.padEnd(10)} ${((Date.now() - t0) / 1000).toFixed(1)}s  ${note}\n`,
+          )
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+
+  // Medians over runs, then ratios to the raw socket.
+  const summary = {}
+  for (const contender of selected) {
+    const row = (summary[contender.name] = { kind: contender.kind, label: contender.label })
+    for (const scenario of scenarioNames) {
+      const list = perRun[contender.name]?.[scenario] ?? []
+      for (const key of Object.keys(list[0] ?? {})) {
+        if (key !== 'raw') row[key] = median(list.map((entry) => entry[key]))
+      }
+    }
+  }
+  const ref = summary[REFERENCE] ?? {}
+  for (const row of Object.values(summary)) {
+    row.p50Ratio = row.p50Us / ref.p50Us
+    row.p99Ratio = row.p99Us / ref.p99Us
+    row.throughputRatio = row.callsPerSec / ref.callsPerSec
+    row.bandwidthRatio = row.mibPerSec / ref.mibPerSec
+  }
+
+  const machine = {
+    nproc: availableParallelism(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    platform: `${process.platform} ${release()} ${process.arch}`,
+  }
+  const date = new Date().toISOString()
+  const revision = gitRevision()
+  const targets = evaluateTargets(summary)
+  const table = renderTable(summary)
+  const elapsed = (Date.now() - started) / 1000
+
+  const out = []
+  out.push(`ipc-channel at ${revision}.`)
+  out.push(`Machine: ${machine.nproc} CPUs (${machine.cpu}), Node ${machine.node}, ${machine.platform}; ${date.slice(0, 10)}.`)
+  out.push(`Medians of ${runs} run(s) per contender and scenario${quick ? ' (BENCH_QUICK)' : ''}; CPU placement: ${Object.entries(placement).map(([k, v]) => `${k} ${v}`).join(', ')}; total ${elapsed.toFixed(0)} s.`)
+  out.push('')
+  out.push(table)
+  out.push('')
+  out.push(renderNotes())
+  if (targets.length) {
+    out.push('')
+    out.push('ipc-channel against its targets:')
+    for (const t of targets) out.push(`- ${t.ok ? 'MET ' : 'MISS'} ${t.text}`)
+  }
+  if (errors.length) {
+    out.push('')
+    out.push('Failures:')
+    for (const e of errors) out.push(`- ${e.contender} ${e.scenario} (run ${e.run}): ${e.message}`)
+  }
+  console.log(out.join('\n'))
+
+  const resultsPath = fileURLToPath(new URL('./results.json', import.meta.url))
+  writeFileSync(
+    resultsPath,
+    JSON.stringify({ date, revision, machine, quick, runs, placement, elapsedSeconds: elapsed, scenarios: scenarioOptions, summary, targets, errors, perRun }, null, 2) + '\n',
+  )
+  console.error(`\nwrote ${resultsPath}`)
+  if (errors.length) process.exitCode = 1
+}
+
+/** The commit measured, and whether src/ differed from it. */
+function gitRevision() {
+  try {
+    const cwd = fileURLToPath(new URL('..', import.meta.url))
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd, encoding: 'utf8' }).trim()
+    return dirty ? `${head} with uncommitted changes in src/` : head
+  } catch {
+    return 'an unknown revision'
+  }
+}
+
+const fmt = {
+  us: (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a'),
+  ratio: (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : 'n/a'),
+  int: (v) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a'),
+  ms: (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a'),
+  mib: (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a'),
+}
+
+function renderTable(summary) {
+  const head = [
+    'contender',
+    'p50 µs',
+    'p50 ×raw',
+    'p99 µs',
+    'p99 ×raw',
+    'calls/s (64 in flight)',
+    '×raw',
+    '16 MiB echo ms',
+    'bandwidth ×raw',
+    `server RSS Δ MiB (${scenarioOptions.memory.calls.toLocaleString('en-US')} calls)`,
+  ]
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? ':---' : '---:')).join('|')}|`]
+  for (const [name, row] of Object.entries(summary)) {
+    const cells = [
+      row.kind === 'subject' ? `**${name}**` : name,
+      fmt.us(row.p50Us),
+      fmt.ratio(row.p50Ratio),
+      fmt.us(row.p99Us),
+      fmt.ratio(row.p99Ratio),
+      fmt.int(row.callsPerSec),
+      fmt.ratio(row.throughputRatio),
+      fmt.ms(row.echoMs),
+      fmt.ratio(row.bandwidthRatio),
+      fmt.mib(row.rssGrowthMiB),
+    ]
+    lines.push(`| ${cells.join(' | ')} |`)
+  }
+  return lines.join('\n')
+}
+
+function renderNotes() {
+  return selected.map((c) => `- ${c.name}: ${c.label}${c.kind === 'peer' ? ' (peer)' : ''}`).join('\n')
+}
+
+function evaluateTargets(summary) {
+  const subject = summary['ipc-channel']
+  if (!subject || !summary[REFERENCE]) return []
+  const peers = Object.entries(summary).filter(([, row]) => row.kind === 'peer' && Number.isFinite(row.callsPerSec))
+  const best = peers.reduce((a, b) => (b[1].callsPerSec > (a?.[1].callsPerSec ?? -1) ? b : a), undefined)
+  const targets = [
+    { text: `p50 latency ${fmt.ratio(subject.p50Ratio)} raw (target <= 1.15x)`, ok: subject.p50Ratio <= 1.15 },
+    { text: `p99 latency ${fmt.ratio(subject.p99Ratio)} raw (target <= 2x)`, ok: subject.p99Ratio <= 2 },
+    { text: `calls/s with 64 in flight ${fmt.ratio(subject.throughputRatio)} raw-socket, uncoalesced (target >= 1.0x)`, ok: subject.throughputRatio >= 1 },
+  ]
+  if (best) {
+    const vsBest = subject.callsPerSec / best[1].callsPerSec
+    targets.push({ text: `calls/s ${fmt.ratio(vsBest)} the best peer, ${best[0]} (target >= 2x)`, ok: vsBest >= 2 })
+  }
+  targets.push({ text: `16 MiB echo bandwidth ${fmt.ratio(subject.bandwidthRatio)} raw (target >= 0.8x)`, ok: subject.bandwidthRatio >= 0.8 })
+  return targets
+}
+
+await main()
