@@ -218,6 +218,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   #outboxBytes = 0
   /** The transport refused more (send returned false): frames wait in the outbox until it drains. */
   #congested = false
+  /** Reading is paused: too many answers wait to be written, or too many calls wait to run. */
+  #readingPaused = false
   /** Incoming calls waiting for a free handler slot (maxConcurrentCalls). */
   #waiting: [id: number, name: string, args: unknown[]][] = []
   #startingWaiting = false
@@ -458,6 +460,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.#state = 'handshaking'
     this.#closeReason = undefined
     this.#opened = false
+    this.#readingPaused = false
     this.#peerHandshakeSent = false
     this.#handshake = new Handshake(role, this.#secret, {
       window: this.streamWindow,
@@ -549,6 +552,25 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.#outbox.push(payload)
     this.#outboxKinds.push(kind)
     this.#outboxBytes += payload.byteLength
+    if (this.#state === 'open') this.#updateReading()
+  }
+
+  /**
+   * Pauses reading while answers pile up unwritten (the peer does not read them) or calls pile up
+   * waiting for a handler slot, and resumes once both are back within bounds. Only the peer's own
+   * sending drives these, so pausing makes it feel its own backpressure.
+   */
+  #updateReading(): void {
+    const transport = this.#transport
+    if (!transport?.pause) return
+    const over =
+      this.#outboxBytes > (this.#options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES) ||
+      this.#waiting.length >= this.#maxConcurrentCalls
+    if (over !== this.#readingPaused) {
+      this.#readingPaused = over
+      if (over) transport.pause()
+      else transport.resume?.()
+    }
   }
 
   /** Handshake frames bypass the outbox: they must go before everything queued. */
@@ -614,6 +636,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       this.#outboxKinds.splice(0, sent)
     }
     this.#outboxBytes -= bytes
+    if (this.#readingPaused) this.#updateReading()
   }
 
   /** Encodes a message that carries an error envelope, degrading the envelope until it encodes. */
@@ -867,6 +890,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (!fromQueue && this.#running.has(id)) throw new ProtocolError(`call id ${id} is already running`)
     if (!fromQueue && (this.#waiting.length > 0 || this.#running.size >= this.#maxConcurrentCalls)) {
       this.#waiting.push([id, name, args])
+      this.#updateReading()
       return
     }
     const registration = this.#lookup(name)
@@ -937,6 +961,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     } finally {
       this.#startingWaiting = false
     }
+    if (this.#readingPaused) this.#updateReading()
   }
 
   get #maxConcurrentCalls(): number {

@@ -31,4 +31,11 @@ export interface Transport {
    * keeps it at the handshake cap until the peer has sent its last handshake frame.
    */
   limitFrameSize?(bytes: number): void
+  /**
+   * Stops delivering messages until `resume`: the channel pauses reading when the peer sends faster
+   * than it reads the answers, so the pressure reaches the peer instead of this process's memory.
+   */
+  pause?(): void
+  /** Delivers messages again after `pause`. */
+  resume?(): void
 }

@@ -6,7 +6,7 @@
 import { Decoder, Encoder, type Options } from 'cbor-x'
 import { ProtocolError, SerializationError } from './errors.js'
 import type { Message } from './messages.js'
-import { checkProfile } from './profile.js'
+import { checkProfile, MAX_BIGNUM_BYTES, profileViolation } from './profile.js'
 
 /**
  * The wire encoding: plain RFC 8949 CBOR with registered tags only (1 epoch date, 2/3 bignum,
@@ -45,11 +45,20 @@ export class Codec {
    * @throws SerializationError when a value cannot be encoded (a function, a symbol, a cycle).
    */
   encode(message: Message): Uint8Array {
+    let payload: Uint8Array
     try {
-      return this.#encoder.encode(message)
+      payload = this.#encoder.encode(message)
     } catch (error) {
       throw new SerializationError(describeEncodeFailure(error), { cause: error })
     }
+    // What the peer would refuse (an oversized bignum, an Error value named like a prototype member)
+    // fails here, for this message only. Such a message is larger than the bignum cap, so small
+    // messages, nearly all of them, skip the scan.
+    if (payload.byteLength > MAX_BIGNUM_BYTES) {
+      const problem = profileViolation(payload)
+      if (problem !== undefined) throw new SerializationError(`value cannot be sent: ${problem}`)
+    }
+    return payload
   }
 
   /** Whether `value` can be encoded; used to drop what cannot travel from an error's properties. */

@@ -5,7 +5,8 @@
  * declared length. None of that may be driven by a peer, so a payload must use:
  * - definite lengths only (no indefinite strings, arrays or maps, no lone "break");
  * - element counts no larger than the bytes that remain (each element takes at least one byte);
- * - only the tags this side's encoder emits: 1 (epoch date), 2 and 3 (bignums), 27 (an Error or
+ * - only the tags this side's encoder emits: 1 (epoch date), 2 and 3 (bignums of at most
+ *   {@link MAX_BIGNUM_BYTES} bytes: cbor-x decodes them in quadratic time), 27 (an Error or
  *   RegExp passed as a value, with a name that is not an Object.prototype member), 64-87 except 76
  *   (typed arrays), 258 (set), 259 (map with keys of any type);
  * - simple values false, true, null and undefined, and floats;
@@ -15,6 +16,9 @@ import { ProtocolError } from './errors.js'
 
 /** Deepest nesting of arrays, maps and tags accepted. */
 export const MAX_NESTING = 512
+
+/** Largest bignum magnitude, in bytes (8,192 bits). */
+export const MAX_BIGNUM_BYTES = 1024
 
 const TAG_ERROR_VALUE = 27
 
@@ -32,6 +36,24 @@ const textDecoder = new TextDecoder()
  * Linear in the number of items; byte and text strings are skipped, not read.
  */
 export function checkProfile(bytes: Uint8Array): void {
+  const problem = profileViolation(bytes)
+  if (problem !== undefined) throw new ProtocolError(`malformed CBOR payload: ${problem}`)
+}
+
+/** What takes `bytes` outside the profile, or undefined when nothing does. */
+export function profileViolation(bytes: Uint8Array): string | undefined {
+  try {
+    scan(bytes)
+    return undefined
+  } catch (error) {
+    if (error instanceof ProfileViolation) return error.message
+    throw error
+  }
+}
+
+class ProfileViolation extends Error {}
+
+function scan(bytes: Uint8Array): void {
   const end = bytes.byteLength
   let pos = 0
   /** Items still to read at each open nesting level; the innermost last. */
@@ -39,6 +61,8 @@ export function checkProfile(bytes: Uint8Array): void {
   let remaining = 1
   /** Set after tag 27: the next item must be [name, message, flags?] with an acceptable name. */
   let expectGeneric = false
+  /** Set after tags 2 and 3: the next item must be a short byte string. */
+  let expectBignum = false
   for (;;) {
     if (remaining === 0) {
       if (pending.length === 0) break
@@ -72,6 +96,10 @@ export function checkProfile(bytes: Uint8Array): void {
       throw invalid(info === 31 ? 'indefinite length or break' : 'reserved additional information')
     }
     if (pos > end) throw invalid('truncated')
+    if (expectBignum) {
+      expectBignum = false
+      if (major !== 2 || argument > MAX_BIGNUM_BYTES) throw invalid(`a bignum must be a byte string of at most ${MAX_BIGNUM_BYTES} bytes`)
+    }
     if (expectGeneric) {
       expectGeneric = false
       if (major !== 4 || argument < 2 || argument > 3) throw invalid('tag 27 must wrap [name, message]')
@@ -103,6 +131,7 @@ export function checkProfile(bytes: Uint8Array): void {
         if (!isAllowedTag(argument)) throw invalid(`tag ${argument} is not allowed`)
         if (pending.length >= MAX_NESTING) throw invalid('nested too deeply')
         if (argument === TAG_ERROR_VALUE) expectGeneric = true
+        else if (argument === 2 || argument === 3) expectBignum = true
         // The tagged item is one more item at this level.
         remaining++
         break
@@ -115,6 +144,6 @@ export function checkProfile(bytes: Uint8Array): void {
   if (pos !== end) throw invalid('bytes after the end of the message')
 }
 
-function invalid(detail: string): ProtocolError {
-  return new ProtocolError(`malformed CBOR payload: ${detail}`)
+function invalid(detail: string): ProfileViolation {
+  return new ProfileViolation(detail)
 }

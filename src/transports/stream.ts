@@ -106,6 +106,14 @@ export class StreamTransport implements Transport {
     this.#writable.write(chunk)
   }
 
+  pause(): void {
+    this.#readable.pause()
+  }
+
+  resume(): void {
+    this.#readable.resume()
+  }
+
   limitFrameSize(bytes: number): void {
     this.#decoder.maxFrameSize = bytes
   }
