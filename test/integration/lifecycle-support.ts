@@ -1,0 +1,148 @@
+/**
+ * Shared pieces of the call lifecycle tests: the lifecycle fixture server (test/fixtures/
+ * lifecycle-server.mjs) over a real Unix socket, a client in the test process, waiting for a given
+ * control message, deadlines, and recording what must not happen (error events, unhandled rejections).
+ */
+import { onTestFinished } from 'vitest'
+import { Client, type ClientOptions } from '../../dist/index.js'
+import { spawnFixture, tempSocket, type Fixture } from '../helpers/processes.js'
+
+/** A control message sent by a fixture process. */
+export interface FixtureMessage {
+  type: string
+  tag?: string
+  [key: string]: unknown
+}
+
+/** A thrown value or an abort reason as lifecycle-server.mjs describes it over its JSON channel. */
+export interface Described {
+  kind: string
+  name?: string
+  message?: string
+  code?: string
+  value?: unknown
+  abortError?: boolean
+  timeoutError?: boolean
+  channelClosedError?: boolean
+  serializationError?: boolean
+  rangeError?: boolean
+  remote?: boolean
+  cause?: Described
+}
+
+/** Messages a fixture sent that no `nextMessage` has asked for yet, in arrival order. */
+const unclaimed = new WeakMap<Fixture, FixtureMessage[]>()
+
+/**
+ * Resolves with the first message of `type` (and `tag`, when given) that the fixture sent and nobody
+ * claimed yet. Other messages are kept for later calls, so the order in which a test waits for two
+ * reports does not have to be the order in which they were sent. Not for concurrent use on one fixture.
+ */
+export async function nextMessage<T extends FixtureMessage = FixtureMessage>(fixture: Fixture, type: string, tag?: string): Promise<T> {
+  const matches = (message: FixtureMessage): boolean => message.type === type && (tag === undefined || message.tag === tag)
+  let kept = unclaimed.get(fixture)
+  if (!kept) unclaimed.set(fixture, (kept = []))
+  const index = kept.findIndex(matches)
+  if (index >= 0) return kept.splice(index, 1)[0] as T
+  for (;;) {
+    const message = await fixture.message<FixtureMessage>()
+    if (matches(message)) return message as T
+    kept.push(message)
+  }
+}
+
+/** Rejects with a clear message when `promise` takes longer than `ms`. */
+export function within<T>(ms: number, promise: PromiseLike<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)
+  })
+  return Promise.race([Promise.resolve(promise), deadline]).finally(() => clearTimeout(timer))
+}
+
+/** Settles a promise-like into a tagged outcome, so that a rejection can be inspected without try/catch. */
+export async function outcome<T>(value: PromiseLike<T>): Promise<{ ok: true; value: T } | { ok: false; reason: unknown }> {
+  try {
+    return { ok: true, value: await value }
+  } catch (reason) {
+    return { ok: false, reason }
+  }
+}
+
+/** The reason of a rejected outcome; fails the test when it was fulfilled. */
+export async function rejection(value: PromiseLike<unknown>): Promise<unknown> {
+  const settled = await outcome(value)
+  if (settled.ok) throw new Error(`expected a rejection, got ${JSON.stringify(settled.value)}`)
+  return settled.reason
+}
+
+export interface LifecycleServerOptions {
+  streamWindow?: number
+  callTimeout?: number
+  maxConcurrentCalls?: number
+  /** The fixture stops running JavaScript right after accepting a connection, until this file exists. */
+  stallAfterAccept?: string
+}
+
+/** Spawns the lifecycle fixture server on a fresh socket path and waits until it listens. */
+export async function startLifecycleServer(options: LifecycleServerOptions = {}): Promise<{ fixture: Fixture; path: string }> {
+  const path = tempSocket()
+  const fixture = spawnFixture('lifecycle-server.mjs', [path, JSON.stringify(options)])
+  const first = await within(10_000, fixture.message<FixtureMessage>(), 'the fixture server starting')
+  if (first.type !== 'listening') throw new Error(`fixture server did not listen: ${JSON.stringify(first)}\n${fixture.output()}`)
+  return { fixture, path }
+}
+
+/**
+ * A client of the test process that has completed its handshake, destroyed after the test. It exposes
+ * `ping`, which the fixture's `errors` command uses for a round trip. `setup` runs before connecting.
+ */
+export async function lifecycleClient(path: string, options?: ClientOptions, setup?: (client: Client) => void): Promise<Client> {
+  const client = new Client(path, options)
+  onTestFinished(() => client.destroy())
+  client.expose('ping', () => 'pong')
+  setup?.(client)
+  await within(10_000, client.ready(), 'the client handshake')
+  return client
+}
+
+/** Starts the fixture server and connects a client of the test process to it. */
+export async function serverAndClient(
+  serverOptions: LifecycleServerOptions = {},
+  clientOptions?: ClientOptions,
+  setup?: (client: Client) => void,
+): Promise<{ fixture: Fixture; path: string; client: Client }> {
+  const { fixture, path } = await startLifecycleServer(serverOptions)
+  const client = await lifecycleClient(path, clientOptions, setup)
+  await nextMessage(fixture, 'connection')
+  return { fixture, path, client }
+}
+
+/**
+ * Records, for the rest of the test, what must not happen in the test process: `error` events of
+ * `client` and unhandled promise rejections.
+ */
+export function recordMishaps(client: Client): { errors: Error[]; unhandled: unknown[] } {
+  const errors: Error[] = []
+  const unhandled: unknown[] = []
+  const onError = (error: Error): void => {
+    errors.push(error)
+  }
+  const onUnhandled = (reason: unknown): void => {
+    unhandled.push(reason)
+  }
+  client.on('error', onError)
+  process.on('unhandledRejection', onUnhandled)
+  onTestFinished(() => {
+    client.off('error', onError)
+    process.off('unhandledRejection', onUnhandled)
+  })
+  return { errors, unhandled }
+}
+
+/** A promise with its resolve function, for handlers in the test process to report through. */
+export function signalled<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void
+  const promise = new Promise<T>((r) => (resolve = r))
+  return { promise, resolve }
+}
