@@ -1,6 +1,7 @@
 import { EventEmitter } from 'eventemitter3'
 import { Codec } from '../protocol/codec.js'
 import { errorClassMap, fromEnvelope, toEnvelope, withoutStacks, type ErrorClass } from '../protocol/fault.js'
+import { payloadLength, type Payload } from '../protocol/framing.js'
 import { MessageType, type ErrorEnvelope, type HelloOptions, type Message } from '../protocol/messages.js'
 import { BufferFullError, ChannelClosedError, MethodNotFoundError, ProtocolError, SerializationError, TimeoutError } from './errors.js'
 import { Handshake, secretBytes, type PeerInfo, type Role } from './handshake.js'
@@ -57,6 +58,12 @@ export interface ChannelOptions {
    */
   maxConcurrentCalls?: number
   /**
+   * Incoming calls that may wait for a handler slot (see maxConcurrentCalls); a call beyond that is
+   * answered at once with BufferFullError, so a peer cannot make this side hold unbounded arguments.
+   * @default 1024
+   */
+  maxWaitingCalls?: number
+  /**
    * Bytes of outgoing frames this side holds while the peer does not read (or before the connection is
    * up). A call or notification that would exceed it fails with BufferFullError instead of growing
    * memory without bound.
@@ -86,6 +93,7 @@ const DEFAULT_STREAM_WINDOW = 64
 const DEFAULT_HANDSHAKE_BYTES = 64 * 1024
 const DEFAULT_HEARTBEAT = { interval: 5000, timeout: 15_000 }
 const DEFAULT_MAX_CONCURRENT_CALLS = 1024
+const DEFAULT_MAX_WAITING_CALLS = 1024
 const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 const DEFAULT_MAX_QUEUED_CALLS = 1024
 
@@ -212,13 +220,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
   readonly #pending = new Map<number, InProgress<unknown, unknown>>()
   readonly #running = new Map<number, RunningCall>()
   /** Frames waiting for the handshake to complete or for the transport to drain, in order. */
-  #outbox: Uint8Array[] = []
+  #outbox: Payload[] = []
   /** Per outbox frame: its call id, OUTBOX_NOTIFY, or OUTBOX_CONNECTION for frames tied to one connection. */
   #outboxKinds: number[] = []
   #outboxBytes = 0
   /** The transport refused more (send returned false): frames wait in the outbox until it drains. */
   #congested = false
-  /** Reading is paused: too many answers wait to be written, or too many calls wait to run. */
+  /** Reading is paused: too many answers wait to be written. */
   #readingPaused = false
   /** Incoming calls waiting for a free handler slot (maxConcurrentCalls). */
   #waiting: [id: number, name: string, args: unknown[]][] = []
@@ -335,9 +343,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
       call.reject(new ChannelClosedError(`cannot call ${JSON.stringify(name)}: the channel is closed`))
       return call
     }
-    let payload: Uint8Array
+    let payload: Payload
     try {
-      payload = this.#codec.encode([MessageType.Call, id, name, args as unknown[]])
+      payload = this.#codec.encodeData([MessageType.Call, id, name, args as unknown[]], 3)
     } catch (error) {
       call.reject(error)
       return call
@@ -370,7 +378,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.#state === 'closing' || this.#state === 'closed') {
       throw new ChannelClosedError(`cannot notify ${JSON.stringify(name)}: the channel is closed`)
     }
-    const payload = this.#codec.encode([MessageType.Notify, name, args])
+    const payload = this.#codec.encodeData([MessageType.Notify, name, args], 2)
     const refused = this.#tooLarge(payload) ?? this.#admit(payload)
     if (refused) throw refused
     this.#send(payload, OUTBOX_NOTIFY)
@@ -522,7 +530,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     // A call still in the outbox was never sent: withdraw it instead of telling the peer.
     const queued = this.#outboxKinds.indexOf(id)
     if (queued >= 0) {
-      this.#outboxBytes -= this.#outbox[queued].byteLength
+      this.#outboxBytes -= payloadLength(this.#outbox[queued])
       this.#outbox.splice(queued, 1)
       this.#outboxKinds.splice(queued, 1)
       return
@@ -544,28 +552,27 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * Sends now when connected and the transport takes more; otherwise queues in order.
    * @param kind the call id for a call, OUTBOX_NOTIFY, or OUTBOX_CONNECTION for frames of this connection.
    */
-  #send(payload: Uint8Array, kind: number = OUTBOX_CONNECTION): void {
+  #send(payload: Payload, kind: number = OUTBOX_CONNECTION): void {
     if (this.#state === 'open' && !this.#congested) {
       if (!this.#transport!.send(payload)) this.#congested = true
       return
     }
     this.#outbox.push(payload)
     this.#outboxKinds.push(kind)
-    this.#outboxBytes += payload.byteLength
+    this.#outboxBytes += payloadLength(payload)
     if (this.#state === 'open') this.#updateReading()
   }
 
   /**
-   * Pauses reading while answers pile up unwritten (the peer does not read them) or calls pile up
-   * waiting for a handler slot, and resumes once both are back within bounds. Only the peer's own
-   * sending drives these, so pausing makes it feel its own backpressure.
+   * Pauses reading while answers pile up unwritten (the peer does not read them), and resumes once the
+   * transport has drained below the bound: the peer then feels its own backpressure. Calls waiting
+   * for a handler slot never pause reading, since the cancels and credits that free those slots
+   * arrive on the same connection; their queue is bounded instead (see #handleCall).
    */
   #updateReading(): void {
     const transport = this.#transport
     if (!transport?.pause) return
-    const over =
-      this.#outboxBytes > (this.#options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES) ||
-      this.#waiting.length >= this.#maxConcurrentCalls
+    const over = this.#outboxBytes > (this.#options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES)
     if (over !== this.#readingPaused) {
       this.#readingPaused = over
       if (over) transport.pause()
@@ -595,19 +602,20 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /** A message the peer would refuse as oversized fails on this side instead of ending the connection. */
-  #tooLarge(payload: Uint8Array): SerializationError | undefined {
-    if (payload.byteLength <= this.#peerMaxFrameSize) return undefined
-    return new SerializationError(`message of ${payload.byteLength} bytes exceeds the peer's maxFrameSize (${this.#peerMaxFrameSize})`)
+  #tooLarge(payload: Payload): SerializationError | undefined {
+    const length = payloadLength(payload)
+    if (length <= this.#peerMaxFrameSize) return undefined
+    return new SerializationError(`message of ${length} bytes exceeds the peer's maxFrameSize (${this.#peerMaxFrameSize})`)
   }
 
   /** Refuses a new call or notification that would grow the outbox past its bounds. */
-  #admit(payload: Uint8Array): Error | undefined {
+  #admit(payload: Payload): Error | undefined {
     if (this.#state === 'open' && !this.#congested) return undefined
     if (this.#state !== 'open' && this.#outbox.length >= (this.#options.maxQueuedCalls ?? DEFAULT_MAX_QUEUED_CALLS)) {
       return new ChannelClosedError(`not connected, and ${this.#outbox.length} calls are already queued (maxQueuedCalls)`)
     }
     const limit = this.#options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
-    if (this.#outboxBytes + payload.byteLength > limit) {
+    if (this.#outboxBytes + payloadLength(payload) > limit) {
       return new BufferFullError(`${this.#outboxBytes} bytes are waiting to be sent; the limit is ${limit} (maxBufferedBytes)`)
     }
     return undefined
@@ -622,7 +630,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     let bytes = 0
     while (sent < this.#outbox.length) {
       const payload = this.#outbox[sent++]
-      bytes += payload.byteLength
+      bytes += payloadLength(payload)
       if (!transport.send(payload)) {
         this.#congested = true
         break
@@ -659,9 +667,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   #sendResult(id: number, value: unknown): void {
     if (this.#state !== 'open') return
-    let payload: Uint8Array
+    let payload: Payload
     try {
-      payload = this.#codec.encode([MessageType.Result, id, value])
+      payload = this.#codec.encodeData([MessageType.Result, id, value], 2)
     } catch (error) {
       this.#sendError(id, error)
       return
@@ -889,8 +897,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
   #handleCall(id: number, name: string, args: unknown[], fromQueue = false): void {
     if (!fromQueue && this.#running.has(id)) throw new ProtocolError(`call id ${id} is already running`)
     if (!fromQueue && (this.#waiting.length > 0 || this.#running.size >= this.#maxConcurrentCalls)) {
+      const maxWaiting = this.#options.maxWaitingCalls ?? DEFAULT_MAX_WAITING_CALLS
+      if (this.#waiting.length >= maxWaiting) {
+        this.#sendError(id, new BufferFullError(`${this.#waiting.length} calls already wait for a handler slot (maxWaitingCalls)`))
+        return
+      }
       this.#waiting.push([id, name, args])
-      this.#updateReading()
       return
     }
     const registration = this.#lookup(name)
@@ -961,7 +973,6 @@ export class Channel extends EventEmitter<ChannelEvents> {
     } finally {
       this.#startingWaiting = false
     }
-    if (this.#readingPaused) this.#updateReading()
   }
 
   get #maxConcurrentCalls(): number {
@@ -1001,9 +1012,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
           if (this.#untrack(id, running)) this.#send(this.#codec.encode([MessageType.End, id]))
           return
         }
-        let payload: Uint8Array
+        let payload: Payload
         try {
-          payload = this.#codec.encode([MessageType.Item, id, step.value])
+          payload = this.#codec.encodeData([MessageType.Item, id, step.value], 2)
           const tooLarge = this.#tooLarge(payload)
           if (tooLarge) throw tooLarge
         } catch (error) {
@@ -1044,7 +1055,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   #sendProgress(id: number, running: RunningCall, value: unknown): void {
     // After the handler finished (its result is on its way) progress would arrive late: dropped.
     if (running.cancelled || this.#state !== 'open' || this.#running.get(id) !== running) return
-    const payload = this.#codec.encode([MessageType.Progress, id, value])
+    const payload = this.#codec.encodeData([MessageType.Progress, id, value], 2)
     const tooLarge = this.#tooLarge(payload)
     if (tooLarge) throw tooLarge
     this.#send(payload)
@@ -1220,7 +1231,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   #rejectAll(error: ChannelClosedError, keepQueued = false): void {
     let kept: Set<number> | undefined
     if (keepQueued) {
-      const outbox: Uint8Array[] = []
+      const outbox: Payload[] = []
       const kinds: number[] = []
       let bytes = 0
       kept = new Set()
@@ -1229,7 +1240,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         if (kind === OUTBOX_CONNECTION) continue
         outbox.push(this.#outbox[i])
         kinds.push(kind)
-        bytes += this.#outbox[i].byteLength
+        bytes += payloadLength(this.#outbox[i])
         if (kind > 0) kept.add(kind)
       }
       this.#outbox = outbox

@@ -1,3 +1,5 @@
+import type { Payload } from '../protocol/framing.js'
+
 /**
  * The contract between a Channel and whatever carries its frames. A transport moves whole payloads
  * (one encoded message each) and reports when it is closed; it holds no protocol logic.
@@ -18,10 +20,11 @@ export interface Transport {
   /** Starts delivering to `sink`. Called once, before any other method. */
   start(sink: TransportSink): void
   /**
-   * Sends one payload. Payloads leave in the order of the calls.
+   * Sends one payload: a buffer, or chunks that form one message together (write them back to back;
+   * a transport that cannot, joins them). Payloads leave in the order of the calls.
    * @returns false when the transport's buffer is full; the channel then waits for `drain`.
    */
-  send(payload: Uint8Array): boolean
+  send(payload: Payload): boolean
   /** Ends after everything already sent has been written. `closed` follows. */
   close(): void
   /** Ends at once, dropping unsent data. `closed` follows with `error`. */

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
 import { ChannelClosedError } from '../core/errors.js'
 import type { Transport, TransportSink } from '../core/transport.js'
+import type { Payload } from '../protocol/framing.js'
 import { StreamTransport } from '../transports/stream.js'
 
 /** The environment variable that tells the child which descriptor leads to its parent. */
@@ -193,7 +194,7 @@ class ChildTransport implements Transport {
     })
   }
 
-  send(payload: Uint8Array): boolean {
+  send(payload: Payload): boolean {
     return this.#inner?.send(payload) ?? false
   }
 

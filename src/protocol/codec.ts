@@ -5,6 +5,7 @@
  */
 import { Decoder, Encoder, type Options } from 'cbor-x'
 import { ProtocolError, SerializationError } from './errors.js'
+import type { Payload } from './framing.js'
 import type { Message } from './messages.js'
 import { checkProfile, MAX_BIGNUM_BYTES, profileViolation } from './profile.js'
 
@@ -26,18 +27,62 @@ export const CODEC_OPTIONS: Readonly<Options> = Object.freeze({
   useFloat32: 0,
   bundleStrings: false,
   pack: false,
-  // Decoded byte strings are views of the received frame: no copy for large binary payloads.
+  // Decoded byte strings are views of the received frame, for frames of LARGE_BINARY bytes or more:
+  // no copy for large binary payloads. Smaller frames are decoded with copies (see Codec.decode).
   copyBuffers: false,
 })
+
+/** Byte strings from this size on are kept out of the encoder and sent as their own chunk. */
+export const LARGE_BINARY = 64 * 1024
+
+/** Arrays and objects with more members than this are not searched for large binaries. */
+const LARGE_BINARY_SCAN_WIDTH = 32
+
+/** Bytes of a marker's encoding: tag 64 (2 bytes), a 17-byte string header (1) and its content (17). */
+const MARKER_ENCODED_SIZE = 20
+const MARKER_HEAD = [0xd8, 0x40, 0x51] as const
 
 /** Encodes and decodes whole messages for one channel. */
 export class Codec {
   readonly #encoder: Encoder
   readonly #decoder: Decoder
+  /** For small frames: a byte string kept by the application must not pin the buffer it arrived in. */
+  readonly #copyingDecoder: Decoder
+  /** Random bytes that, with an index byte, stand in for large binaries while the rest is encoded. */
+  readonly #markerBase = crypto.getRandomValues(new Uint8Array(16))
 
   constructor() {
     this.#encoder = new Encoder(CODEC_OPTIONS)
     this.#decoder = new Decoder(CODEC_OPTIONS)
+    this.#copyingDecoder = new Decoder({ ...CODEC_OPTIONS, copyBuffers: true })
+  }
+
+  /**
+   * Encodes a message that carries application data in `message[index]` (call arguments, a result,
+   * an item). Uint8Array and Buffer values of {@link LARGE_BINARY} bytes or more, found there or up to
+   * two levels inside it, are not copied: the rest is encoded around small markers, and each large
+   * value becomes its own chunk behind a byte-string header written here.
+   * @throws SerializationError as {@link encode}.
+   */
+  encodeData(message: Message, index: number): Payload {
+    const found: Uint8Array[] = []
+    const value = swapLarge((message as unknown[])[index], found, 2, this.#markerBase)
+    if (found.length === 0) return this.encode(message)
+    const substituted = (message as unknown[]).slice()
+    substituted[index] = value
+    const encoded = this.encode(substituted as Message)
+    const positions = found.map((_, i) => findMarker(encoded, this.#markerBase, i))
+    const order = found.map((_, i) => i).sort((a, b) => positions[a] - positions[b])
+    const chunks: Uint8Array[] = []
+    let cursor = 0
+    for (const i of order) {
+      const at = positions[i]
+      if (at < 0) throw new SerializationError('large binary value lost while encoding')
+      chunks.push(encoded.subarray(cursor, at), byteStringHeader(found[i]), found[i])
+      cursor = at + MARKER_ENCODED_SIZE
+    }
+    chunks.push(encoded.subarray(cursor))
+    return chunks
   }
 
   /**
@@ -78,11 +123,80 @@ export class Codec {
   decode(payload: Uint8Array): unknown {
     checkProfile(payload)
     try {
-      return this.#decoder.decode(payload)
+      return (payload.byteLength < LARGE_BINARY ? this.#copyingDecoder : this.#decoder).decode(payload)
     } catch (error) {
       throw new ProtocolError(`malformed CBOR payload: ${(error as Error)?.message ?? String(error)}`, { cause: error })
     }
   }
+}
+
+/**
+ * Replaces large binaries in `value` (and, `depth` levels down, in small arrays and plain objects) by
+ * markers, recording them in `found`. Returns `value` itself when nothing was replaced.
+ */
+function swapLarge(value: unknown, found: Uint8Array[], depth: number, base: Uint8Array): unknown {
+  if (value instanceof Uint8Array) {
+    if (value.byteLength < LARGE_BINARY || found.length > 255) return value
+    const marker = new Uint8Array(17)
+    marker.set(base)
+    marker[16] = found.length
+    found.push(value)
+    return marker
+  }
+  if (depth === 0 || typeof value !== 'object' || value === null) return value
+  if (Array.isArray(value)) {
+    if (value.length > LARGE_BINARY_SCAN_WIDTH) return value
+    let copy: unknown[] | undefined
+    for (let i = 0; i < value.length; i++) {
+      const member = value[i]
+      if (typeof member !== 'object' || member === null) continue
+      const swapped = swapLarge(member, found, depth - 1, base)
+      if (swapped !== member) (copy ??= value.slice())[i] = swapped
+    }
+    return copy ?? value
+  }
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return value
+  const keys = Object.keys(value)
+  if (keys.length > LARGE_BINARY_SCAN_WIDTH) return value
+  let copy: Record<string, unknown> | undefined
+  for (const key of keys) {
+    const member = (value as Record<string, unknown>)[key]
+    if (typeof member !== 'object' || member === null) continue
+    const swapped = swapLarge(member, found, depth - 1, base)
+    if (swapped !== member) (copy ??= { ...(value as Record<string, unknown>) })[key] = swapped
+  }
+  return copy ?? value
+}
+
+/** Where marker `index` was encoded (the start of its tag), or -1. */
+function findMarker(encoded: Uint8Array, base: Uint8Array, index: number): number {
+  const last = encoded.byteLength - MARKER_ENCODED_SIZE
+  outer: for (let at = 0; at <= last; at++) {
+    if (encoded[at] !== MARKER_HEAD[0] || encoded[at + 1] !== MARKER_HEAD[1] || encoded[at + 2] !== MARKER_HEAD[2]) continue
+    for (let i = 0; i < 16; i++) if (encoded[at + 3 + i] !== base[i]) continue outer
+    if (encoded[at + 19] === index) return at
+  }
+  return -1
+}
+
+/** The header of a byte string of `data`'s length, with tag 64 for a plain Uint8Array as cbor-x writes it. */
+function byteStringHeader(data: Uint8Array): Uint8Array {
+  const tagged = data.constructor === Uint8Array
+  const header = new Uint8Array(tagged ? 7 : 5)
+  let at = 0
+  if (tagged) {
+    header[0] = 0xd8
+    header[1] = 0x40
+    at = 2
+  }
+  const length = data.byteLength
+  header[at] = 0x5a
+  header[at + 1] = length >>> 24
+  header[at + 2] = (length >>> 16) & 0xff
+  header[at + 3] = (length >>> 8) & 0xff
+  header[at + 4] = length & 0xff
+  return header
 }
 
 function describeEncodeFailure(error: unknown): string {

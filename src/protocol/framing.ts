@@ -4,8 +4,37 @@
  */
 import { ProtocolError } from './errors.js'
 
+/**
+ * One encoded message: a single buffer, or chunks to be written back to back (a large binary value
+ * travels as its own chunk so that it is never copied on the way out).
+ */
+export type Payload = Uint8Array | readonly Uint8Array[]
+
+/** Total bytes of a payload. */
+export function payloadLength(payload: Payload): number {
+  if (payload instanceof Uint8Array) return payload.byteLength
+  let length = 0
+  for (const chunk of payload) length += chunk.byteLength
+  return length
+}
+
+/** A payload as one buffer, copying only when it is made of chunks. */
+export function joinPayload(payload: Payload): Uint8Array {
+  if (payload instanceof Uint8Array) return payload
+  const joined = new Uint8Array(payloadLength(payload))
+  let offset = 0
+  for (const chunk of payload) {
+    joined.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return joined
+}
+
 /** Bytes in a frame header. */
 export const HEADER_SIZE = 4
+
+/** Frames from this size on are copied out of a chunk more than twice their size; see #take. */
+const PIN_COPY_MIN = 4096
 
 /** Largest length the header can express. */
 export const MAX_FRAME_LENGTH = 0xffffffff
@@ -83,6 +112,15 @@ export class FrameDecoder {
   }
 
   #readHeader(): number {
+    const first = this.#chunks[0]
+    const offset = this.#offset
+    if (first.byteLength - offset > HEADER_SIZE) {
+      // The common case, read in place: no view is made for four bytes. (When the header ends the
+      // chunk exactly, #take drops the chunk.)
+      this.#offset = offset + HEADER_SIZE
+      this.#buffered -= HEADER_SIZE
+      return ((first[offset] << 24) | (first[offset + 1] << 16) | (first[offset + 2] << 8) | first[offset + 3]) >>> 0
+    }
     const bytes = this.#take(HEADER_SIZE)
     return ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0
   }
@@ -94,7 +132,12 @@ export class FrameDecoder {
     const first = this.#chunks[0]
     const available = first.byteLength - this.#offset
     if (length <= available) {
-      const view = first.subarray(this.#offset, this.#offset + length)
+      // A sizeable frame in a much larger chunk is copied out: values decoded from it (byte strings are
+      // views) must not keep the whole chunk alive after the rest of it is garbage.
+      const view =
+        length >= PIN_COPY_MIN && first.byteLength > 2 * length
+          ? first.slice(this.#offset, this.#offset + length)
+          : first.subarray(this.#offset, this.#offset + length)
       this.#offset += length
       if (this.#offset === first.byteLength) {
         this.#chunks.shift()

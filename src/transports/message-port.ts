@@ -6,6 +6,7 @@
 import { Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
 import { ChannelClosedError, ProtocolError } from '../core/errors.js'
 import type { Transport, TransportSink } from '../core/transport.js'
+import { joinPayload, type Payload } from '../protocol/framing.js'
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the port shapes below must accept Node's, the DOM's and Electron's typings */
 
@@ -107,8 +108,10 @@ export class MessagePortTransport implements Transport {
     this.#port.start?.()
   }
 
-  send(payload: Uint8Array): boolean {
+  send(chunks: Payload): boolean {
     if (this.#ended) return false
+    // A port carries one buffer per message: chunks are joined, which also makes a buffer of our own.
+    const payload = joinPayload(chunks)
     const owned =
       payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength && payload.buffer instanceof ArrayBuffer
         ? payload

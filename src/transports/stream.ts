@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream'
 import type { Transport, TransportSink } from '../core/transport.js'
-import { FrameDecoder, HEADER_SIZE, writeHeader } from '../protocol/framing.js'
+import { FrameDecoder, HEADER_SIZE, payloadLength, writeHeader, type Payload } from '../protocol/framing.js'
 
 /** Payloads up to this size are copied into the tick's batch; larger ones go as their own chunk, uncopied. */
 const COPY_LIMIT = 64 * 1024
@@ -65,21 +65,12 @@ export class StreamTransport implements Transport {
     this.#writable.on('drain', () => sink.drain())
   }
 
-  send(payload: Uint8Array): boolean {
+  send(payload: Payload): boolean {
     const writable = this.#writable
     if (this.#ended || writable.writableEnded || writable.destroyed) return false
+    if (!(payload instanceof Uint8Array)) return this.#sendChunks(payload)
     const length = payload.byteLength
-    if (length > COPY_LIMIT) {
-      // Large payloads are not copied: what is batched goes first, then header and payload together.
-      const header = Buffer.allocUnsafe(HEADER_SIZE)
-      writeHeader(header, 0, length)
-      writable.cork()
-      this.#flushBatch()
-      writable.write(header)
-      const more = writable.write(payload)
-      writable.uncork()
-      return more
-    }
+    if (length > COPY_LIMIT) return this.#sendChunks([payload])
     const size = HEADER_SIZE + length
     let batch = this.#batch
     if (!batch || this.#batchEnd + size > batch.byteLength) {
@@ -95,6 +86,22 @@ export class StreamTransport implements Transport {
       process.nextTick(this.#flushTick)
     }
     // False only when the stream will emit 'drain': the channel waits for it.
+    return !writable.writableNeedDrain
+  }
+
+  /**
+   * Large payloads are not copied: what is batched goes first, then the header and every chunk, in
+   * one corked write.
+   */
+  #sendChunks(chunks: readonly Uint8Array[]): boolean {
+    const writable = this.#writable
+    const header = Buffer.allocUnsafe(HEADER_SIZE)
+    writeHeader(header, 0, payloadLength(chunks))
+    writable.cork()
+    this.#flushBatch()
+    writable.write(header)
+    for (const chunk of chunks) if (chunk.byteLength > 0) writable.write(chunk)
+    writable.uncork()
     return !writable.writableNeedDrain
   }
 

@@ -3,6 +3,7 @@
  * in order, and each side can be told to hold back, drop, or corrupt what it sends, or to fail.
  */
 import type { Transport, TransportSink } from '../../src/core/transport.js'
+import { joinPayload, type Payload } from '../../src/protocol/framing.js'
 
 export class MemoryTransport implements Transport {
   peer!: MemoryTransport
@@ -23,9 +24,11 @@ export class MemoryTransport implements Transport {
     for (const payload of this.#early.splice(0)) sink.message(payload)
   }
 
-  send(payload: Uint8Array): boolean {
+  send(chunks: Payload): boolean {
     if (this.closed) return false
-    const out = this.mutate ? this.mutate(payload.slice()) : payload.slice()
+    // A copy, as a real transport would deliver: the sender may reuse its buffers.
+    const payload = joinPayload(chunks).slice()
+    const out = this.mutate ? this.mutate(payload) : payload
     if (!out) return true
     this.sent.push(out)
     if (this.holding) this.#held.push(out)

@@ -94,6 +94,7 @@ export interface FaultServerOptions {
   handshakeTimeout?: number
   heartbeat?: false | { interval?: number; timeout?: number }
   maxConcurrentCalls?: number
+  maxWaitingCalls?: number
   maxBufferedBytes?: number
   callOnConnect?: string
 }
