@@ -8,16 +8,5 @@ export { InProgress } from './core/in-progress.js'
 export { expose, type CallContext, type ExposeOptions, type Handler } from './core/registry.js'
 export type { Transport, TransportSink } from './core/transport.js'
 export type { ErrorClass } from './protocol/fault.js'
-export {
-  IpcError,
-  ChannelClosedError,
-  TimeoutError,
-  AbortError,
-  AuthenticationError,
-  MethodNotFoundError,
-  ProtocolError,
-  SerializationError,
-  BufferFullError,
-  RemoteError,
-} from './core/errors.js'
+export * from './core/errors.js'
 export { fromMessagePort, type MessagePortOptions, type MessagePortLike, type EmitterPort, type EventTargetPort } from './transports/message-port.js'
