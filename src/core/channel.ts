@@ -647,17 +647,28 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.#readingPaused) this.#updateReading()
   }
 
-  /** Encodes a message that carries an error envelope, degrading the envelope until it encodes. */
+  /**
+   * Encodes a message that carries an error envelope, degrading the envelope until it encodes and fits
+   * the peer's maxFrameSize: first without what cannot be encoded, then without stacks and properties.
+   */
   #encodeWithEnvelope(build: (envelope: ErrorEnvelope) => Message, thrown: unknown): Uint8Array {
-    try {
-      return this.#codec.encode(build(toEnvelope(thrown)))
-    } catch {
+    const attempts: (() => ErrorEnvelope)[] = [
+      () => toEnvelope(thrown),
+      () => toEnvelope(thrown, (value) => this.#codec.canEncode(value)),
+      () => withoutStacks(toEnvelope(thrown, (value) => this.#codec.canEncode(value))),
+    ]
+    let failure: unknown
+    for (const attempt of attempts) {
       try {
-        return this.#codec.encode(build(toEnvelope(thrown, (value) => this.#codec.canEncode(value))))
+        const payload = this.#codec.encode(build(attempt()))
+        if (!this.#tooLarge(payload)) return payload
+        failure = this.#tooLarge(payload)
       } catch (error) {
-        return this.#codec.encode(build(toEnvelope(error)))
+        failure = error
       }
     }
+    const reason = failure instanceof Error ? failure.message : String(failure)
+    return this.#codec.encode(build({ type: 'error', name: 'SerializationError', message: `the error could not be sent: ${reason}`.slice(0, 1000), props: { code: 'ERR_SERIALIZATION' } }))
   }
 
   #sendError(id: number, thrown: unknown): void {
@@ -880,7 +891,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
       case MessageType.Pong:
         return
       case MessageType.Goodbye:
-        this.#end(undefined, false, true)
+        if (this.shouldReconnect(undefined)) {
+          // A server that closes on purpose (a restart) is one to reconnect to, like a lost one.
+          this.#closeReason = { error: new ChannelClosedError('the peer closed the channel'), report: false }
+          this.#transport!.close()
+        } else {
+          this.#end(undefined, false, true)
+        }
         return
       case MessageType.Hello:
       case MessageType.Auth:

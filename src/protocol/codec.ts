@@ -94,10 +94,11 @@ export class Codec {
     } catch (error) {
       throw new SerializationError(describeEncodeFailure(error), { cause: error })
     }
-    // What the peer would refuse (an oversized bignum, an Error value named like a prototype member)
-    // fails here, for this message only. Such a message is larger than the bignum cap, so small
-    // messages, nearly all of them, skip the scan.
-    if (payload.byteLength > MAX_BIGNUM_BYTES) {
+    // What the peer would refuse (an oversized bignum, an iterable written with an indefinite length,
+    // an Error value with an unusual name) fails here, for this message only. The scan runs only where
+    // such a thing can be: a payload over the bignum cap, or one holding a break byte (which every
+    // indefinite length needs) or a tag-27 head; nearly all small messages skip it.
+    if (payload.byteLength > MAX_BIGNUM_BYTES || payload.indexOf(0xff) !== -1 || hasTag27(payload)) {
       const problem = profileViolation(payload)
       if (problem !== undefined) throw new SerializationError(`value cannot be sent: ${problem}`)
     }
@@ -126,6 +127,14 @@ export class Codec {
       throw new ProtocolError(`malformed CBOR payload: ${(error as Error)?.message ?? String(error)}`, { cause: error })
     }
   }
+}
+
+/** Whether the bytes 0xd8 0x1b (tag 27, an Error or RegExp passed as a value) occur. */
+function hasTag27(payload: Uint8Array): boolean {
+  for (let at = payload.indexOf(0xd8); at !== -1; at = payload.indexOf(0xd8, at + 1)) {
+    if (payload[at + 1] === 0x1b) return true
+  }
+  return false
 }
 
 /**

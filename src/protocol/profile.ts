@@ -132,8 +132,9 @@ function scan(bytes: Uint8Array): void {
         if (pending.length >= MAX_NESTING) throw invalid('nested too deeply')
         if (argument === TAG_ERROR_VALUE) expectGeneric = true
         else if (argument === 2 || argument === 3) expectBignum = true
-        // The tagged item is one more item at this level.
-        remaining++
+        // The tagged item is a level of its own, so a chain of tags counts toward the nesting limit.
+        pending.push(remaining)
+        remaining = 1
         break
       default:
         // Major type 7: false, true, null, undefined, and half, single and double floats.

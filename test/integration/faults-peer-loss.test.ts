@@ -97,6 +97,26 @@ describe('a server restarted under a reconnecting client', () => {
     expect(events.filter((e) => e === 'connect')).toHaveLength(2)
   })
 
+  test('a server that closes gracefully (a restart) is reconnected to as well', async () => {
+    const first = await startFaultServer()
+    const client = newClient(first.path, { reconnect: { initialDelay: 20 } })
+    client.expose({ clientEcho: (value: unknown) => ({ echoed: value, from: 'client' }) })
+    await client.ready()
+    const disconnected = next<Error | undefined>(client, 'disconnect')
+    const reconnecting = next<{ attempt: number; delay: number }>(client, 'reconnecting')
+    // The server says goodbye and removes its socket file; the client must not take that as final.
+    await first.mail.ask({ cmd: 'close' }, 'closed')
+    await within(2000, disconnected, 'disconnect')
+    expect((await within(2000, reconnecting, 'reconnecting')).attempt).toBe(1)
+    const queued = client.rpc('add', 40, 2)
+    const connected = next(client, 'connect')
+    const second = await startFaultServer({}, first.path)
+    await within(10_000, connected, 'the reconnect')
+    expect(await within(5000, queued, 'the queued call')).toBe(42)
+    const back = await second.mail.ask<Report & { results: unknown[] }>({ cmd: 'callAll', name: 'clientEcho', args: ['again'] }, 'callAll')
+    expect(back.results).toEqual([{ value: { echoed: 'again', from: 'client' } }])
+  })
+
   test('maxAttempts exhausted: queued calls reject with ChannelClosedError and ready() rejects', async () => {
     const server = await startFaultServer()
     const client = newClient(server.path, { reconnect: { initialDelay: 10, maxDelay: 40, maxAttempts: 3 } })

@@ -1,0 +1,63 @@
+import { describe, expect, test } from 'vitest'
+import { Channel, SerializationError } from '../../src/index.js'
+import { Codec } from '../../src/protocol/codec.js'
+import { MessageType } from '../../src/protocol/messages.js'
+import { checkProfile, MAX_NESTING } from '../../src/protocol/profile.js'
+import { memoryPair } from '../helpers/memory-transport.js'
+
+async function connectedPair(server: ConstructorParameters<typeof Channel>[0] = {}, client: ConstructorParameters<typeof Channel>[0] = {}) {
+  const [ta, tb] = memoryPair()
+  const a = new Channel({ heartbeat: false, ...server })
+  const b = new Channel({ heartbeat: false, ...client })
+  await Promise.all([a.attach(ta, 'server'), b.attach(tb, 'client')])
+  return { server: a, client: b }
+}
+
+describe('what the peer would refuse fails on the sending side, for that message only', () => {
+  test('a small message with an iterable (written with an indefinite length) is a SerializationError', () => {
+    function* items() {
+      yield 1
+    }
+    expect(() => new Codec().encode([MessageType.Result, 1, items()])).toThrow(SerializationError)
+  })
+
+  test('an Error value named like a prototype member is a SerializationError', () => {
+    const error = new Error('x')
+    error.name = 'constructor'
+    expect(() => new Codec().encode([MessageType.Result, 1, error])).toThrow(/tag 27 name "constructor"/)
+  })
+
+  test('a call with such an argument rejects, and the channel goes on', async () => {
+    const { server, client } = await connectedPair()
+    server.expose('echo', (value: unknown) => value)
+    function* items() {
+      yield 1
+    }
+    await expect(client.rpc('echo', items())).rejects.toBeInstanceOf(SerializationError)
+    expect(await client.rpc('echo', 42)).toBe(42)
+    expect(client.connected).toBe(true)
+  })
+
+  test('an error too large for the caller’s maxFrameSize arrives as a SerializationError, and the channel goes on', async () => {
+    const { server, client } = await connectedPair({}, { maxFrameSize: 4000 })
+    server.expose('boom', () => {
+      throw new Error('x'.repeat(5000))
+    })
+    server.expose('ok', () => 'ok')
+    const error = await client.rpc('boom').then(
+      () => undefined,
+      (reason: unknown) => reason,
+    )
+    expect(error).toBeInstanceOf(SerializationError)
+    expect((error as Error).message).toMatch(/could not be sent: message of \d+ bytes exceeds the peer's maxFrameSize \(4000\)/)
+    expect(await client.rpc('ok')).toBe('ok')
+  })
+})
+
+test('a chain of tags counts toward the nesting limit', () => {
+  // Tag 258 (set) nested deeper than the limit: refused by the scan, not by the decoder's stack.
+  const chain = new Uint8Array(3 * (MAX_NESTING + 1) + 1)
+  for (let i = 0; i <= MAX_NESTING; i++) chain.set([0xd9, 0x01, 0x02], 3 * i)
+  chain[chain.length - 1] = 0x80
+  expect(() => checkProfile(chain)).toThrow(/nested too deeply/)
+})
