@@ -1,6 +1,9 @@
+// @ts-check
 // Electron's main process talking to a renderer over a MessagePortMain (Electron >= 28, for an ESM
-// main). Electron cannot be installed in this repository's CI; the adapter is tested against the
-// documented MessagePortMain shape in test/integration/links-ports.test.ts.
+// main). Installing this repository downloads no Electron binary (its pinned electron dev dependency
+// fetches one only when first run): the package gives these files Electron's type definitions, checked
+// by `npm run typecheck` (tsconfig.json beside them), and the adapter is tested against the documented
+// MessagePortMain shape in test/integration/links-ports.test.ts.
 //
 //   npm run build
 //   npx esbuild examples/electron/renderer.js --bundle --format=esm --outfile=examples/electron/renderer.bundle.js
@@ -9,6 +12,7 @@ import { app, BrowserWindow, MessageChannelMain } from 'electron'
 import { fileURLToPath } from 'node:url'
 import { fromMessagePort } from '../../dist/index.js'
 
+/** @param {string} file a path relative to this file */
 const here = (file) => fileURLToPath(new URL(file, import.meta.url))
 
 async function openWindow() {
@@ -28,6 +32,10 @@ async function openWindow() {
   const channel = fromMessagePort(port1, { role: 'server' })
   channel.expose({
     appVersion: () => app.getVersion(),
+    /**
+     * @param {string} name
+     * @param {Uint8Array} bytes
+     */
     async saveFile(name, bytes) {
       console.log(`[main] the renderer saves ${name}: ${bytes.byteLength} bytes`)
       return { saved: true, at: new Date() }

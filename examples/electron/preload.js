@@ -1,3 +1,4 @@
+// @ts-check
 // The renderer's preload. A sandboxed preload runs as a classic script (require, no import), so this
 // file is CommonJS whatever the package type. It hands the MessagePort from the main process to the
 // page; the port itself is a plain DOM MessagePort with nothing privileged on it.

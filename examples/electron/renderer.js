@@ -1,3 +1,4 @@
+// @ts-check
 // The renderer's side: a DOM MessagePort received from the preload. The browser build of ipc-channel
 // ('ipc-channel/browser' in an application) has nothing from Node; bundle this file for the page:
 //   npx esbuild examples/electron/renderer.js --bundle --format=esm --outfile=examples/electron/renderer.bundle.js
@@ -10,7 +11,9 @@ window.addEventListener('message', async (event) => {
   const channel = fromMessagePort(port, { role: 'client' })
   channel.expose('documentTitle', () => document.title)
 
-  const version = await channel.rpc('appVersion')
-  const result = await channel.rpc('saveFile', 'notes.txt', new TextEncoder().encode('written in the renderer'))
+  const version = /** @type {string} */ (await channel.rpc('appVersion'))
+  const result = /** @type {{ saved: boolean, at: Date }} */ (
+    await channel.rpc('saveFile', 'notes.txt', new TextEncoder().encode('written in the renderer'))
+  )
   document.body.textContent = `Electron app ${version}; saved: ${result.saved} at ${result.at.toISOString()}`
 })
