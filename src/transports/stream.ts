@@ -5,7 +5,7 @@ import { FrameDecoder, HEADER_SIZE, payloadLength, writeHeader, type Payload } f
 /** Payloads up to this size are copied into the tick's batch; larger ones go as their own chunk, uncopied. */
 const COPY_LIMIT = 64 * 1024
 /** Size of a batch buffer; small frames are packed into it back to back. */
-const BATCH_SIZE = 64 * 1024
+const BATCH_SIZE = 16 * 1024
 /** How long a graceful close waits for the peer to end its side before the stream is destroyed. */
 const CLOSE_GRACE_MS = 2000
 
