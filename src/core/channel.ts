@@ -1,8 +1,9 @@
 import { EventEmitter } from 'eventemitter3'
+import pDefer, { type DeferredPromise } from 'p-defer'
 import { Codec } from '../protocol/codec.js'
 import { errorClassMap, fromEnvelope, toEnvelope, withoutStacks, type ErrorClass } from '../protocol/fault.js'
 import { payloadLength, type Payload } from '../protocol/framing.js'
-import { MessageType, type ErrorEnvelope, type HelloOptions, type Message } from '../protocol/messages.js'
+import { isHandshakeMessage, MessageType, type ErrorEnvelope, type HelloOptions, type Message } from '../protocol/messages.js'
 import { BufferFullError, ChannelClosedError, MethodNotFoundError, ProtocolError, SerializationError, TimeoutError } from './errors.js'
 import { Handshake, secretBytes, type PeerInfo, type Role } from './handshake.js'
 import { InProgress } from './in-progress.js'
@@ -255,6 +256,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   #handshakeDone: { resolve: () => void; reject: (error: Error) => void } | undefined
   /** Settles with the current (or last) handshake; see ready(). */
   #handshakeResult: Promise<void> | undefined
+  /** ready() asked before any transport was attached. */
+  #unattachedReady: DeferredPromise<void> | undefined
   #peerWindow = DEFAULT_STREAM_WINDOW
   /**
    * Why the current transport is ending, as decided by this side: `report` is set for failures this
@@ -294,19 +297,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.#state === 'closing' || this.#state === 'closed') {
       return this.#handshakeResult ?? Promise.reject(new ChannelClosedError('the channel is closed'))
     }
-    return this.#handshakeResult ?? new Promise<void>((resolve, reject) => {
-      // Not attached yet: wait for the first connect, or the end.
-      const onConnect = (): void => {
-        this.off('disconnect', onEnd)
-        resolve()
-      }
-      const onEnd = (): void => {
-        this.off('connect', onConnect)
-        reject(new ChannelClosedError('the channel closed before it connected'))
-      }
-      this.once('connect', onConnect)
-      this.once('disconnect', onEnd)
-    })
+    if (this.#handshakeResult) return this.#handshakeResult
+    // Not attached yet: settles with the first handshake, or when the channel ends without one.
+    if (!this.#unattachedReady) {
+      this.#unattachedReady = pDefer<void>()
+      this.#unattachedReady.promise.catch(noop)
+    }
+    return this.#unattachedReady.promise
   }
 
   /** The options this channel was made with. */
@@ -481,6 +478,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     })
     done.catch(noop)
     this.#handshakeResult = done
+    if (this.#unattachedReady) {
+      const waiting = this.#unattachedReady
+      this.#unattachedReady = undefined
+      done.then(waiting.resolve, waiting.reject)
+    }
     const timeout = this.#options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT
     this.#handshakeTimer = setTimeout(() => {
       this.#fail(transport, new TimeoutError(`handshake not completed within ${timeout} ms`))
@@ -694,7 +696,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   // Receiving
 
   #receive(transport: Transport, payload: Uint8Array): void {
-    if (transport !== this.#transport) return
+    // After this side decided to end the connection, nothing more from it counts.
+    if (transport !== this.#transport || this.#closeReason) return
     this.#receivedSinceTick = true
     if (this.#state === 'open') {
       if (this.#backlog) this.#backlog.push(payload)
@@ -709,7 +712,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
           return
         }
         const type = peekType(payload)
-        if (type !== MessageType.Hello && type !== MessageType.Auth && type !== MessageType.Goodbye) {
+        if (!isHandshakeMessage(type)) {
           this.#fail(transport, new ProtocolError(`message type ${type} sent before the handshake completed`))
           return
         }
@@ -729,13 +732,15 @@ export class Channel extends EventEmitter<ChannelEvents> {
   async #runHandshake(transport: Transport): Promise<void> {
     this.#handshakeBusy = true
     try {
-      while (this.#handshakeInbox.length > 0 && this.#state === 'handshaking' && transport === this.#transport) {
+      // `#closeReason` set: this side already failed the handshake (while crypto was pending) and must
+      // not open, whatever frames are still queued.
+      while (this.#handshakeInbox.length > 0 && this.#state === 'handshaking' && transport === this.#transport && !this.#closeReason) {
         const message = this.#decode(this.#handshakeInbox.shift()!)
         if (message[0] === MessageType.Goodbye) {
           throw new ChannelClosedError('the peer closed the connection during the handshake')
         }
         const peer = await this.#handshake!.receive(message, (auth) => this.#write(transport, this.#codec.encode(auth)))
-        if (transport !== this.#transport || this.#state !== 'handshaking') return
+        if (transport !== this.#transport || this.#state !== 'handshaking' || this.#closeReason) return
         if (peer) this.#open(peer)
       }
       // Frames that arrived behind the peer's last handshake frame (the peer's first calls, sent as
@@ -1166,10 +1171,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
         ? new ChannelClosedError('the peer closed the channel')
         : new ChannelClosedError(error ? `channel destroyed: ${error.message}` : 'channel closed', error ? { cause: error } : undefined)
       if (transport && wasOpen && !abortive && !byPeer) {
-        // Replies and stream frames already produced still go out, ahead of the goodbye; calls that
-        // were never sent are rejected below instead.
+        // Replies, stream frames and accepted notifications (notify() returned) still go out, ahead of
+        // the goodbye; calls that were never sent are rejected below instead.
         for (let i = 0; i < this.#outbox.length; i++) {
-          if (this.#outboxKinds[i] === OUTBOX_CONNECTION) transport.send(this.#outbox[i])
+          const kind = this.#outboxKinds[i]
+          if (kind === OUTBOX_CONNECTION || kind === OUTBOX_NOTIFY) transport.send(this.#outbox[i])
         }
         this.#rejectAll(rejection)
         transport.send(this.#codec.encode([MessageType.Goodbye, null]))
@@ -1284,6 +1290,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   #finish(): void {
     if (this.#state === 'closed') return
     this.#state = 'closed'
+    this.#unattachedReady?.reject(new ChannelClosedError('the channel closed before it connected'))
+    this.#unattachedReady = undefined
     this.#closed ??= Promise.resolve()
     this.#resolveClosed?.()
   }

@@ -28,8 +28,8 @@ interface StreamState {
   collected: unknown[]
   /** Items consumed since credit was last granted. */
   unacknowledged: number
-  /** An iterator's `next()` waiting for the next item. */
-  waiter?: DeferredPromise<IteratorResult<unknown>>
+  /** `next()` calls waiting for an item, oldest first: the protocol allows several in flight. */
+  waiters: DeferredPromise<IteratorResult<unknown>>[]
   ended: boolean
   /** A call that did not stream has handed its result to the iterator as its single item. */
   resultTaken: boolean
@@ -165,8 +165,9 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
         }
         return Promise.resolve({ value: undefined, done: true })
       }
-      stream.waiter = pDefer()
-      return stream.waiter.promise as Promise<IteratorResult<Item>>
+      const waiter = pDefer<IteratorResult<unknown>>()
+      stream.waiters.push(waiter)
+      return waiter.promise as Promise<IteratorResult<Item>>
     }
     const stop = (): Promise<IteratorResult<Item>> => {
       if (this.#state === PENDING) {
@@ -212,9 +213,8 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
     if (this.#state !== PENDING) return true
     const stream = this.#streamState()
     if (stream.queue.length >= (this.#owner?.streamWindow ?? Infinity)) return false
-    if (stream.waiter) {
-      const waiter = stream.waiter
-      stream.waiter = undefined
+    const waiter = stream.waiters.shift()
+    if (waiter) {
       this.#consumed(stream, 1)
       waiter.resolve({ value, done: false })
     } else if (stream.mode === 'collect') {
@@ -236,7 +236,7 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
 
   #streamState(): StreamState {
     if (!this.#stream) {
-      this.#stream = { queue: [], mode: 'undecided', collected: [], unacknowledged: 0, ended: false, resultTaken: false }
+      this.#stream = { queue: [], mode: 'undecided', collected: [], unacknowledged: 0, ended: false, resultTaken: false, waiters: [] }
       // Already awaited: the items go straight into the result, with credit granted as they arrive.
       if (this.#deferred) this.#stream.mode = 'collect'
     }
@@ -278,12 +278,12 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
       // Ended before anyone awaited or iterated: the buffered items are the result, and stay queued
       // for a loop that starts later.
       if (stream.mode === 'undecided' && state === FULFILLED && stream.ended) this.#value = stream.queue.slice()
-      const waiter = stream.waiter
-      if (waiter) {
-        stream.waiter = undefined
+      const waiters = stream.waiters.splice(0)
+      for (const waiter of waiters) {
         if (state === REJECTED && !quiet) waiter.reject(value)
-        else if (stream.ended || quiet) waiter.resolve({ value: undefined, done: true })
+        else if (stream.ended || quiet || stream.resultTaken) waiter.resolve({ value: undefined, done: true })
         else {
+          // A call that did not stream: the first waiting next() gets its result, the others the end.
           stream.resultTaken = true
           waiter.resolve({ value, done: false })
         }

@@ -94,7 +94,9 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#server = server
     try {
       await bind(server, resolved)
+      this.#abandonIfClosed(server)
     } catch (error) {
+      if (this.#closing) throw this.#unbound(error)
       if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || resolved.kind !== 'unix') throw this.#unbound(error)
       if (!(await isStaleSocket(resolved.path))) throw this.#unbound(error)
       try {
@@ -105,6 +107,7 @@ export class Server extends EventEmitter<ServerEvents> {
       await bind(server, resolved).catch((retryError: unknown) => {
         throw this.#unbound(retryError)
       })
+      this.#abandonIfClosed(server)
     }
     if (resolved.kind === 'unix') {
       this.#socketPath = resolved.path
@@ -113,6 +116,14 @@ export class Server extends EventEmitter<ServerEvents> {
     // Only now: a bind failure (a stale file's EADDRINUSE, recovered above) is listen()'s to report.
     server.on('error', (error) => this.emit('error', error))
     this.emit('listening')
+  }
+
+  /** close() ran while binding: the bind that just succeeded is undone and listen() fails. */
+  #abandonIfClosed(server: NetServer): void {
+    if (!this.#closing) return
+    server.close()
+    this.#server = undefined
+    throw new ChannelClosedError('the server was closed while it started listening')
   }
 
   #unbound(error: unknown): unknown {
@@ -196,14 +207,23 @@ function bind(server: NetServer, address: ResolvedAddress): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error): void => {
       server.off('listening', onListening)
+      server.off('close', onClose)
       reject(error)
     }
     const onListening = (): void => {
       server.off('error', onError)
+      server.off('close', onClose)
       resolve()
+    }
+    // Closed before it was listening (close() in the same tick): 'listening' never comes.
+    const onClose = (): void => {
+      server.off('error', onError)
+      server.off('listening', onListening)
+      reject(new ChannelClosedError('the server was closed while it started listening'))
     }
     server.once('error', onError)
     server.once('listening', onListening)
+    server.once('close', onClose)
     if (address.kind === 'tcp') {
       server.listen(address.port, address.host)
     } else if (address.kind === 'unix' && typeof process.umask === 'function') {
