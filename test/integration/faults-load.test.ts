@@ -161,13 +161,13 @@ describe('a peer that stops reading', () => {
     // Calls past the waiting bound are read and dropped, so 128 MiB of 64 KiB chunks pass through the
     // server: with glibc's mmap threshold below their size, freed chunks go back to the system and RSS
     // shows what is retained rather than the allocator's high-water mark.
-    const server = await startFaultServer({ maxConcurrentCalls: 4, maxWaitingCalls: 8, heartbeat: false }, undefined, {
+    const server = await startFaultServer({ maxConcurrentCalls: 4, maxWaitingCalls: 64, heartbeat: false }, undefined, {
       MALLOC_MMAP_THRESHOLD_: String(32 * KiB),
     })
     const { memory: baseline } = await server.stats()
     const payload = Buffer.alloc(64 * KiB, 4)
-    // Four calls take the slots for a minute; 8 more wait, holding their 64 KiB arguments; every later
-    // one is answered at once with BufferFullError and its argument dropped.
+    // Four calls take the slots for a minute; 64 more wait, holding their 64 KiB arguments (4 MiB);
+    // every later one is answered at once with BufferFullError and its argument dropped.
     const marker = messageFrame([MessageType.Notify, 'count', []])
     const flood = await floodCalls(server.path, (id) => messageFrame([MessageType.Call, id, 'slow', [id, 60_000, payload]]), marker)
     let { stats, memory } = await server.stats()
