@@ -2,7 +2,7 @@
  * Helpers for integration tests: real Node processes running fixtures from test/fixtures (plain ESM
  * that imports the built package from dist/), private socket paths, and cleanup after each test.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,6 +10,44 @@ import { fileURLToPath } from 'node:url'
 import { onTestFinished } from 'vitest'
 
 export const fixturesDir = fileURLToPath(new URL('../fixtures/', import.meta.url))
+
+/** The repository root: where example and demo scripts are run from. */
+export const repositoryRoot = fileURLToPath(new URL('../../', import.meta.url))
+
+/** Rejects with a clear message when `promise` (or an InProgress) has not settled within `ms`. */
+export function within<T>(ms: number, promise: PromiseLike<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)
+  })
+  return Promise.race([Promise.resolve(promise), deadline]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Runs `node <script>` from the repository root until it exits (at most `deadlineMs`); resolves with
+ * its exit code (or signal, or a note that it did not exit) and everything it printed. The process is
+ * killed after the test if it is still running.
+ */
+export async function runScript(
+  script: string,
+  deadlineMs = 15_000,
+): Promise<{ exit: number | string; output: string; lines: string[] }> {
+  const child = spawn(process.execPath, [script], { cwd: repositoryRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  const exit = await new Promise<number | string>((resolve) => {
+    const timer = setTimeout(() => resolve(`no exit within ${deadlineMs} ms`), deadlineMs)
+    child.once('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve(code ?? signal ?? 'unknown')
+    })
+  })
+  return { exit, output, lines: output.trimEnd().split(/\r?\n/) }
+}
 
 /** A fresh private directory for socket files, removed after the test. */
 export function tempDir(): string {

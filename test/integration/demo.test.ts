@@ -2,35 +2,17 @@
  * `npm run demo` end to end: examples/demo/server.js starts the client as a separate process, they talk
  * over ipcPath('demo'), and both exit 0 with the socket file removed. Runs against dist/ (built first).
  */
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { expect, onTestFinished, test } from 'vitest'
+import { expect, test } from 'vitest'
+import { repositoryRoot, runScript } from '../helpers/processes.js'
 
-const root = fileURLToPath(new URL('../../', import.meta.url))
-const EXIT_DEADLINE_MS = 15_000
+const root = repositoryRoot
 
 test('the demo runs a server and a client process that both exit 0', async () => {
   expect(existsSync(`${root}dist/index.js`), 'dist/ is missing: run npm run build first').toBe(true)
-  const child = spawn(process.execPath, ['examples/demo/server.js'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  onTestFinished(() => {
-    // The demo's server kills its own client when it fails; a server that hangs is killed here.
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-
-  const exit = await new Promise<number | string>((resolve) => {
-    const timer = setTimeout(() => resolve(`no exit within ${EXIT_DEADLINE_MS} ms`), EXIT_DEADLINE_MS)
-    child.once('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve(code ?? signal ?? 'unknown')
-    })
-  })
+  const { exit, output, lines } = await runScript('examples/demo/server.js')
 
   expect(exit, output).toBe(0)
-  const lines = output.trimEnd().split('\n')
   expect(lines.every((line) => /^\[(server|client)\] /.test(line)), output).toBe(true)
   for (const expected of [
     /^\[server\] listening on .*demo/,

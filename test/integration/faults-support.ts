@@ -8,7 +8,7 @@ import { Decoder, Encoder } from 'cbor-x'
 import { onTestFinished } from 'vitest'
 import { CODEC_OPTIONS } from '../../dist/protocol/codec.js'
 import { MAGIC, MessageType, PROTOCOL_VERSION } from '../../dist/protocol/messages.js'
-import { spawnFixture, tempSocket, type Fixture } from '../helpers/processes.js'
+import { spawnFixture, tempSocket, type Fixture, within } from '../helpers/processes.js'
 
 /** A control message of a fixture process. */
 export interface Report {
@@ -155,14 +155,7 @@ export async function startFaultServer(
   }
 }
 
-/** Rejects with a clear message when `promise` takes longer than `ms`. */
-export function within<T>(ms: number, promise: PromiseLike<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)
-  })
-  return Promise.race([Promise.resolve(promise), deadline]).finally(() => clearTimeout(timer))
-}
+export { within }
 
 export type Outcome = { status: 'fulfilled'; value: unknown } | { status: 'rejected'; reason: unknown }
 

@@ -5,7 +5,7 @@
  */
 import { onTestFinished } from 'vitest'
 import { Client, type ClientOptions } from '../../dist/index.js'
-import { spawnFixture, tempSocket, type Fixture } from '../helpers/processes.js'
+import { spawnFixture, tempSocket, type Fixture, within } from '../helpers/processes.js'
 
 /** A control message sent by a fixture process. */
 export interface FixtureMessage {
@@ -51,14 +51,7 @@ export async function nextMessage<T extends FixtureMessage = FixtureMessage>(fix
   }
 }
 
-/** Rejects with a clear message when `promise` takes longer than `ms`. */
-export function within<T>(ms: number, promise: PromiseLike<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)
-  })
-  return Promise.race([Promise.resolve(promise), deadline]).finally(() => clearTimeout(timer))
-}
+export { within }
 
 /** Settles a promise-like into a tagged outcome, so that a rejection can be inspected without try/catch. */
 export async function outcome<T>(value: PromiseLike<T>): Promise<{ ok: true; value: T } | { ok: false; reason: unknown }> {

@@ -3,32 +3,12 @@
  * process, a worker thread, a desktop tool with helper processes. The Electron example cannot run
  * here (no Electron); its files are checked to parse and its renderer to bundle for the browser.
  */
-import { spawn, spawnSync } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
+import { spawnSync } from 'node:child_process'
 import { build } from 'esbuild'
-import { describe, expect, onTestFinished, test } from 'vitest'
+import { describe, expect, test } from 'vitest'
+import { repositoryRoot, runScript } from '../helpers/processes.js'
 
-const root = fileURLToPath(new URL('../../', import.meta.url))
-const EXIT_DEADLINE_MS = 15_000
-
-/** Runs `node <script>` from the repository root; resolves with its exit and everything it printed. */
-async function runExample(script: string): Promise<{ exit: number | string; output: string; lines: string[] }> {
-  const child = spawn(process.execPath, [script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  onTestFinished(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  const exit = await new Promise<number | string>((resolve) => {
-    const timer = setTimeout(() => resolve(`no exit within ${EXIT_DEADLINE_MS} ms`), EXIT_DEADLINE_MS)
-    child.once('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve(code ?? signal ?? 'unknown')
-    })
-  })
-  return { exit, output, lines: output.trimEnd().split(/\r?\n/) }
-}
+const root = repositoryRoot
 
 function expectLines(lines: string[], output: string, patterns: RegExp[]): void {
   for (const pattern of patterns) expect(lines.some((line) => pattern.test(line)), `${pattern} in:\n${output}`).toBe(true)
@@ -36,7 +16,7 @@ function expectLines(lines: string[], output: string, patterns: RegExp[]): void 
 
 describe('examples', () => {
   test('child-process: parent and child call each other; the crash rejects with the exit code', async () => {
-    const { exit, output, lines } = await runExample('examples/child-process/parent.js')
+    const { exit, output, lines } = await runScript('examples/child-process/parent.js')
     expect(exit, output).toBe(0)
     expectLines(lines, output, [
       /^\[child\] started with quality 80; console output is free/,
@@ -51,7 +31,7 @@ describe('examples', () => {
   })
 
   test('worker: calls, a streamed result and a transferred megabyte; the worker ends after close', async () => {
-    const { exit, output, lines } = await runExample('examples/worker/main.js')
+    const { exit, output, lines } = await runScript('examples/worker/main.js')
     expect(exit, output).toBe(0)
     expectLines(lines, output, [
       /^\[main\] the worker says: ready$/,
@@ -63,7 +43,7 @@ describe('examples', () => {
   })
 
   test('desktop-tool: helpers connect with the secret, serve the app, and exit when it closes', async () => {
-    const { exit, output, lines } = await runExample('examples/desktop-tool/app.js')
+    const { exit, output, lines } = await runScript('examples/desktop-tool/app.js')
     expect(exit, output).toBe(0)
     expectLines(lines, output, [
       /^\[app\] listening on .*desktop-tool-\d+/,

@@ -5,15 +5,12 @@
  */
 import { expect, test } from 'vitest'
 import { ChannelClosedError, RemoteError, type Channel } from '../../dist/index.js'
-import { outcome, within as withinPromise } from './support.js'
+import { outcome, within } from './support.js'
 
 /** Bound on any single wait in these scenarios. */
 export const DEADLINE_MS = 5000
 
-/** Rejects with a clear message when `value` (a promise or an InProgress) takes longer than `ms`. */
-export function within<T>(ms: number, value: PromiseLike<T>, what: string): Promise<T> {
-  return withinPromise(ms, Promise.resolve(value), what)
-}
+export { within }
 
 /** Opens a connected (or connecting) local end whose peer exposes the link API; cleans up after the test. */
 export type OpenLink = () => Promise<Channel>

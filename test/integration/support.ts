@@ -4,7 +4,7 @@
  */
 import { onTestFinished } from 'vitest'
 import { Client, Server, type ClientOptions, type ServerOptions } from '../../dist/index.js'
-import { spawnFixture, tempSocket, type Fixture } from '../helpers/processes.js'
+import { spawnFixture, tempSocket, type Fixture, within } from '../helpers/processes.js'
 
 /** A control message sent by a fixture process. */
 export interface FixtureMessage {
@@ -130,14 +130,7 @@ export async function connectClient(path: string, options?: ClientOptions): Prom
   return client
 }
 
-/** Rejects with a clear message when `promise` takes longer than `ms`. */
-export function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)
-  })
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer))
-}
+export { within }
 
 /** Settles a promise-like into a tagged outcome, so a rejection with `undefined` can be told apart. */
 export async function outcome(value: PromiseLike<unknown>): Promise<{ status: 'fulfilled'; value: unknown } | { status: 'rejected'; reason: unknown }> {
