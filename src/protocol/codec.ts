@@ -5,6 +5,7 @@
  */
 import { Decoder, Encoder, type Options } from 'cbor-x'
 import { ProtocolError, SerializationError } from './errors.js'
+import { fastDecode, fastEncode, GENERAL } from './fast-cbor.js'
 import type { Payload } from './framing.js'
 import type { Message } from './messages.js'
 import { checkProfile, MAX_BIGNUM_BYTES, profileViolation } from './profile.js'
@@ -63,6 +64,8 @@ export class Codec {
    * @throws SerializationError as {@link encode}.
    */
   encodeData(message: Message, index: number): Payload {
+    const fast = this.#fastEncode(message, LARGE_BINARY)
+    if (fast !== undefined) return fast
     const found: Uint8Array[] = []
     const value = swapLarge((message as unknown[])[index], found, 2, this.#markerBase)
     if (found.length === 0) return this.encode(message)
@@ -88,6 +91,8 @@ export class Codec {
    * @throws SerializationError when a value cannot be encoded (a function, a symbol, a cycle).
    */
   encode(message: Message): Uint8Array {
+    const fast = this.#fastEncode(message, 0)
+    if (fast !== undefined) return fast as Uint8Array
     let payload: Uint8Array
     try {
       payload = this.#encoder.encode(message)
@@ -105,6 +110,19 @@ export class Codec {
     return payload
   }
 
+  /**
+   * The fast path (fast-cbor.ts), or undefined for cbor-x. What it writes needs no sender-side check:
+   * no indefinite lengths, no tags but 64, no bignums.
+   */
+  #fastEncode(message: Message, largeBinaryFrom: number): Payload | undefined {
+    try {
+      return fastEncode(message, largeBinaryFrom)
+    } catch (error) {
+      // A getter of the value threw.
+      throw new SerializationError(describeEncodeFailure(error), { cause: error })
+    }
+  }
+
   /** Whether `value` can be encoded; used to drop what cannot travel from an error's properties. */
   canEncode(value: unknown): boolean {
     try {
@@ -120,6 +138,8 @@ export class Codec {
    * @throws ProtocolError when the payload is not well-formed CBOR within the profile.
    */
   decode(payload: Uint8Array): unknown {
+    const fast = fastDecode(payload)
+    if (fast !== GENERAL) return fast
     checkProfile(payload)
     try {
       return this.#decoder.decode(payload)

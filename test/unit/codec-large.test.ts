@@ -17,16 +17,17 @@ describe('large binary values are sent as their own chunks', () => {
     const nested = filled(3 * LARGE_BINARY, 3)
     const small = filled(10, 4)
     const deeper = filled(LARGE_BINARY, 8)
-    // top: in the arguments; buffer and nested: one level inside; deeper: beyond the search, so copied.
+    // top: in the arguments; buffer and nested: one level inside; deeper: two levels inside.
     const args = [top, { buffer, nested, list: [deeper, small] }, 'text']
     const payload = codec.encodeData([MessageType.Call, 7, 'upload', args], 3)
-    // Three large values, each a chunk of its own: the very same objects, not copies.
+    // Four large values, each a chunk of its own: the very same objects, not copies. The fast path
+    // finds them at any depth.
     expect(Array.isArray(payload)).toBe(true)
     const chunks = payload as Uint8Array[]
     expect(chunks).toContain(top)
     expect(chunks).toContain(buffer)
     expect(chunks).toContain(nested)
-    expect(chunks).not.toContain(deeper)
+    expect(chunks).toContain(deeper)
     // Over a socket a frame is a Buffer, and untagged byte strings decode as views of it.
     const decoded = codec.decode(Buffer.from(joinPayload(payload))) as [
       number,
@@ -44,6 +45,23 @@ describe('large binary values are sent as their own chunks', () => {
     expect(object.list[0]).toEqual(deeper)
     expect(object.list[1]).toEqual(small)
     expect(text).toBe('text')
+  })
+
+  test('values cbor-x encodes are searched two levels deep, and come back equal', () => {
+    const codec = new Codec()
+    const top = filled(LARGE_BINARY, 11)
+    const nested = filled(LARGE_BINARY + 1, 12)
+    const deeper = filled(LARGE_BINARY + 2, 13)
+    // The Date sends the whole message through cbor-x, around markers for the large values it finds.
+    const when = new Date(1_700_000_000_000)
+    const args = [top, { nested, when, list: [deeper] }]
+    const payload = codec.encodeData([MessageType.Call, 8, 'upload', args], 3)
+    const chunks = payload as Uint8Array[]
+    expect(chunks).toContain(top)
+    expect(chunks).toContain(nested)
+    expect(chunks).not.toContain(deeper)
+    const decoded = codec.decode(Buffer.from(joinPayload(payload))) as [number, number, string, unknown[]]
+    expect(decoded[3]).toEqual(args)
   })
 
   test('the caller’s arguments are not modified', () => {

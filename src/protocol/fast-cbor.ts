@@ -1,0 +1,419 @@
+/**
+ * A fast path in front of cbor-x for the values nearly every message is made of: numbers, strings,
+ * booleans, null, undefined, plain arrays and objects, and Uint8Array/Buffer.
+ *
+ * It exists because cbor-x spends most of a small call's encode time finding a Uint8Array's tag (an
+ * `instanceof` scan over its extension classes) and, on decode, attaching a DataView to every source.
+ * The bytes are the same as cbor-x writes with CODEC_OPTIONS and the values are the same as it reads,
+ * which the unit tests check value by value. Anything else (a Date, a Map, a BigInt, a class instance,
+ * a float16 or a 64-bit integer on the wire, a tag other than 64, deep nesting) is not handled here:
+ * the encoder returns undefined and the decoder GENERAL, and the caller uses cbor-x for the whole
+ * message. So the subset can only be narrower than cbor-x, never different from it.
+ */
+import type { Payload } from './framing.js'
+
+/** Returned by {@link fastDecode} when the payload needs the general decoder. */
+export const GENERAL: unique symbol = Symbol('general')
+
+/** Nesting the fast path goes into; deeper values (and cycles) are left to cbor-x. */
+const MAX_DEPTH = 64
+/** Size of a fresh encode buffer; messages are written back to back into it. */
+const BUFFER_SIZE = 8192
+/** Strings up to this many UTF-16 units are encoded by hand, as cbor-x does; longer ones by TextEncoder. */
+const HAND_ENCODED_STRING = 0x40
+/** ASCII strings up to this many bytes are decoded by hand; longer ones by TextDecoder. */
+const HAND_DECODED_STRING = 24
+
+// Buffer is Node's; protocol/ runs in browsers too, where it is absent and never matches.
+const NodeBuffer: unknown = (globalThis as Record<string, unknown>).Buffer
+
+const utf8Encoder = new TextEncoder()
+// fatal: invalid UTF-8 goes to cbor-x, which decides what it becomes. ignoreBOM: a leading U+FEFF is
+// part of the string, as cbor-x keeps it.
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+const float64 = new Float64Array(1)
+const float64Bytes = new Uint8Array(float64.buffer)
+const float32 = new Float32Array(1)
+const float32Bytes = new Uint8Array(float32.buffer)
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+
+// Encoder state, shared by every channel of the process like cbor-x's own: each message is written
+// after the previous one and the buffer is replaced, never overwritten, when it is full, so a payload
+// handed out stays valid for as long as anyone holds it.
+let target = new Uint8Array(BUFFER_SIZE)
+let position = 0
+let start = 0
+/** Set while a message is being encoded: a getter that sends a message of its own goes to cbor-x. */
+let encoding = false
+/** Whether large binaries are cut out as chunks of their own, and the chunks cut so far. */
+let splitLarge = false
+let largeBinary = 0
+let chunks: Uint8Array[] | undefined
+let chunkStart = 0
+
+/**
+ * Encodes `value` as cbor-x would, or returns undefined when it holds something the fast path leaves
+ * to cbor-x. With `largeBinary` > 0, byte strings of that many bytes or more are not copied: the result
+ * is then a list of chunks, each large value one of them behind a header in the chunk before.
+ * Exceptions of the value's own getters propagate.
+ */
+export function fastEncode(value: unknown, largeBinaryFrom = 0): Payload | undefined {
+  if (encoding) return undefined
+  encoding = true
+  if (target.length - position < 256) {
+    target = new Uint8Array(BUFFER_SIZE)
+    position = 0
+  }
+  start = position
+  largeBinary = largeBinaryFrom
+  splitLarge = largeBinaryFrom > 0
+  chunks = undefined
+  chunkStart = start
+  let done = false
+  try {
+    done = write(value, 0)
+  } finally {
+    encoding = false
+    if (!done) {
+      position = start
+      chunks = undefined
+    }
+  }
+  if (!done) return undefined
+  // A payload never spans its whole buffer: a transport that transfers such a buffer to another
+  // thread would detach the one shared here.
+  const tail = position - chunkStart === target.length ? target.slice(chunkStart, position) : target.subarray(chunkStart, position)
+  if (chunks === undefined) return tail
+  const parts = chunks as Uint8Array[]
+  chunks = undefined
+  parts.push(tail)
+  return parts
+}
+
+/** Makes room for `bytes` more bytes, moving the message being written to a new buffer if needed. */
+function reserve(bytes: number): void {
+  if (position + bytes <= target.length) return
+  const pending = position - chunkStart
+  const next = new Uint8Array(Math.max(BUFFER_SIZE, (pending + bytes) * 2))
+  next.set(target.subarray(chunkStart, position))
+  target = next
+  position = pending
+  // Chunks already cut keep their views of the old buffer.
+  start = chunkStart = 0
+}
+
+function write(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'number':
+      writeNumber(value)
+      return true
+    case 'string':
+      writeString(value)
+      return true
+    case 'boolean':
+      reserve(1)
+      target[position++] = value ? 0xf5 : 0xf4
+      return true
+    case 'undefined':
+      reserve(1)
+      target[position++] = 0xf7
+      return true
+    case 'object': {
+      if (value === null) {
+        reserve(1)
+        target[position++] = 0xf6
+        return true
+      }
+      if (depth >= MAX_DEPTH) return false
+      const constructor = value.constructor
+      if (constructor === Array) return writeArray(value as unknown[], depth + 1)
+      if (constructor === Object) return writeObject(value as Record<string, unknown>, depth + 1)
+      if (constructor === Uint8Array) {
+        writeBytes(value as Uint8Array, true)
+        return true
+      }
+      if (constructor === NodeBuffer && NodeBuffer !== undefined) {
+        writeBytes(value as Uint8Array, false)
+        return true
+      }
+      return false
+    }
+    default:
+      return false
+  }
+}
+
+function writeArray(array: unknown[], depth: number): boolean {
+  const length = array.length
+  writeHead(0x80, length)
+  for (let i = 0; i < length; i++) if (!write(array[i], depth)) return false
+  return true
+}
+
+function writeObject(object: Record<string, unknown>, depth: number): boolean {
+  // Keys and values fetched as cbor-x fetches them (its variableMapSize path), getters included.
+  const keys = Object.keys(object)
+  const values = Object.values(object)
+  const length = keys.length
+  writeHead(0xa0, length)
+  for (let i = 0; i < length; i++) {
+    writeString(keys[i])
+    if (!write(values[i], depth)) return false
+  }
+  return true
+}
+
+/** A head of major type `major` (its top three bits) with argument `n` < 2^32, in the shortest form. */
+function writeHead(major: number, n: number): void {
+  reserve(5)
+  if (n < 0x18) {
+    target[position++] = major | n
+  } else if (n < 0x100) {
+    target[position++] = major | 0x18
+    target[position++] = n
+  } else if (n < 0x10000) {
+    target[position++] = major | 0x19
+    target[position++] = n >>> 8
+    target[position++] = n & 0xff
+  } else {
+    target[position++] = major | 0x1a
+    target[position++] = n >>> 24
+    target[position++] = (n >>> 16) & 0xff
+    target[position++] = (n >>> 8) & 0xff
+    target[position++] = n & 0xff
+  }
+}
+
+function writeNumber(value: number): void {
+  // The same choices as cbor-x with useFloat32 off: integers of 32 bits or less as integers, anything
+  // else (fractions, larger integers, NaN, infinities) as float64. -0 becomes 0, as there.
+  if (value >>> 0 === value) {
+    writeHead(0x00, value)
+  } else if (value >> 0 === value || (value < 0 && value >= -0x100000000 && Math.floor(value) === value)) {
+    writeHead(0x20, -1 - value)
+  } else {
+    reserve(9)
+    target[position++] = 0xfb
+    float64[0] = value
+    if (littleEndian) for (let i = 7; i >= 0; i--) target[position++] = float64Bytes[i]
+    else for (let i = 0; i < 8; i++) target[position++] = float64Bytes[i]
+  }
+}
+
+function writeString(value: string): void {
+  const units = value.length
+  const maxBytes = units * 3
+  // Bytes go after a header sized for the longest encoding, then move back if the header is shorter.
+  const headerSize = maxBytes < 0x18 ? 1 : maxBytes < 0x100 ? 2 : maxBytes < 0x10000 ? 3 : 5
+  // Room for the longest header too, so that writing the header below never moves the buffer.
+  reserve(5 + maxBytes)
+  const at = position + headerSize
+  let end = at
+  if (units < HAND_ENCODED_STRING) {
+    // cbor-x's hand encoder for short strings, lone surrogates included (written as three bytes).
+    for (let i = 0; i < units; i++) {
+      let c1 = value.charCodeAt(i)
+      let c2: number
+      if (c1 < 0x80) {
+        target[end++] = c1
+      } else if (c1 < 0x800) {
+        target[end++] = (c1 >> 6) | 0xc0
+        target[end++] = (c1 & 0x3f) | 0x80
+      } else if ((c1 & 0xfc00) === 0xd800 && ((c2 = value.charCodeAt(i + 1)) & 0xfc00) === 0xdc00) {
+        c1 = 0x10000 + ((c1 & 0x03ff) << 10) + (c2 & 0x03ff)
+        i++
+        target[end++] = (c1 >> 18) | 0xf0
+        target[end++] = ((c1 >> 12) & 0x3f) | 0x80
+        target[end++] = ((c1 >> 6) & 0x3f) | 0x80
+        target[end++] = (c1 & 0x3f) | 0x80
+      } else {
+        target[end++] = (c1 >> 12) | 0xe0
+        target[end++] = ((c1 >> 6) & 0x3f) | 0x80
+        target[end++] = (c1 & 0x3f) | 0x80
+      }
+    }
+  } else {
+    end += utf8Encoder.encodeInto(value, target.subarray(at, at + maxBytes)).written
+  }
+  const length = end - at
+  const actualHeader = length < 0x18 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5
+  if (actualHeader < headerSize) target.copyWithin(position + actualHeader, at, end)
+  writeHead(0x60, length)
+  position += length
+}
+
+function writeBytes(bytes: Uint8Array, tagged: boolean): void {
+  const length = bytes.byteLength
+  reserve(2)
+  if (tagged) {
+    target[position++] = 0xd8
+    target[position++] = 0x40
+  }
+  writeHead(0x40, length)
+  if (splitLarge && length >= largeBinary) {
+    ;(chunks ??= []).push(target.subarray(chunkStart, position), bytes)
+    chunkStart = position
+    return
+  }
+  reserve(length)
+  target.set(bytes, position)
+  position += length
+}
+
+// Decoder state for the payload being read.
+let src: Uint8Array = target
+let at = 0
+let end = 0
+
+/**
+ * Decodes a payload as cbor-x would, when it is made only of what the fast path handles (and keeps to
+ * the CBOR profile: definite lengths, counts the payload can hold, valid UTF-8); otherwise returns
+ * {@link GENERAL}. It never throws: anything malformed is GENERAL, for the general path to reject.
+ */
+export function fastDecode(payload: Uint8Array): unknown {
+  src = payload
+  at = 0
+  end = payload.byteLength
+  const value = read(0)
+  const whole = at === end
+  src = target
+  return whole ? value : GENERAL
+}
+
+function read(depth: number): unknown {
+  if (at >= end) return GENERAL
+  const initial = src[at++]
+  const major = initial >> 5
+  if (major === 7) return readSimple(initial & 0x1f)
+  const n = readArgument(initial & 0x1f)
+  if (n < 0) return GENERAL
+  switch (major) {
+    case 0:
+      return n
+    case 1:
+      return -1 - n
+    case 2:
+      if (n > end - at) return GENERAL
+      return src.subarray(at, (at += n))
+    case 3:
+      return readString(n)
+    case 4: {
+      if (n > end - at || depth >= MAX_DEPTH) return GENERAL
+      const array = new Array(n)
+      for (let i = 0; i < n; i++) {
+        const member = read(depth + 1)
+        if (member === GENERAL) return GENERAL
+        array[i] = member
+      }
+      return array
+    }
+    case 5: {
+      if (n > (end - at) / 2 || depth >= MAX_DEPTH) return GENERAL
+      const object: Record<string, unknown> = {}
+      for (let i = 0; i < n; i++) {
+        // Text-string keys only: cbor-x turns other keys into strings, which is left to it.
+        const head = at < end ? src[at] : 0
+        if (head < 0x60 || head > 0x7a) return GENERAL
+        at++
+        const length = readArgument(head & 0x1f)
+        if (length < 0) return GENERAL
+        const key = readString(length)
+        if (key === GENERAL || key === '__proto__') return GENERAL
+        const member = read(depth + 1)
+        if (member === GENERAL) return GENERAL
+        object[key as string] = member
+      }
+      return object
+    }
+    case 6: {
+      // Tag 64: a Uint8Array viewing the byte string that follows. Any other tag is general.
+      if (n !== 64 || at >= end || src[at] >> 5 !== 2) return GENERAL
+      const length = readArgument(src[at++] & 0x1f)
+      if (length < 0 || length > end - at) return GENERAL
+      const view = new Uint8Array(src.buffer, src.byteOffset + at, length)
+      at += length
+      return view
+    }
+    default:
+      return GENERAL
+  }
+}
+
+/** The argument of a head whose low five bits are `low` (at is past the initial byte), or -1. */
+function readArgument(low: number): number {
+  if (low < 0x18) return low
+  if (low === 0x18) {
+    if (at + 1 > end) return -1
+    return src[at++]
+  }
+  if (low === 0x19) {
+    if (at + 2 > end) return -1
+    const n = (src[at] << 8) | src[at + 1]
+    at += 2
+    return n
+  }
+  if (low === 0x1a) {
+    if (at + 4 > end) return -1
+    const n = src[at] * 0x1000000 + ((src[at + 1] << 16) | (src[at + 2] << 8) | src[at + 3])
+    at += 4
+    return n
+  }
+  // 64-bit arguments (BigInt in cbor-x), indefinite lengths, reserved values.
+  return -1
+}
+
+function readSimple(n: number): unknown {
+  switch (n) {
+    case 0x14:
+      return false
+    case 0x15:
+      return true
+    case 0x16:
+      return null
+    case 0x17:
+      return undefined
+    case 0x1a:
+      if (at + 4 > end) return GENERAL
+      if (littleEndian) for (let i = 3; i >= 0; i--) float32Bytes[i] = src[at++]
+      else for (let i = 0; i < 4; i++) float32Bytes[i] = src[at++]
+      return float32[0]
+    case 0x1b:
+      if (at + 8 > end) return GENERAL
+      if (littleEndian) for (let i = 7; i >= 0; i--) float64Bytes[i] = src[at++]
+      else for (let i = 0; i < 8; i++) float64Bytes[i] = src[at++]
+      return float64[0]
+    default:
+      // float16 and other simple values.
+      return GENERAL
+  }
+}
+
+function readString(length: number): unknown {
+  if (length > end - at) return GENERAL
+  if (length <= HAND_DECODED_STRING && isAscii(at, at + length)) {
+    // Up to here, eight characters at a time beat TextDecoder's fixed cost.
+    const from = String.fromCharCode
+    const last = at + length
+    let text = ''
+    let i = at
+    for (; i + 8 <= last; i += 8) {
+      text += from(src[i], src[i + 1], src[i + 2], src[i + 3], src[i + 4], src[i + 5], src[i + 6], src[i + 7])
+    }
+    for (; i < last; i++) text += from(src[i])
+    at = last
+    return text
+  }
+  try {
+    const text = utf8Decoder.decode(src.subarray(at, at + length))
+    at += length
+    return text
+  } catch {
+    return GENERAL
+  }
+}
+
+function isAscii(from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (src[i] >= 0x80) return false
+  return true
+}
