@@ -9,6 +9,7 @@ import { onTestFinished } from 'vitest'
 import { CODEC_OPTIONS } from '../../dist/protocol/codec.js'
 import { MAGIC, MessageType, PROTOCOL_VERSION } from '../../dist/protocol/messages.js'
 import { spawnFixture, tempSocket, type Fixture, within } from '../helpers/processes.js'
+import { mulberry32 } from '../helpers/random.js'
 
 /** A control message of a fixture process. */
 export interface Report {
@@ -314,17 +315,7 @@ export class FrameReader {
 // -------------------------------------------------------------------------------------------------
 // Randomness
 
-/** mulberry32: a small seeded PRNG, enough to make every fuzz run reproducible from its seed. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export { mulberry32 }
 
 /** Helpers over a PRNG. */
 export class Random {

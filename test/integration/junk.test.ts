@@ -6,6 +6,7 @@ import { connect as netConnect } from 'node:net'
 import { describe, expect, test } from 'vitest'
 import type { Client } from '../../dist/index.js'
 import { connectClient, nextMessage, startServer, within, type DescribedError, type FixtureMessage } from './support.js'
+import { mulberry32 } from '../helpers/random.js'
 
 // ---- A few lines of hand-written CBOR, independent of the library's codec. ----
 
@@ -33,15 +34,9 @@ function frame(payload: number[] | Uint8Array): Buffer {
 
 /** Deterministic pseudo-random bytes (mulberry32), so a failure can be replayed. */
 function randomBytes(seed: number, length: number): Buffer {
+  const next = mulberry32(seed)
   const out = Buffer.alloc(length)
-  let a = seed >>> 0
-  for (let i = 0; i < length; i++) {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff
-  }
+  for (let i = 0; i < length; i++) out[i] = (next() * 4294967296) & 0xff
   return out
 }
 

@@ -11,21 +11,10 @@ import { fastDecode, fastEncode, GENERAL } from '../../src/protocol/fast-cbor.js
 import { joinPayload } from '../../src/protocol/framing.js'
 import { MessageType } from '../../src/protocol/messages.js'
 import { checkProfile } from '../../src/protocol/profile.js'
+import { mulberry32 as random } from '../helpers/random.js'
 
 const encoder = new Encoder(CODEC_OPTIONS)
 const decoder = new Decoder(CODEC_OPTIONS)
-
-/** A small deterministic generator (mulberry32), so that a failure names a seed that repeats it. */
-function random(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
 
