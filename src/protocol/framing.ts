@@ -93,6 +93,13 @@ export class FrameDecoder {
    */
   push(chunk: Uint8Array, onFrame: (payload: Uint8Array) => void): void {
     if (chunk.byteLength === 0) return
+    if (this.#buffered === 0 && this.#expected < 0) {
+      // Nothing held from earlier chunks (the usual case): whole frames are read straight out of this
+      // one, and only what remains of it is kept.
+      const offset = this.#pushWhole(chunk, onFrame)
+      if (offset === chunk.byteLength) return
+      chunk = chunk.subarray(offset)
+    }
     this.#chunks.push(chunk)
     this.#buffered += chunk.byteLength
     for (;;) {
@@ -109,6 +116,24 @@ export class FrameDecoder {
       this.#expected = -1
       onFrame(payload)
     }
+  }
+
+  /** Hands out the complete frames at the start of `chunk`; returns where the first incomplete one starts. */
+  #pushWhole(chunk: Uint8Array, onFrame: (payload: Uint8Array) => void): number {
+    const end = chunk.byteLength
+    let offset = 0
+    while (end - offset >= HEADER_SIZE) {
+      const length = ((chunk[offset] << 24) | (chunk[offset + 1] << 16) | (chunk[offset + 2] << 8) | chunk[offset + 3]) >>> 0
+      if (length > this.#maxFrameSize) {
+        throw new ProtocolError(`frame of ${length} bytes exceeds the limit of ${this.#maxFrameSize} bytes`)
+      }
+      const start = offset + HEADER_SIZE
+      if (end - start < length) break
+      offset = start + length
+      // As in #take: a sizeable frame is copied out of a much larger chunk rather than pinning it.
+      onFrame(length >= PIN_COPY_MIN && end > 2 * length ? chunk.slice(start, offset) : chunk.subarray(start, offset))
+    }
+    return offset
   }
 
   #readHeader(): number {
