@@ -69,9 +69,17 @@ export class FrameDecoder {
   /** Payload length of the frame being assembled, or -1 while its header is incomplete. */
   #expected = -1
 
-  /** @param maxFrameSize largest payload accepted; a larger header is a ProtocolError before any allocation. */
-  constructor(maxFrameSize: number) {
+  readonly #allocate: (length: number) => Uint8Array
+
+  /**
+   * @param maxFrameSize largest payload accepted; a larger header is a ProtocolError before any allocation.
+   * @param allocate makes the buffer a frame that spans chunks is copied into, every byte of which is
+   *   then written: Node's transports pass `Buffer.allocUnsafe`, which skips zeroing and reuses memory
+   *   the allocator already has, where `new Uint8Array` takes fresh zeroed pages for large frames.
+   */
+  constructor(maxFrameSize: number, allocate: (length: number) => Uint8Array = (length) => new Uint8Array(length)) {
     this.#maxFrameSize = maxFrameSize
+    this.#allocate = allocate
   }
 
   /**
@@ -172,7 +180,7 @@ export class FrameDecoder {
     }
     // Copy across chunks, then drop the consumed ones in one splice: shifting per chunk would make a
     // frame fed one byte at a time quadratic.
-    const out = new Uint8Array(length)
+    const out = this.#allocate(length)
     let filled = 0
     let index = 0
     while (filled < length) {

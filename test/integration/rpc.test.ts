@@ -189,6 +189,18 @@ describe('values cross the socket exactly', () => {
     expect(Buffer.isBuffer(buffer)).toBe(true)
     expect(buffer.toString()).toBe('buffer \u00e9\u{1F600}')
 
+    // Frames larger than a socket read arrive in several chunks and are reassembled: a Buffer in
+    // them is still a Buffer, and a Uint8Array still a plain Uint8Array, both ways.
+    for (const size of [100_000, 1_000_000]) {
+      const largeBuffer = await echo(Buffer.alloc(size, 7))
+      expect(Buffer.isBuffer(largeBuffer)).toBe(true)
+      expect(largeBuffer.byteLength).toBe(size)
+      expect(largeBuffer.every((byte) => byte === 7)).toBe(true)
+      const largeBytes = await echo(new Uint8Array(size).fill(9))
+      expect(largeBytes.constructor).toBe(Uint8Array)
+      expect(largeBytes.byteLength).toBe(size)
+    }
+
     const date = await echo(new Date(Date.UTC(2024, 1, 29, 12, 34, 56, 789)))
     expect(date).toBeInstanceOf(Date)
     expect(date.toISOString()).toBe('2024-02-29T12:34:56.789Z')
