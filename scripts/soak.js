@@ -13,13 +13,18 @@ import { fork } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { getHeapSpaceStatistics } from 'node:v8'
 import { fileURLToPath } from 'node:url'
 
 const self = fileURLToPath(import.meta.url)
 const role = process.env.SOAK_ROLE
 const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
-/** RSS, V8 heap in use, and memory outside the heap (Buffers and other external allocations). */
-const describe = (m) => `rss ${mb(m.rss).padStart(9)} heap ${mb(m.heapUsed).padStart(8)} ext ${mb(m.external).padStart(8)}`
+/**
+ * RSS, V8 heap in use, memory outside the heap (Buffers and other external allocations), and the size
+ * V8 has given its young generation (new space), which it grows under a steady allocation rate.
+ */
+const describe = (m) =>
+  `rss ${mb(m.rss).padStart(9)} heap ${mb(m.heapUsed).padStart(8)} ext ${mb(m.external).padStart(8)} new ${mb(m.newSpace).padStart(8)}`
 
 function memory(collect) {
   if (collect && globalThis.gc) {
@@ -27,7 +32,8 @@ function memory(collect) {
     globalThis.gc()
   }
   const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage()
-  return { rss, heapUsed, external, arrayBuffers }
+  const newSpace = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0
+  return { rss, heapUsed, external, arrayBuffers, newSpace }
 }
 
 /** Answers `{ cmd: 'memory', collect }` from the parent. */
