@@ -8,7 +8,9 @@
  * which the unit tests check value by value. Anything else (a Date, a Map, a BigInt, a class instance,
  * a float16 or a 64-bit integer on the wire, a tag other than 64, deep nesting) is not handled here:
  * the encoder returns undefined and the decoder GENERAL, and the caller uses cbor-x for the whole
- * message. So the subset can only be narrower than cbor-x, never different from it.
+ * message. So the subset can only be narrower than cbor-x, never different from it. One visible
+ * difference: when the fast path gives up partway, cbor-x reads the value again, so a getter in it
+ * runs twice.
  */
 import type { Payload } from './framing.js'
 
@@ -19,6 +21,8 @@ export const GENERAL: unique symbol = Symbol('general')
 const MAX_DEPTH = 64
 /** Size of a fresh encode buffer; messages are written back to back into it. */
 const BUFFER_SIZE = 8192
+/** A buffer grown beyond this for one large message is let go after it, not kept for the next ones. */
+const MAX_KEPT_BUFFER = 64 * 1024
 /** Strings up to this many UTF-16 units are encoded by hand, as cbor-x does; longer ones by TextEncoder. */
 const HAND_ENCODED_STRING = 0x40
 /** ASCII strings up to this many bytes are decoded by hand; longer ones by TextDecoder. */
@@ -29,7 +33,9 @@ const NodeBuffer: unknown = (globalThis as Record<string, unknown>).Buffer
 
 const utf8Encoder = new TextEncoder()
 // fatal: invalid UTF-8 goes to cbor-x, which decides what it becomes. ignoreBOM: a leading U+FEFF is
-// part of the string, as cbor-x keeps it.
+// part of the string and is kept, as cbor-x keeps it with its native string decoder (Node) and its
+// short-string decoder. (Its fallback for longer strings without the native decoder, in browsers,
+// drops it; the fast path does not copy that loss.)
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 const float64 = new Float64Array(1)
@@ -78,12 +84,21 @@ export function fastEncode(value: unknown, largeBinaryFrom = 0): Payload | undef
     if (!done) {
       position = start
       chunks = undefined
+      if (target.length > MAX_KEPT_BUFFER) {
+        target = new Uint8Array(BUFFER_SIZE)
+        position = 0
+      }
     }
   }
   if (!done) return undefined
   // A payload never spans its whole buffer: a transport that transfers such a buffer to another
   // thread would detach the one shared here.
   const tail = position - chunkStart === target.length ? target.slice(chunkStart, position) : target.subarray(chunkStart, position)
+  if (target.length > MAX_KEPT_BUFFER) {
+    // Grown for this message: the payload keeps it alive as long as it is needed, and no longer.
+    target = new Uint8Array(BUFFER_SIZE)
+    position = 0
+  }
   if (chunks === undefined) return tail
   const parts = chunks as Uint8Array[]
   chunks = undefined
@@ -129,14 +144,10 @@ function write(value: unknown, depth: number): boolean {
       const constructor = value.constructor
       if (constructor === Array) return writeArray(value as unknown[], depth + 1)
       if (constructor === Object) return writeObject(value as Record<string, unknown>, depth + 1)
-      if (constructor === Uint8Array) {
-        writeBytes(value as Uint8Array, true)
-        return true
-      }
-      if (constructor === NodeBuffer && NodeBuffer !== undefined) {
-        writeBytes(value as Uint8Array, false)
-        return true
-      }
+      // ArrayBuffer.isView: an object that merely claims the constructor (an own `constructor`
+      // property) is not a byte string, and cbor-x refuses it.
+      if (constructor === Uint8Array && ArrayBuffer.isView(value)) return writeBytes(value as Uint8Array, true)
+      if (constructor === NodeBuffer && NodeBuffer !== undefined && ArrayBuffer.isView(value)) return writeBytes(value as Uint8Array, false)
       return false
     }
     default:
@@ -243,8 +254,10 @@ function writeString(value: string): void {
   position += length
 }
 
-function writeBytes(bytes: Uint8Array, tagged: boolean): void {
+function writeBytes(bytes: Uint8Array, tagged: boolean): boolean {
   const length = bytes.byteLength
+  // A length beyond 32 bits needs a head this encoder does not write; no frame could carry it anyway.
+  if (length > 0xffffffff) return false
   reserve(2)
   if (tagged) {
     target[position++] = 0xd8
@@ -254,11 +267,12 @@ function writeBytes(bytes: Uint8Array, tagged: boolean): void {
   if (splitLarge && length >= largeBinary) {
     ;(chunks ??= []).push(target.subarray(chunkStart, position), bytes)
     chunkStart = position
-    return
+    return true
   }
   reserve(length)
   target.set(bytes, position)
   position += length
+  return true
 }
 
 // Decoder state for the payload being read.

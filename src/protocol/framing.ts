@@ -73,9 +73,11 @@ export class FrameDecoder {
 
   /**
    * @param maxFrameSize largest payload accepted; a larger header is a ProtocolError before any allocation.
-   * @param allocate makes the buffer a frame that spans chunks is copied into, every byte of which is
-   *   then written: Node's transports pass `Buffer.allocUnsafe`, which skips zeroing and reuses memory
-   *   the allocator already has, where `new Uint8Array` takes fresh zeroed pages for large frames.
+   * @param allocate makes the buffer a frame is copied into (one that spans chunks, or a sizeable one
+   *   in a much larger chunk), every byte of which is then written: Node's transports pass
+   *   `Buffer.allocUnsafeSlow`, which skips zeroing and may reuse memory the allocator already has,
+   *   where `new Uint8Array` takes fresh zeroed pages for large frames. Not `allocUnsafe`: small
+   *   frames would land in Node's shared pool, and a decoded byte string's `.buffer` would show it.
    */
   constructor(maxFrameSize: number, allocate: (length: number) => Uint8Array = (length) => new Uint8Array(length)) {
     this.#maxFrameSize = maxFrameSize
@@ -139,9 +141,19 @@ export class FrameDecoder {
       if (end - start < length) break
       offset = start + length
       // As in #take: a sizeable frame is copied out of a much larger chunk rather than pinning it.
-      onFrame(length >= PIN_COPY_MIN && end > 2 * length ? chunk.slice(start, offset) : chunk.subarray(start, offset))
+      onFrame(length >= PIN_COPY_MIN && end > 2 * length ? this.#copy(chunk, start, offset) : chunk.subarray(start, offset))
     }
     return offset
+  }
+
+  /**
+   * A copy of `chunk[from, to)` in memory of its own. (`chunk.slice` would not do: on a Buffer it is a
+   * view.)
+   */
+  #copy(chunk: Uint8Array, from: number, to: number): Uint8Array {
+    const copy = this.#allocate(to - from)
+    copy.set(chunk.subarray(from, to))
+    return copy
   }
 
   #readHeader(): number {
@@ -169,7 +181,7 @@ export class FrameDecoder {
       // views) must not keep the whole chunk alive after the rest of it is garbage.
       const view =
         length >= PIN_COPY_MIN && first.byteLength > 2 * length
-          ? first.slice(this.#offset, this.#offset + length)
+          ? this.#copy(first, this.#offset, this.#offset + length)
           : first.subarray(this.#offset, this.#offset + length)
       this.#offset += length
       if (this.#offset === first.byteLength) {

@@ -40,7 +40,7 @@ export class StreamTransport implements Transport {
   constructor(readable: Readable, writable: Writable, options: StreamTransportOptions) {
     this.#readable = readable
     this.#writable = writable
-    this.#decoder = new FrameDecoder(options.maxFrameSize, Buffer.allocUnsafe)
+    this.#decoder = new FrameDecoder(options.maxFrameSize, Buffer.allocUnsafeSlow)
   }
 
   start(sink: TransportSink): void {

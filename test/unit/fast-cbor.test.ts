@@ -192,6 +192,24 @@ describe('fast encode writes the bytes cbor-x writes', () => {
     sameBytes([1, 'after'])
   })
 
+  test('an object that only claims to be a byte string is handed back, as cbor-x refuses it', () => {
+    expect(fastEncode({ constructor: Uint8Array, byteLength: 3, length: 3, 0: 1, 1: 2, 2: 3 })).toBeUndefined()
+    expect(fastEncode({ constructor: Uint8Array })).toBeUndefined()
+    expect(fastEncode({ constructor: Buffer, byteLength: 1, 0: 1 })).toBeUndefined()
+    expect(fastEncode(Object.create(Uint8Array.prototype))).toBeUndefined()
+    sameBytes([1, 'after'])
+  })
+
+  test('a buffer grown for one large message is not kept for the next', () => {
+    const large = sameBytes('x'.repeat(200_000))
+    expect(large.buffer.byteLength).toBeGreaterThan(200_000)
+    const next = fastEncode([1, 2, 3]) as Uint8Array
+    expect(next.buffer.byteLength).toBeLessThanOrEqual(64 * 1024)
+    // Also when the large message ends up with cbor-x.
+    expect(fastEncode(['y'.repeat(200_000), new Date(0)])).toBeUndefined()
+    expect((fastEncode([4, 5]) as Uint8Array).buffer.byteLength).toBeLessThanOrEqual(64 * 1024)
+  })
+
   test('large byte strings become chunks of their own, anywhere in the value', () => {
     const big = new Uint8Array(100_000).fill(3)
     const other = Buffer.alloc(70_000, 4)

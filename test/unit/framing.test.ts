@@ -180,6 +180,33 @@ describe('FrameDecoder', () => {
     expect(views[0]).toEqual(payloadOf(100))
   })
 
+  test('a sizeable frame in a much larger Buffer chunk is copied out, into memory from the allocator given', () => {
+    // A Buffer's own slice() is a view: the copy must not rely on it.
+    const payload = payloadOf(5000)
+    const chunk = Buffer.concat([frame(payload), Buffer.alloc(100_000)])
+    for (const split of [false, true]) {
+      const allocated: Uint8Array[] = []
+      const decoder = new FrameDecoder(MiB, (length) => {
+        const buffer = Buffer.allocUnsafeSlow(length)
+        allocated.push(buffer)
+        return buffer
+      })
+      const views: Uint8Array[] = []
+      // Whole, the frame is read straight out of the chunk; split, it goes through the held chunks.
+      if (split) {
+        decoder.push(chunk.subarray(0, 2), (view) => views.push(view))
+        decoder.push(chunk.subarray(2, 3 * payload.byteLength), (view) => views.push(view))
+      } else {
+        decoder.push(chunk.subarray(0, 3 * payload.byteLength), (view) => views.push(view))
+      }
+      expect(views.length).toBeGreaterThanOrEqual(1)
+      expect(views[0].buffer).not.toBe(chunk.buffer)
+      expect(views[0].buffer).toBe(allocated.at(-1)!.buffer)
+      expect(Buffer.isBuffer(views[0])).toBe(true)
+      expect(Buffer.compare(views[0] as Buffer, Buffer.from(payload))).toBe(0)
+    }
+  })
+
   test('a 4 MiB frame fed in 1-byte chunks completes (no quadratic work)', () => {
     const size = 4 * MiB
     const payload = payloadOf(size)
