@@ -69,7 +69,7 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { listenControl } from './lib/control.js'
-import { contenders } from './lib/pair.js'
+import { contenders, endPair, exited } from './lib/pair.js'
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('../', import.meta.url))
@@ -222,11 +222,6 @@ function lines(stream) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-function exited(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => child.once('exit', resolve))
-}
-
 /**
  * One counted pair. Per role: `perCall` (instructions per call over the two stretches, JIT left out),
  * `jitPerCall`, `drift` (second stretch against the first), `writes` and `reads` (syscalls in them).
@@ -315,11 +310,7 @@ async function countPair(contender, shapeName) {
     })
     return figures
   } finally {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    await Promise.all(children.map(exited))
-    await control.close()
-    rmSync(controlPath, { force: true })
-    rmSync(socketPath, { force: true })
+    await endPair(children, control, controlPath, socketPath)
   }
 }
 

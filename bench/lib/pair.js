@@ -28,9 +28,19 @@ export const contenders = [
 
 let pairCount = 0
 
-function exited(child) {
+/** Resolves when `child` has exited (at once if it already has). */
+export function exited(child) {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
   return new Promise((resolve) => child.once('exit', resolve))
+}
+
+/** Kills what is left of a pair's processes, closes its control socket and removes both socket files. */
+export async function endPair(children, control, controlPath, socketPath) {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  await Promise.all(children.map(exited))
+  await control.close()
+  rmSync(controlPath, { force: true })
+  rmSync(socketPath, { force: true })
 }
 
 function withTimeout(promise, ms, what) {
@@ -130,10 +140,6 @@ export async function runPair(contender, scenario, options, settings) {
       `${contender.name} ${scenario}`,
     )
   } finally {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    await Promise.all(children.map(exited))
-    await control.close()
-    rmSync(controlPath, { force: true })
-    rmSync(socketPath, { force: true })
+    await endPair(children, control, controlPath, socketPath)
   }
 }
