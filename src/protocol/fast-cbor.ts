@@ -52,8 +52,7 @@ let position = 0
 let start = 0
 /** Set while a message is being encoded: a getter that sends a message of its own goes to cbor-x. */
 let encoding = false
-/** Whether large binaries are cut out as chunks of their own, and the chunks cut so far. */
-let splitLarge = false
+/** Byte strings from this size on are cut out as chunks of their own (0: none are), and the chunks cut so far. */
 let largeBinary = 0
 let chunks: Uint8Array[] | undefined
 let chunkStart = 0
@@ -71,39 +70,34 @@ export function fastEncode(value: unknown, largeBinaryFrom = 0): Payload | undef
     target = new Uint8Array(BUFFER_SIZE)
     position = 0
   }
-  start = position
+  start = chunkStart = position
   largeBinary = largeBinaryFrom
-  splitLarge = largeBinaryFrom > 0
   chunks = undefined
-  chunkStart = start
-  let done = false
+  let payload: Payload | undefined
   try {
-    done = write(value, 0)
+    if (write(value, 0)) payload = cut()
   } finally {
     encoding = false
-    if (!done) {
-      position = start
-      chunks = undefined
-      if (target.length > MAX_KEPT_BUFFER) {
-        target = new Uint8Array(BUFFER_SIZE)
-        position = 0
-      }
+    if (payload === undefined) position = start
+    chunks = undefined
+    // A buffer grown for one large message is not kept for the next ones: the payload handed out
+    // keeps it alive for as long as it is needed, and no longer.
+    if (target.length > MAX_KEPT_BUFFER) {
+      target = new Uint8Array(BUFFER_SIZE)
+      position = 0
     }
   }
-  if (!done) return undefined
+  return payload
+}
+
+/** The message just written: its bytes, or its chunks when large binaries were cut out. */
+function cut(): Payload {
   // A payload never spans its whole buffer: a transport that transfers such a buffer to another
   // thread would detach the one shared here.
   const tail = position - chunkStart === target.length ? target.slice(chunkStart, position) : target.subarray(chunkStart, position)
-  if (target.length > MAX_KEPT_BUFFER) {
-    // Grown for this message: the payload keeps it alive as long as it is needed, and no longer.
-    target = new Uint8Array(BUFFER_SIZE)
-    position = 0
-  }
   if (chunks === undefined) return tail
-  const parts = chunks as Uint8Array[]
-  chunks = undefined
-  parts.push(tail)
-  return parts
+  chunks.push(tail)
+  return chunks
 }
 
 /** Makes room for `bytes` more bytes, moving the message being written to a new buffer if needed. */
@@ -264,7 +258,7 @@ function writeBytes(bytes: Uint8Array, tagged: boolean): boolean {
     target[position++] = 0x40
   }
   writeHead(0x40, length)
-  if (splitLarge && length >= largeBinary) {
+  if (largeBinary > 0 && length >= largeBinary) {
     ;(chunks ??= []).push(target.subarray(chunkStart, position), bytes)
     chunkStart = position
     return true
