@@ -1297,6 +1297,19 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 }
 
+/**
+ * @internal Runs the handshake of `channel` over `transport`: the links' way in, kept off the Channel's
+ * visible surface. Resolves once the handshake succeeded; rejects (and destroys the transport) when it fails.
+ */
+export function attachTransport(channel: Channel, transport: Transport, role: Role): Promise<void> {
+  return channel.attach(transport, role)
+}
+
+/** @internal Makes `registry` (a server's, shared by its channels) the one consulted after the channel's own. */
+export function shareRegistry(channel: Channel, registry: Registry): void {
+  channel.setSharedRegistry(registry)
+}
+
 function malformed(kind: string): ProtocolError {
   return new ProtocolError(`malformed ${kind} message`)
 }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess, type IOType } from 'node:child_process'
 import { Socket } from 'node:net'
 import type { Stream } from 'node:stream'
 import { fileURLToPath } from 'node:url'
-import { Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
+import { attachTransport, Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
 import { ChannelClosedError } from '../core/errors.js'
 import type { Transport, TransportSink } from '../core/transport.js'
 import type { Payload } from '../protocol/framing.js'
@@ -100,7 +100,7 @@ export async function spawnChild(modulePath: string | URL, args: readonly string
   const socket = child.stdio[CHANNEL_FD] as Socket | null
   const transport = new ChildTransport(child, socket, channelOptions.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE)
   try {
-    await channel.attach(transport, 'server')
+    await attachTransport(channel, transport, 'server')
   } catch (error) {
     if (child.exitCode === null && child.signalCode === null) child.kill()
     throw error
@@ -135,7 +135,7 @@ async function openParent(options: ConnectParentOptions): Promise<Channel> {
   // A duplex pipe: a Unix socket pair, or a named pipe on Windows; net.Socket wraps either.
   const socket = new Socket({ fd, readable: true, writable: true })
   const transport = new StreamTransport(socket, socket, { maxFrameSize: channelOptions.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE })
-  await channel.attach(transport, 'client')
+  await attachTransport(channel, transport, 'client')
   return channel
 }
 

@@ -1,5 +1,5 @@
 import type { Duplex, Readable, Writable } from 'node:stream'
-import { Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
+import { attachTransport, Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
 import { ChannelClosedError } from '../core/errors.js'
 import { StreamTransport } from '../transports/stream.js'
 
@@ -31,7 +31,7 @@ export function fromStream(stream: Duplex | StreamPair, options: StreamOptions =
   const [readable, writable] = isPair(stream) ? [stream.readable, stream.writable] : [stream, stream]
   const channel = new Channel(channelOptions)
   const transport = new StreamTransport(readable, writable, { maxFrameSize: channelOptions.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE })
-  channel.attach(transport, role).catch((error: Error) => {
+  attachTransport(channel, transport, role).catch((error: Error) => {
     // A peer that went away during the handshake is a disconnect; anything else is worth an event.
     if (!(error instanceof ChannelClosedError)) channel.emit('error', error)
   })

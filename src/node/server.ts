@@ -2,7 +2,7 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
 import { connect as netConnect, createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls'
 import { EventEmitter } from 'eventemitter3'
-import { Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
+import { attachTransport, Channel, shareRegistry, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
 import { ChannelClosedError } from '../core/errors.js'
 import { Registry, type ExposeOptions, type Handler } from '../core/registry.js'
 import { SocketTransport } from '../transports/socket.js'
@@ -180,14 +180,14 @@ export class Server extends EventEmitter<ServerEvents> {
       return
     }
     const channel = new Channel(this.#options)
-    channel.setSharedRegistry(this.#registry)
+    shareRegistry(channel, this.#registry)
     this.#handshaking.add(channel)
     channel.once('disconnect', () => this.#channels.delete(channel))
     // A channel's failures that no call receives (a protocol violation, a notification handler that
     // threw) are the server's too: one 'error' listener sees every connection.
     channel.on('error', (error) => this.emit('error', error))
     const transport = new SocketTransport(socket, { maxFrameSize: this.#options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE })
-    channel.attach(transport, 'server').then(
+    attachTransport(channel, transport, 'server').then(
       () => {
         this.#handshaking.delete(channel)
         if (!channel.connected) return

@@ -3,7 +3,7 @@
  * (`MessagePort`, `Worker`, a worker's `self`) and Electron's `MessagePortMain`. Part of the browser
  * build: nothing here may import from `node:`.
  */
-import { Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
+import { attachTransport, Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
 import { ChannelClosedError, ProtocolError } from '../core/errors.js'
 import type { Transport, TransportSink } from '../core/transport.js'
 import { joinPayload, type Payload } from '../protocol/framing.js'
@@ -173,7 +173,7 @@ export function fromMessagePort(port: MessagePortLike, options: MessagePortOptio
   const { role = 'auto', transfer, ...channelOptions } = options
   const channel = new Channel(channelOptions)
   const transport = new MessagePortTransport(port, { transfer, maxFrameSize: channelOptions.maxFrameSize })
-  channel.attach(transport, role).catch((error: Error) => {
+  attachTransport(channel, transport, role).catch((error: Error) => {
     // A peer that went away during the handshake is a disconnect; anything else is worth an event.
     if (!(error instanceof ChannelClosedError)) channel.emit('error', error)
   })

@@ -1,12 +1,13 @@
 import { describe, expect, test } from 'vitest'
 import { Channel, ChannelClosedError } from '../../src/index.js'
+import { attachTransport } from '../../src/core/channel.js'
 import { memoryPair } from '../helpers/memory-transport.js'
 
 async function connectedPair(options: ConstructorParameters<typeof Channel>[0] = {}) {
   const [ta, tb] = memoryPair()
   const server = new Channel(options)
   const client = new Channel(options)
-  await Promise.all([server.attach(ta, 'server'), client.attach(tb, 'client')])
+  await Promise.all([attachTransport(server, ta, 'server'), attachTransport(client, tb, 'client')])
   return { server, client, ta, tb }
 }
 

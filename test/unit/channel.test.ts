@@ -16,6 +16,7 @@ import {
 } from '../../src/index.js'
 import { Codec } from '../../src/protocol/codec.js'
 import { MAGIC, MessageType, PROTOCOL_VERSION } from '../../src/protocol/messages.js'
+import { attachTransport } from '../../src/core/channel.js'
 import { memoryPair } from '../helpers/memory-transport.js'
 
 /** Two channels connected over an in-memory pair; both are destroyed when the test ends. */
@@ -26,7 +27,7 @@ async function connectedPair(options: ChannelOptions = {}, clientOptions: Channe
   onTestFinished(async () => {
     await Promise.all([server.destroy(), client.destroy()])
   })
-  await Promise.all([server.attach(serverTransport, 'server'), client.attach(clientTransport, 'client')])
+  await Promise.all([attachTransport(server, serverTransport, 'server'), attachTransport(client, clientTransport, 'client')])
   return { server, client, serverTransport, clientTransport }
 }
 
@@ -48,7 +49,7 @@ function channelWithRawPeer(options: ChannelOptions = {}, role: 'server' | 'clie
     closed: () => peerClosed.resolve(),
     drain: () => {},
   })
-  const attached = channel.attach(own, role)
+  const attached = attachTransport(channel, own, role)
   attached.catch(() => {})
   return {
     channel,
@@ -475,7 +476,7 @@ describe('InProgress', () => {
     const call = client.rpc('effect')
     call.abort()
     expect(await rejectionOf(call)).toBeInstanceOf(AbortError)
-    await Promise.all([server.attach(serverTransport, 'server'), client.attach(clientTransport, 'client')])
+    await Promise.all([attachTransport(server, serverTransport, 'server'), attachTransport(client, clientTransport, 'client')])
     await roundTrip(server, client)
     expect(handler).not.toHaveBeenCalled()
   })
@@ -679,7 +680,7 @@ describe('handshake failures', () => {
     onTestFinished(async () => {
       await Promise.all([server.destroy(), client.destroy()])
     })
-    const results = await Promise.allSettled([server.attach(serverTransport, 'server'), client.attach(clientTransport, 'client')])
+    const results = await Promise.allSettled([attachTransport(server, serverTransport, 'server'), attachTransport(client, clientTransport, 'client')])
     expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected'])
     for (const result of results) {
       expect((result as PromiseRejectedResult).reason).toBeInstanceOf(AuthenticationError)
@@ -697,8 +698,8 @@ describe('handshake failures', () => {
       await Promise.all([server.destroy(), client.destroy()])
     })
     const [serverResult, clientResult] = await Promise.allSettled([
-      server.attach(serverTransport, 'server'),
-      client.attach(clientTransport, 'client'),
+      attachTransport(server, serverTransport, 'server'),
+      attachTransport(client, clientTransport, 'client'),
     ])
     expect((serverResult as PromiseRejectedResult).reason).toBeInstanceOf(AuthenticationError)
     expect((clientResult as PromiseRejectedResult).reason).toBeInstanceOf(AuthenticationError)
@@ -714,7 +715,7 @@ describe('handshake failures', () => {
     const handler = vi.fn()
     server.expose('effect', handler)
     const queued = client.rpc('effect')
-    await Promise.allSettled([server.attach(serverTransport, 'server'), client.attach(clientTransport, 'client')])
+    await Promise.allSettled([attachTransport(server, serverTransport, 'server'), attachTransport(client, clientTransport, 'client')])
     expect(await rejectionOf(queued)).toBeInstanceOf(ChannelClosedError)
     expect(handler).not.toHaveBeenCalled()
   })

@@ -5,6 +5,7 @@ import type { Transport, TransportSink } from '../../src/core/transport.js'
 import { Codec } from '../../src/protocol/codec.js'
 import { joinPayload, type Payload } from '../../src/protocol/framing.js'
 import { MessageType } from '../../src/protocol/messages.js'
+import { attachTransport } from '../../src/core/channel.js'
 import { memoryPair } from '../helpers/memory-transport.js'
 
 /** A transport the test drives by hand: it records what the channel sends and delivers what the test says. */
@@ -36,7 +37,7 @@ describe('a handshake this side has failed stays failed', () => {
     const channel = new Channel({ secret: 's', heartbeat: false })
     let connects = 0
     channel.on('connect', () => connects++)
-    const attached = channel.attach(transport, 'server')
+    const attached = attachTransport(channel, transport, 'server')
     const peer = new Handshake('client', secretBytes('s'), {})
     let auth: unknown[] | undefined
     await peer.receive(codec.decode(transport.sent[0]) as unknown[], (message) => (auth = message))
@@ -54,7 +55,7 @@ test('several next() calls in flight on a stream each get an item, in order', as
   const [ta, tb] = memoryPair()
   const server = new Channel({ heartbeat: false })
   const client = new Channel({ heartbeat: false })
-  await Promise.all([server.attach(ta, 'server'), client.attach(tb, 'client')])
+  await Promise.all([attachTransport(server, ta, 'server'), attachTransport(client, tb, 'client')])
   let release!: () => void
   const gate = new Promise<void>((resolve) => (release = resolve))
   server.expose('two', async function* () {

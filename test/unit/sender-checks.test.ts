@@ -3,13 +3,14 @@ import { Channel, SerializationError } from '../../src/index.js'
 import { Codec } from '../../src/protocol/codec.js'
 import { MessageType } from '../../src/protocol/messages.js'
 import { checkProfile, MAX_NESTING } from '../../src/protocol/profile.js'
+import { attachTransport } from '../../src/core/channel.js'
 import { memoryPair } from '../helpers/memory-transport.js'
 
 async function connectedPair(server: ConstructorParameters<typeof Channel>[0] = {}, client: ConstructorParameters<typeof Channel>[0] = {}) {
   const [ta, tb] = memoryPair()
   const a = new Channel({ heartbeat: false, ...server })
   const b = new Channel({ heartbeat: false, ...client })
-  await Promise.all([a.attach(ta, 'server'), b.attach(tb, 'client')])
+  await Promise.all([attachTransport(a, ta, 'server'), attachTransport(b, tb, 'client')])
   return { server: a, client: b }
 }
 
