@@ -3,9 +3,17 @@
  * imports from `node:`.
  * @packageDocumentation
  */
-export { Channel, type CallOptions, type ChannelOptions, type ChannelEvents, type Remote, type RemoteReturn } from './core/channel.js'
+export {
+  Channel,
+  type CallContext,
+  type CallOptions,
+  type ChannelOptions,
+  type ChannelEvents,
+  type Remote,
+  type RemoteReturn,
+} from './core/channel.js'
 export { InProgress } from './core/in-progress.js'
-export { expose, type CallContext, type ExposeOptions, type Handler } from './core/registry.js'
+export { expose, type ExposeOptions, type Handler } from './core/registry.js'
 export type { Transport, TransportSink } from './core/transport.js'
 export type { ErrorClass } from './protocol/fault.js'
 export * from './core/errors.js'

@@ -1,14 +1,7 @@
-import type { Channel } from './channel.js'
-
-/** Passed as the first argument to handlers exposed with `{ context: true }`. */
-export interface CallContext {
-  /** The channel the call came in on: call the caller back through it. */
-  readonly channel: Channel
-  /** Aborted when the caller aborts or times out the call, or when the channel closes. */
-  readonly signal: AbortSignal
-  /** Sends a progress value to the caller's `onProgress` listeners, ahead of the result. */
-  progress(value: unknown): void
-}
+/**
+ * Exposed names and how they were exposed: every form of `expose`, the `@expose()` decorator, and the
+ * lookup that finds only names that were exposed.
+ */
 
 /** Options for `expose`. */
 export interface ExposeOptions {

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess, type IOType } from 'node:child_process'
 import { Socket } from 'node:net'
 import type { Stream } from 'node:stream'
 import { fileURLToPath } from 'node:url'
-import { attachTransport, Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
+import { attachTransport, Channel, type ChannelOptions } from '../core/channel.js'
+import { frameSizeOf } from '../core/options.js'
 import { ChannelClosedError } from '../core/errors.js'
 import type { Transport, TransportSink } from '../core/transport.js'
 import type { Payload } from '../protocol/framing.js'
@@ -98,7 +99,7 @@ export async function spawnChild(modulePath: string | URL, args: readonly string
     windowsHide: true,
   })
   const socket = child.stdio[CHANNEL_FD] as Socket | null
-  const transport = new ChildTransport(child, socket, channelOptions.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE)
+  const transport = new ChildTransport(child, socket, frameSizeOf(channelOptions))
   try {
     await attachTransport(channel, transport, 'server')
   } catch (error) {
@@ -134,7 +135,7 @@ async function openParent(options: ConnectParentOptions): Promise<Channel> {
   setup?.(channel)
   // A duplex pipe: a Unix socket pair, or a named pipe on Windows; net.Socket wraps either.
   const socket = new Socket({ fd, readable: true, writable: true })
-  const transport = new StreamTransport(socket, socket, { maxFrameSize: channelOptions.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE })
+  const transport = new StreamTransport(socket, socket, { maxFrameSize: frameSizeOf(channelOptions) })
   await attachTransport(channel, transport, 'client')
   return channel
 }

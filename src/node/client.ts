@@ -1,7 +1,8 @@
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
 import pDefer, { type DeferredPromise } from 'p-defer'
-import { attachTransport, Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelEvents, type ChannelOptions } from '../core/channel.js'
+import { attachTransport, Channel, type ChannelEvents, type ChannelOptions } from '../core/channel.js'
+import { frameSizeOf } from '../core/options.js'
 import { AuthenticationError, ChannelClosedError, ProtocolError } from '../core/errors.js'
 import { SocketTransport } from '../transports/socket.js'
 import { resolveAddress, type ResolvedAddress } from './ipc-path.js'
@@ -163,7 +164,7 @@ export class Client extends Channel {
     socket.once(tls ? 'secureConnect' : 'connect', () => {
       socket.off('error', onError)
       this.#connecting = undefined
-      const transport = new SocketTransport(socket, { maxFrameSize: this.options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE })
+      const transport = new SocketTransport(socket, { maxFrameSize: frameSizeOf(this.options) })
       attachTransport(this, transport, 'client').then(
         () => {
           this.#failures = 0

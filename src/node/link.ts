@@ -1,6 +1,10 @@
+/**
+ * fromStream: a Channel over any Node byte stream (a duplex, or a readable and writable pair).
+ */
 import type { Duplex, Readable, Writable } from 'node:stream'
-import { attachTransport, Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
-import { ChannelClosedError } from '../core/errors.js'
+import { Channel } from '../core/channel.js'
+import { openLink, type LinkOptions } from '../core/link.js'
+import { frameSizeOf } from '../core/options.js'
 import { StreamTransport } from '../transports/stream.js'
 
 /** A readable and a writable that together make one connection: a child's stdout and stdin, say. */
@@ -10,14 +14,7 @@ export interface StreamPair {
 }
 
 /** Options of {@link fromStream}. */
-export interface StreamOptions extends ChannelOptions {
-  /**
-   * Which end of the handshake this is. Either side may take `auto`; give `client` and `server` when
-   * both ends are known.
-   * @default 'auto'
-   */
-  role?: 'client' | 'server' | 'auto'
-}
+export type StreamOptions = LinkOptions
 
 /**
  * Makes a Channel over any Node byte stream: a duplex (a socket, a pipe) or a readable and writable
@@ -30,12 +27,7 @@ export function fromStream(stream: Duplex | StreamPair, options: StreamOptions =
   const { role = 'auto', ...channelOptions } = options
   const [readable, writable] = isPair(stream) ? [stream.readable, stream.writable] : [stream, stream]
   const channel = new Channel(channelOptions)
-  const transport = new StreamTransport(readable, writable, { maxFrameSize: channelOptions.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE })
-  attachTransport(channel, transport, role).catch((error: Error) => {
-    // A peer that went away during the handshake is a disconnect; anything else is worth an event.
-    if (!(error instanceof ChannelClosedError)) channel.emit('error', error)
-  })
-  return channel
+  return openLink(channel, new StreamTransport(readable, writable, { maxFrameSize: frameSizeOf(channelOptions) }), role)
 }
 
 function isPair(stream: Duplex | StreamPair): stream is StreamPair {

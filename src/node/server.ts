@@ -2,7 +2,8 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
 import { connect as netConnect, createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls'
 import { EventEmitter } from 'eventemitter3'
-import { attachTransport, Channel, shareRegistry, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
+import { attachTransport, Channel, shareRegistry, type ChannelOptions } from '../core/channel.js'
+import { frameSizeOf } from '../core/options.js'
 import { ChannelClosedError } from '../core/errors.js'
 import { Registry, type ExposeOptions, type Handler } from '../core/registry.js'
 import { SocketTransport } from '../transports/socket.js'
@@ -186,7 +187,7 @@ export class Server extends EventEmitter<ServerEvents> {
     // A channel's failures that no call receives (a protocol violation, a notification handler that
     // threw) are the server's too: one 'error' listener sees every connection.
     channel.on('error', (error) => this.emit('error', error))
-    const transport = new SocketTransport(socket, { maxFrameSize: this.#options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE })
+    const transport = new SocketTransport(socket, { maxFrameSize: frameSizeOf(this.#options) })
     attachTransport(channel, transport, 'server').then(
       () => {
         this.#handshaking.delete(channel)

@@ -1,7 +1,9 @@
 /**
- * The wire messages. Every frame carries one CBOR array whose first element is the message type;
- * the remaining elements are positional and named here. docs/PROTOCOL.md is the normative text.
+ * The wire messages: every type and field, and the checks that turn a decoded frame into one of them.
+ * Every frame carries one CBOR array whose first element is the message type; the remaining elements
+ * are positional and named here. docs/PROTOCOL.md is the normative text.
  */
+import { ProtocolError } from './errors.js'
 
 /** Magic string carried by every hello, so that a non-ipc-channel peer is told apart at once. */
 export const MAGIC = 'ipc-channel'
@@ -115,4 +117,84 @@ export interface ThrownValueEnvelope {
 /** Message types a peer may send before the handshake has completed. */
 export function isHandshakeMessage(type: number): boolean {
   return type === MessageType.Hello || type === MessageType.Auth || type === MessageType.Goodbye
+}
+
+/**
+ * The message type of an encoded message, read from its first two bytes without decoding it; -1 when
+ * they are not a definite-length array of 1 to 23 elements whose first element is a small unsigned
+ * integer (every well-formed message starts so).
+ */
+export function peekMessageType(payload: Uint8Array): number {
+  const head = payload[0]
+  if (head === undefined || head < 0x81 || head > 0x97) return -1
+  const type = payload[1]
+  return type !== undefined && type <= 0x17 ? type : -1
+}
+
+/** Ids, tokens and counts: non-negative integers (PROTOCOL.md section 3.2). */
+export function isId(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0
+}
+
+/**
+ * Checks the shape of a decoded message and returns it as the typed union. Hello and auth are returned
+ * unchecked beyond their type: the handshake checks them, and after it they are refused anyway.
+ * @throws ProtocolError naming what is wrong.
+ */
+export function parseMessage(decoded: unknown): Message {
+  if (!Array.isArray(decoded) || typeof decoded[0] !== 'number') {
+    throw new ProtocolError('a message must be an array starting with its type')
+  }
+  const message = decoded as unknown[]
+  const type = message[0] as number
+  switch (type) {
+    case MessageType.Call:
+      if (!isId(message[1]) || typeof message[2] !== 'string' || !Array.isArray(message[3])) throw malformed('call')
+      break
+    case MessageType.Notify:
+      if (typeof message[1] !== 'string' || !Array.isArray(message[2])) throw malformed('notify')
+      break
+    case MessageType.Credit:
+      if (!isId(message[1]) || !isId(message[2])) throw malformed('credit')
+      break
+    case MessageType.Result:
+    case MessageType.Error:
+    case MessageType.Cancel:
+    case MessageType.Progress:
+    case MessageType.Item:
+    case MessageType.End:
+    case MessageType.Ping:
+      if (!isId(message[1])) throw malformed(MESSAGE_NAMES[type])
+      break
+    case MessageType.Hello:
+    case MessageType.Auth:
+    case MessageType.Pong:
+    case MessageType.Goodbye:
+      break
+    default:
+      throw new ProtocolError(`unknown message type ${String(type)}`)
+  }
+  return message as Message
+}
+
+/** Names of the message types, as error texts and traces spell them. */
+export const MESSAGE_NAMES: Readonly<Record<number, string>> = Object.freeze({
+  [MessageType.Hello]: 'hello',
+  [MessageType.Auth]: 'auth',
+  [MessageType.Call]: 'call',
+  [MessageType.Notify]: 'notify',
+  [MessageType.Result]: 'result',
+  [MessageType.Error]: 'error',
+  [MessageType.Cancel]: 'cancel',
+  [MessageType.Progress]: 'progress',
+  [MessageType.Item]: 'item',
+  [MessageType.End]: 'end',
+  [MessageType.Credit]: 'credit',
+  [MessageType.Ping]: 'ping',
+  [MessageType.Pong]: 'pong',
+  [MessageType.Goodbye]: 'goodbye',
+})
+
+function malformed(kind: string): ProtocolError {
+  return new ProtocolError(`malformed ${kind} message`)
 }

@@ -3,8 +3,10 @@
  * (`MessagePort`, `Worker`, a worker's `self`) and Electron's `MessagePortMain`. Part of the browser
  * build: nothing here may import from `node:`.
  */
-import { attachTransport, Channel, DEFAULT_MAX_FRAME_SIZE, type ChannelOptions } from '../core/channel.js'
+import { Channel } from '../core/channel.js'
 import { ChannelClosedError, ProtocolError } from '../core/errors.js'
+import { openLink, type LinkOptions } from '../core/link.js'
+import { frameSizeOf } from '../core/options.js'
 import type { Transport, TransportSink } from '../core/transport.js'
 import { joinPayload, type Payload } from '../protocol/framing.js'
 
@@ -38,13 +40,7 @@ export type MessagePortLike = EmitterPort | EventTargetPort
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
 /** Options of {@link fromMessagePort}. */
-export interface MessagePortOptions extends ChannelOptions {
-  /**
-   * Which end of the handshake this is. Either side may take `auto`; give `client` and `server` when
-   * both ends are known (a parent and its worker) to save the comparison of nonces.
-   * @default 'auto'
-   */
-  role?: 'client' | 'server' | 'auto'
+export interface MessagePortOptions extends LinkOptions {
   /**
    * Transfer each payload's ArrayBuffer instead of having it cloned. Off for Electron's
    * `MessagePortMain` (it transfers only ports), on for everything else.
@@ -74,7 +70,7 @@ export class MessagePortTransport implements Transport {
   constructor(port: MessagePortLike, options: { transfer?: boolean; maxFrameSize?: number } = {}) {
     this.#port = port
     this.#transfer = options.transfer ?? !isMessagePortMain(port)
-    this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
+    this.#maxFrameSize = frameSizeOf(options)
   }
 
   start(sink: TransportSink): void {
@@ -173,9 +169,5 @@ export function fromMessagePort(port: MessagePortLike, options: MessagePortOptio
   const { role = 'auto', transfer, ...channelOptions } = options
   const channel = new Channel(channelOptions)
   const transport = new MessagePortTransport(port, { transfer, maxFrameSize: channelOptions.maxFrameSize })
-  attachTransport(channel, transport, role).catch((error: Error) => {
-    // A peer that went away during the handshake is a disconnect; anything else is worth an event.
-    if (!(error instanceof ChannelClosedError)) channel.emit('error', error)
-  })
-  return channel
+  return openLink(channel, transport, role)
 }

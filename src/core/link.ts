@@ -1,0 +1,31 @@
+/**
+ * What every link factory (fromStream, fromMessagePort) shares: the `role` option and opening a channel
+ * over a transport with its failure reported as an event, since no caller awaits it.
+ */
+import { attachTransport, type Channel } from './channel.js'
+import { ChannelClosedError } from './errors.js'
+import type { Role } from './handshake.js'
+import type { ChannelOptions } from './options.js'
+import type { Transport } from './transport.js'
+
+/** Options of a link factory: the channel's, and which end of the handshake this is. */
+export interface LinkOptions extends ChannelOptions {
+  /**
+   * Which end of the handshake this is. Either side may take `auto`; give `client` and `server` when
+   * both ends are known.
+   * @default 'auto'
+   */
+  role?: Role
+}
+
+/**
+ * Starts the handshake of `channel` over `transport` without waiting for it. Calls made meanwhile are
+ * queued. A failed handshake (a wrong secret) is emitted as `error`; a peer that went away during it
+ * is only a disconnect.
+ */
+export function openLink(channel: Channel, transport: Transport, role: Role): Channel {
+  attachTransport(channel, transport, role).catch((error: Error) => {
+    if (!(error instanceof ChannelClosedError)) channel.emit('error', error)
+  })
+  return channel
+}

@@ -1,0 +1,147 @@
+/**
+ * Channel options: what a user may set (ChannelOptions, CallOptions), every default, and the resolved,
+ * read-only form the parts of a channel read. Options are resolved once, when the channel is made.
+ */
+import { errorClassMap, type ErrorClass } from '../protocol/fault.js'
+import { secretBytes } from './handshake.js'
+
+/** Options shared by every kind of channel, server and client. */
+export interface ChannelOptions {
+  /**
+   * Shared secret. When set, both sides prove knowledge of it (HMAC-SHA256 challenge-response) before
+   * anything else is accepted; a side with a secret refuses a peer without one and vice versa.
+   */
+  secret?: string | Uint8Array
+  /**
+   * Largest frame accepted, in bytes, checked from the length prefix before anything is allocated.
+   * @default 67108864 (64 MiB)
+   */
+  maxFrameSize?: number
+  /**
+   * Milliseconds the opening handshake (hello and auth) may take before the connection is dropped.
+   * @default 10000
+   */
+  handshakeTimeout?: number
+  /**
+   * Default deadline, in milliseconds, applied to every outgoing call; `InProgress.timeout()` overrides
+   * it per call. Off by default: a call may legitimately take a day.
+   * @default undefined
+   */
+  callTimeout?: number
+  /** Error classes to rebuild as themselves when the peer throws them (matched by class name). */
+  errors?: readonly ErrorClass[]
+  /**
+   * Items a peer's stream may send to this side before this side grants more credit.
+   * @default 64
+   */
+  streamWindow?: number
+  /**
+   * Liveness check. Every `interval` ms each side pings; when nothing at all has arrived from the peer
+   * for `timeout` ms (a hung or stopped process), the channel closes and pending calls reject.
+   * `false` turns it off. A handler may run for any time: pings are answered by the receiving loop,
+   * which only a process blocked in synchronous code for longer than `timeout` cannot run.
+   * @default { interval: 5000, timeout: 15000 }
+   */
+  heartbeat?: false | { interval?: number; timeout?: number }
+  /**
+   * Bytes an unauthenticated peer may send before the handshake completes.
+   * @default 65536
+   */
+  maxHandshakeBytes?: number
+  /**
+   * Incoming calls whose handlers may run at once on this channel; further calls wait, in order.
+   * @default 1024
+   */
+  maxConcurrentCalls?: number
+  /**
+   * Incoming calls that may wait for a handler slot (see maxConcurrentCalls); a call beyond that is
+   * answered at once with BufferFullError, so a peer cannot make this side hold unbounded arguments.
+   * @default 1024
+   */
+  maxWaitingCalls?: number
+  /**
+   * Bytes of outgoing frames this side holds while the peer does not read (or before the connection is
+   * up). A call or notification that would exceed it fails with BufferFullError instead of growing
+   * memory without bound.
+   * @default 67108864 (64 MiB)
+   */
+  maxBufferedBytes?: number
+  /**
+   * Calls and notifications held while not connected (before the handshake, or while a client
+   * reconnects); more reject with ChannelClosedError.
+   * @default 1024
+   */
+  maxQueuedCalls?: number
+}
+
+/** Per-call options of {@link Channel.call}. */
+export interface CallOptions {
+  /** Aborting this signal aborts the call, as `InProgress.abort(signal.reason)` does. */
+  signal?: AbortSignal
+  /** Deadline in milliseconds, as `InProgress.timeout(ms)`; overrides the channel's `callTimeout`. */
+  timeout?: number
+}
+
+/** Default for {@link ChannelOptions.maxFrameSize}. */
+export const DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
+
+/** Every default, in one place; the JSDoc of ChannelOptions states the same numbers. */
+export const DEFAULTS = Object.freeze({
+  maxFrameSize: DEFAULT_MAX_FRAME_SIZE,
+  handshakeTimeout: 10_000,
+  streamWindow: 64,
+  heartbeat: Object.freeze({ interval: 5000, timeout: 15_000 }),
+  maxHandshakeBytes: 64 * 1024,
+  maxConcurrentCalls: 1024,
+  maxWaitingCalls: 1024,
+  maxBufferedBytes: 64 * 1024 * 1024,
+  maxQueuedCalls: 1024,
+})
+
+/** ChannelOptions with every default filled in and the secret and error classes in their working form. */
+export interface ResolvedOptions {
+  readonly secret: Uint8Array | undefined
+  readonly errorClasses: ReadonlyMap<string, ErrorClass> | undefined
+  readonly maxFrameSize: number
+  readonly handshakeTimeout: number
+  readonly callTimeout: number | undefined
+  readonly streamWindow: number
+  readonly heartbeat: false | { readonly interval: number; readonly timeout: number }
+  readonly maxHandshakeBytes: number
+  readonly maxConcurrentCalls: number
+  readonly maxWaitingCalls: number
+  readonly maxBufferedBytes: number
+  readonly maxQueuedCalls: number
+}
+
+/**
+ * Fills in the defaults and checks what cannot work.
+ * @throws TypeError for an empty secret; RangeError for a streamWindow below 1.
+ */
+export function resolveOptions(options: ChannelOptions): ResolvedOptions {
+  const streamWindow = options.streamWindow ?? DEFAULTS.streamWindow
+  if (!(streamWindow >= 1)) throw new RangeError('streamWindow must be at least 1')
+  const heartbeat = options.heartbeat
+  return Object.freeze({
+    secret: secretBytes(options.secret),
+    errorClasses: errorClassMap(options.errors),
+    maxFrameSize: frameSizeOf(options),
+    handshakeTimeout: options.handshakeTimeout ?? DEFAULTS.handshakeTimeout,
+    callTimeout: options.callTimeout,
+    streamWindow,
+    heartbeat:
+      heartbeat === false
+        ? false
+        : { interval: heartbeat?.interval ?? DEFAULTS.heartbeat.interval, timeout: heartbeat?.timeout ?? DEFAULTS.heartbeat.timeout },
+    maxHandshakeBytes: options.maxHandshakeBytes ?? DEFAULTS.maxHandshakeBytes,
+    maxConcurrentCalls: options.maxConcurrentCalls ?? DEFAULTS.maxConcurrentCalls,
+    maxWaitingCalls: options.maxWaitingCalls ?? DEFAULTS.maxWaitingCalls,
+    maxBufferedBytes: options.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes,
+    maxQueuedCalls: options.maxQueuedCalls ?? DEFAULTS.maxQueuedCalls,
+  })
+}
+
+/** The largest frame a link accepts for these options: what byte-stream transports are built with. */
+export function frameSizeOf(options: { readonly maxFrameSize?: number }): number {
+  return options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
+}

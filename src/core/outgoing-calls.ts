@@ -1,0 +1,139 @@
+/**
+ * This side's calls to the peer (PROTOCOL.md chapters 6-10, caller's half): ids, the table of calls
+ * waiting for an answer, deadlines and abort signals, and settling each call from the peer's answer.
+ * It is the owner every InProgress of the channel talks to.
+ */
+import { fromEnvelope, type ErrorClass } from '../protocol/fault.js'
+import type { ChannelClosedError } from './errors.js'
+import type { CallOwner, InProgress } from './in-progress.js'
+import type { ResolvedOptions } from './options.js'
+
+/** What the calls need from the channel; built by the channel as arrow functions. */
+export interface OutgoingPorts {
+  /** Takes back an unsent call. @returns whether it had not been sent. */
+  withdraw(id: number): boolean
+  /** Tells the peer that this side gave up on a call it received. Only called while the channel is not ending. */
+  cancel(id: number, reason: unknown): void
+  /** Grants the peer `count` more items of stream `id`. Only called while connected. */
+  credit(id: number, count: number): void
+  /** The channel is connected. */
+  connected(): boolean
+  /** The channel is closing or closed. */
+  ending(): boolean
+}
+
+/** Ids wrap below 2^31 so that they stay small integers on the wire and in every peer's maps. */
+const MAX_ID = 0x7fffffff
+
+type AnyCall = InProgress<unknown, unknown>
+
+/** The calls this side made and that have not settled. */
+export class OutgoingCalls implements CallOwner {
+  readonly streamWindow: number
+  readonly #errorClasses: ReadonlyMap<string, ErrorClass> | undefined
+  readonly #ports: OutgoingPorts
+  readonly #pending = new Map<number, AnyCall>()
+  #nextId = 1
+  /** Ids have wrapped around: a new id must skip ones still pending. */
+  #wrapped = false
+
+  constructor(options: Pick<ResolvedOptions, 'streamWindow' | 'errorClasses'>, ports: OutgoingPorts) {
+    this.streamWindow = options.streamWindow
+    this.#errorClasses = options.errorClasses
+    this.#ports = ports
+  }
+
+  /** Calls waiting for their answer. */
+  get size(): number {
+    return this.#pending.size
+  }
+
+  nextId(): number {
+    let id = this.#nextId
+    if (this.#wrapped) while (this.#pending.has(id)) id = id >= MAX_ID ? 1 : id + 1
+    if (id >= MAX_ID) {
+      this.#nextId = 1
+      this.#wrapped = true
+    } else {
+      this.#nextId = id + 1
+    }
+    return id
+  }
+
+  /** Tracks a call that is about to be sent (or queued): from now on an answer settles it. */
+  add(id: number, call: AnyCall): void {
+    this.#pending.set(id, call)
+  }
+
+  /** Arms a call's deadline and abort signal, once it was sent. */
+  arm<T, Item>(call: InProgress<T, Item>, timeout: number | undefined, signal: AbortSignal | undefined): void {
+    if (timeout !== undefined) call.timeout(timeout)
+    if (signal) {
+      const onAbort = (): void => call.abort(signal.reason)
+      signal.addEventListener('abort', onAbort, { once: true })
+      call.onSettled = () => signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  // Answers from the peer. Unknown ids are late answers to calls given up on (abort, timeout): dropped.
+
+  resolve(id: number, value: unknown): void {
+    const call = this.#pending.get(id)
+    if (call) {
+      this.#pending.delete(id)
+      call.resolve(value)
+    }
+  }
+
+  /** The call failed on the peer: rejects it with the error rebuilt from `envelope`. */
+  reject(id: number, envelope: unknown): void {
+    const call = this.#pending.get(id)
+    if (call) {
+      this.#pending.delete(id)
+      call.reject(fromEnvelope(envelope, this.#errorClasses))
+    }
+  }
+
+  progress(id: number, value: unknown): void {
+    this.#pending.get(id)?.progress(value)
+  }
+
+  /** @returns false when the peer sent more items than its credit allows: a protocol violation. */
+  item(id: number, value: unknown): boolean {
+    const call = this.#pending.get(id)
+    return call === undefined || call.item(value)
+  }
+
+  end(id: number): void {
+    const call = this.#pending.get(id)
+    if (call) {
+      this.#pending.delete(id)
+      call.end()
+    }
+  }
+
+  /**
+   * Rejects every pending call with `error`, except those in `keep` (unsent calls that wait for the next
+   * connection).
+   */
+  rejectAll(error: ChannelClosedError, keep?: ReadonlySet<number>): void {
+    if (this.#pending.size <= (keep?.size ?? 0)) return
+    for (const [id, call] of [...this.#pending]) {
+      if (keep?.has(id)) continue
+      this.#pending.delete(id)
+      call.reject(error)
+    }
+  }
+
+  /** CallOwner: the caller gave up on call `id`. */
+  cancelCall(id: number, reason: unknown): void {
+    if (!this.#pending.delete(id) || this.#ports.ending()) return
+    // A call still queued was never sent: it is taken back instead of telling the peer.
+    if (!this.#ports.withdraw(id)) this.#ports.cancel(id, reason)
+  }
+
+  /** CallOwner: the consumer of stream `id` accepts `count` more items. */
+  grantCredit(id: number, count: number): void {
+    if (this.#ports.connected() && this.#pending.has(id)) this.#ports.credit(id, count)
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Every outgoing message of one channel, encoded: the frame shapes of PROTOCOL.md chapters 6-12, the
+ * peer's frame limit (a message the peer would refuse fails here instead), and error envelopes degraded
+ * until they fit.
+ */
+import { Codec } from './codec.js'
+import { SerializationError } from './errors.js'
+import { toEnvelope, withoutStacks } from './fault.js'
+import { payloadLength, type Payload } from './framing.js'
+import { MessageType, type ErrorEnvelope, type Message } from './messages.js'
+
+/** Encodes the messages of one channel. One per channel, like its codec. */
+export class MessageEncoder {
+  readonly codec: Codec
+  /** Largest payload the peer accepts, from its hello; until then, this side's own default. */
+  peerMaxFrameSize: number
+
+  constructor(codec: Codec, peerMaxFrameSize: number) {
+    this.codec = codec
+    this.peerMaxFrameSize = peerMaxFrameSize
+  }
+
+  /** Any message, unchecked against the peer's limit: the handshake's, which come before it is known. */
+  encode(message: Message): Uint8Array {
+    return this.codec.encode(message)
+  }
+
+  /** @throws SerializationError when an argument cannot be encoded or the call exceeds the peer's limit. */
+  call(id: number, name: string, args: unknown[]): Payload {
+    return this.#fitted(this.codec.encodeData([MessageType.Call, id, name, args], 3))
+  }
+
+  /** @throws SerializationError as {@link call}. */
+  notify(name: string, args: unknown[]): Payload {
+    return this.#fitted(this.codec.encodeData([MessageType.Notify, name, args], 2))
+  }
+
+  /** The result of call `id`; an error message in its place when the value cannot be sent. */
+  result(id: number, value: unknown): Payload {
+    let payload: Payload
+    try {
+      payload = this.codec.encodeData([MessageType.Result, id, value], 2)
+    } catch (error) {
+      return this.error(id, error)
+    }
+    const tooLarge = this.#tooLarge(payload)
+    return tooLarge ? this.error(id, tooLarge) : payload
+  }
+
+  /** The failure of call `id`, degraded until it encodes and fits. */
+  error(id: number, thrown: unknown): Uint8Array {
+    return this.#withEnvelope((envelope) => [MessageType.Error, id, envelope], thrown)
+  }
+
+  /** This side gave up on call `id`; the reason travels without stacks (the peer only needs why). */
+  cancel(id: number, reason: unknown): Uint8Array {
+    return this.#withEnvelope((envelope) => [MessageType.Cancel, id, withoutStacks(envelope)], reason)
+  }
+
+  /** @throws SerializationError when the value cannot be encoded or exceeds the peer's limit. */
+  progress(id: number, value: unknown): Payload {
+    return this.#fitted(this.codec.encodeData([MessageType.Progress, id, value], 2))
+  }
+
+  /** @throws SerializationError as {@link progress}. */
+  item(id: number, value: unknown): Payload {
+    return this.#fitted(this.codec.encodeData([MessageType.Item, id, value], 2))
+  }
+
+  end(id: number): Uint8Array {
+    return this.codec.encode([MessageType.End, id])
+  }
+
+  credit(id: number, count: number): Uint8Array {
+    return this.codec.encode([MessageType.Credit, id, count])
+  }
+
+  ping(token: number): Uint8Array {
+    return this.codec.encode([MessageType.Ping, token])
+  }
+
+  pong(token: number): Uint8Array {
+    return this.codec.encode([MessageType.Pong, token])
+  }
+
+  goodbye(): Uint8Array {
+    return this.codec.encode([MessageType.Goodbye, null])
+  }
+
+  #fitted(payload: Payload): Payload {
+    const tooLarge = this.#tooLarge(payload)
+    if (tooLarge) throw tooLarge
+    return payload
+  }
+
+  #tooLarge(payload: Payload): SerializationError | undefined {
+    const length = payloadLength(payload)
+    if (length <= this.peerMaxFrameSize) return undefined
+    return new SerializationError(`message of ${length} bytes exceeds the peer's maxFrameSize (${this.peerMaxFrameSize})`)
+  }
+
+  /**
+   * Encodes a message that carries an error envelope, degrading the envelope until it encodes and fits
+   * the peer's maxFrameSize: first without what cannot be encoded, then without stacks and properties.
+   */
+  #withEnvelope(build: (envelope: ErrorEnvelope) => Message, thrown: unknown): Uint8Array {
+    const canEncode = (value: unknown): boolean => this.codec.canEncode(value)
+    const attempts: (() => ErrorEnvelope)[] = [
+      () => toEnvelope(thrown),
+      () => toEnvelope(thrown, canEncode),
+      () => withoutStacks(toEnvelope(thrown, canEncode)),
+    ]
+    let failure: unknown
+    for (const attempt of attempts) {
+      try {
+        const payload = this.codec.encode(build(attempt()))
+        failure = this.#tooLarge(payload)
+        if (!failure) return payload
+      } catch (error) {
+        failure = error
+      }
+    }
+    const reason = failure instanceof Error ? failure.message : String(failure)
+    return this.codec.encode(
+      build({
+        type: 'error',
+        name: 'SerializationError',
+        message: `the error could not be sent: ${reason}`.slice(0, 1000),
+        props: { code: 'ERR_SERIALIZATION' },
+      }),
+    )
+  }
+}
