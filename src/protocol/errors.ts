@@ -22,12 +22,16 @@ export class IpcError extends Error {
     super(message, options)
     this.code = code
     this.name = new.target.name
-    // The class names of the chain, so `instanceof` works across copies of the package.
-    const names: string[] = []
-    for (let proto: object = new.target; proto && proto !== Error; proto = Object.getPrototypeOf(proto) as object) {
-      names.push((proto as { name: string }).name)
+    // The class names of the chain, so `instanceof` works across copies of the package: kept on the
+    // class's prototype, made once per class, since calls given up on in bulk make errors in bulk.
+    const prototype = new.target.prototype as Branded
+    if (!Object.hasOwn(prototype, kBrand)) {
+      const names: string[] = []
+      for (let proto: object = new.target; proto && proto !== Error; proto = Object.getPrototypeOf(proto) as object) {
+        names.push((proto as { name: string }).name)
+      }
+      Object.defineProperty(prototype, kBrand, { value: Object.freeze(names), enumerable: false })
     }
-    Object.defineProperty(this, kBrand, { value: names, enumerable: false })
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
