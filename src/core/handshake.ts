@@ -10,7 +10,9 @@
 import { AuthenticationError, ProtocolError } from './errors.js'
 import {
   MAGIC,
+  MAX_STREAM_WINDOW,
   MessageType,
+  MIN_FRAME_SIZE,
   PROTOCOL_VERSION,
   type AuthMessage,
   type HelloMessage,
@@ -172,8 +174,16 @@ function parseHello(message: unknown[]): HelloMessage {
   const helloOptions: HelloOptions = {}
   if (typeof options === 'object' && options !== null) {
     const { window, maxFrameSize, role } = options as Record<string, unknown>
-    if (isCount(window)) helloOptions.window = window
-    if (isCount(maxFrameSize)) helloOptions.maxFrameSize = maxFrameSize
+    if (isCount(window)) {
+      // A window this large would let the peer have a stream sent without any check.
+      if (window > MAX_STREAM_WINDOW) throw new ProtocolError(`hello announces a stream window of ${window}, above the maximum of ${MAX_STREAM_WINDOW}`)
+      helloOptions.window = window
+    }
+    if (isCount(maxFrameSize)) {
+      // A frame limit this small could not take this side's answers, not even an error.
+      if (maxFrameSize < MIN_FRAME_SIZE) throw new ProtocolError(`hello announces a maxFrameSize of ${maxFrameSize}, below the minimum of ${MIN_FRAME_SIZE}`)
+      helloOptions.maxFrameSize = maxFrameSize
+    }
     if (role === 'client' || role === 'server') helloOptions.role = role
   }
   return [MessageType.Hello, MAGIC, PROTOCOL_VERSION, nonce as Uint8Array | null, helloOptions]

@@ -3,6 +3,7 @@
  * read-only form the parts of a channel read. Options are resolved once, when the channel is made.
  */
 import { errorClassMap, type ErrorClass } from '../protocol/fault.js'
+import { MAX_STREAM_WINDOW, MIN_FRAME_SIZE } from '../protocol/messages.js'
 import { secretBytes } from './handshake.js'
 
 /** Options shared by every kind of channel, server and client. */
@@ -116,16 +117,20 @@ export interface ResolvedOptions {
 
 /**
  * Fills in the defaults and checks what cannot work.
- * @throws TypeError for an empty secret; RangeError for a streamWindow below 1.
+ * @throws TypeError for an empty secret; RangeError for a streamWindow outside 1..65536 or a
+ *   maxFrameSize below 1024.
  */
 export function resolveOptions(options: ChannelOptions): ResolvedOptions {
   const streamWindow = options.streamWindow ?? DEFAULTS.streamWindow
   if (!(streamWindow >= 1)) throw new RangeError('streamWindow must be at least 1')
+  if (streamWindow > MAX_STREAM_WINDOW) throw new RangeError(`streamWindow must be at most ${MAX_STREAM_WINDOW}`)
+  const maxFrameSize = frameSizeOf(options)
+  if (!(maxFrameSize >= MIN_FRAME_SIZE)) throw new RangeError(`maxFrameSize must be at least ${MIN_FRAME_SIZE}`)
   const heartbeat = options.heartbeat
   return Object.freeze({
     secret: secretBytes(options.secret),
     errorClasses: errorClassMap(options.errors),
-    maxFrameSize: frameSizeOf(options),
+    maxFrameSize,
     handshakeTimeout: options.handshakeTimeout ?? DEFAULTS.handshakeTimeout,
     callTimeout: options.callTimeout,
     streamWindow,

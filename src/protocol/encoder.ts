@@ -125,7 +125,8 @@ export class MessageEncoder {
       build({
         type: 'error',
         name: 'SerializationError',
-        message: `the error could not be sent: ${reason}`.slice(0, 1000),
+        // Short enough to fit the smallest frame limit a peer may announce (MIN_FRAME_SIZE).
+        message: `the error could not be sent: ${reason}`.slice(0, 200),
         props: { code: 'ERR_SERIALIZATION' },
       }),
     )

@@ -11,6 +11,18 @@ export const MAGIC = 'ipc-channel'
 /** Protocol version spoken by this implementation. Peers with another version are refused. */
 export const PROTOCOL_VERSION = 1
 
+/**
+ * The smallest maxFrameSize a hello may announce (PROTOCOL.md section 14): room for any message this
+ * implementation must be able to send whatever the payload, such as its last-resort error answer.
+ */
+export const MIN_FRAME_SIZE = 1024
+
+/**
+ * The largest stream window a hello may announce (PROTOCOL.md section 10). A callee also clamps the
+ * credit it holds per stream at this many items, so that no peer can make a stream run unchecked.
+ */
+export const MAX_STREAM_WINDOW = 65_536
+
 /** Numeric message types, the first element of every message array. */
 export const MessageType = {
   Hello: 0,
