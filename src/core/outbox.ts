@@ -28,6 +28,14 @@ interface Entry {
   readonly cost: number
 }
 
+/**
+ * What holding one frame costs beyond its bytes: the entry, the Uint8Array view and its share of the
+ * encoder's buffer, about 160 bytes of heap as measured on Node 20. Counted against maxBufferedBytes so
+ * that a flood of tiny frames (pongs to a peer that pings and never reads) is bounded by memory, not
+ * by payload bytes, which were a fiftieth of it.
+ */
+export const FRAME_OVERHEAD = 160
+
 /** Queue entries left behind by flushes before the array is compacted. */
 const COMPACT_AFTER = 1024
 
@@ -50,13 +58,15 @@ export class Outbox {
   #bytes = 0
   /** Unsent calls by id, for withdrawal. */
   readonly #calls = new Map<number, Entry>()
+  /** Producers waiting for the outbox to be writable again (see drained()). */
+  #drainWaiters: (() => void)[] = []
 
   constructor(maxBufferedBytes: number, maxQueuedCalls: number) {
     this.#maxBufferedBytes = maxBufferedBytes
     this.#maxQueuedCalls = maxQueuedCalls
   }
 
-  /** Bytes held. */
+  /** What the held frames cost: their bytes plus FRAME_OVERHEAD each. */
   get bytes(): number {
     return this.#bytes
   }
@@ -64,6 +74,19 @@ export class Outbox {
   /** Frames held. */
   get size(): number {
     return this.#live
+  }
+
+  /**
+   * Nothing should be added that can wait: there is no open sink, the sink pushed back, or the held
+   * bytes are over the budget. Stream pumps and progress reports wait for {@link drained} instead.
+   */
+  get saturated(): boolean {
+    return this.#sink === undefined || this.#congested || this.#bytes > this.#maxBufferedBytes
+  }
+
+  /** Resolves once the outbox is no longer saturated, or when the connection ends. */
+  drained(): Promise<void> {
+    return new Promise((resolve) => this.#drainWaiters.push(resolve))
   }
 
   /**
@@ -75,7 +98,7 @@ export class Outbox {
     if (this.#sink === undefined && this.#live >= this.#maxQueuedCalls) {
       return new ChannelClosedError(`not connected, and ${this.#live} calls are already queued (maxQueuedCalls)`)
     }
-    if (this.#bytes + payloadLength(payload) > this.#maxBufferedBytes) {
+    if (this.#bytes + payloadLength(payload) + FRAME_OVERHEAD > this.#maxBufferedBytes) {
       return new BufferFullError(`${this.#bytes} bytes are waiting to be sent; the limit is ${this.#maxBufferedBytes} (maxBufferedBytes)`)
     }
     return undefined
@@ -88,7 +111,7 @@ export class Outbox {
       if (!sink.send(payload)) this.#congested = true
       return
     }
-    const entry: Entry = { payload, sender, cost: payloadLength(payload) }
+    const entry: Entry = { payload, sender, cost: payloadLength(payload) + FRAME_OVERHEAD }
     this.#queue.push(entry)
     this.#live++
     this.#bytes += entry.cost
@@ -121,6 +144,14 @@ export class Outbox {
     }
     this.#compact()
     if (this.#over) this.#updatePressure()
+    if (!this.saturated) this.#wakeProducers()
+  }
+
+  #wakeProducers(): void {
+    if (this.#drainWaiters.length === 0) return
+    const waiters = this.#drainWaiters
+    this.#drainWaiters = []
+    for (const wake of waiters) wake()
   }
 
   /** Takes back the unsent call `id`. @returns whether it was still here. */
@@ -183,6 +214,7 @@ export class Outbox {
     for (const entry of queue) this.#bytes += entry.cost
     this.#calls.clear()
     for (const entry of queue) if (entry.sender > 0) this.#calls.set(entry.sender, entry)
+    this.#wakeProducers()
     return kept
   }
 
