@@ -128,6 +128,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
         lookup: (name) => this.#registry.get(name) ?? this.#shared?.get(name),
         send: (payload) => outbox.send(payload, CONNECTION),
         connected,
+        saturated: () => outbox.saturated,
+        drained: () => outbox.drained(),
         report: (error) => this.emit('error', error),
       },
       resolved,

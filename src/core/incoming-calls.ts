@@ -5,6 +5,7 @@
  */
 import { type Payload } from '../protocol/framing.js'
 import type { MessageEncoder } from '../protocol/encoder.js'
+import { MAX_STREAM_WINDOW } from '../protocol/messages.js'
 import { BufferFullError, MethodNotFoundError, ProtocolError } from './errors.js'
 import type { Registration } from './registry.js'
 
@@ -19,6 +20,10 @@ export interface IncomingPorts<C> {
   send(payload: Payload): void
   /** The channel is connected: answers can still reach the caller. */
   connected(): boolean
+  /** The transport pushes back or the outbox budget is spent: producers that can wait should. */
+  saturated(): boolean
+  /** Resolves once the outbox is no longer saturated, or when the connection ends. */
+  drained(): Promise<void>
   /** Reports a failure no call can receive (a throwing notification handler, a generator's return()). */
   report(error: Error): void
 }
@@ -39,12 +44,27 @@ interface RunningCall {
   /** Wakes a stream pump waiting for credit or cancellation. */
   resume: (() => void) | undefined
   iterator: AsyncIterator<unknown> | undefined
+  /** The latest progress report, held while the outbox is saturated (earlier ones are replaced). */
+  progress: Payload | undefined
 }
 
 interface WaitingCall {
   readonly name: string
   readonly args: unknown[]
 }
+
+/** Outstanding stream credit this side honours per call: a larger grant is clamped (PROTOCOL.md section 10). */
+const MAX_STREAM_CREDIT = MAX_STREAM_WINDOW
+
+/** A stream pump yields to the event loop after this many items, so other connections get their turn. */
+const ITEMS_PER_TURN = 64
+
+/** The next macrotask: setImmediate where there is one (Node), else a zero timeout (browsers). */
+const nextTurn = (): Promise<void> =>
+  new Promise((resolve) => {
+    if (typeof setImmediate === 'function') setImmediate(resolve)
+    else setTimeout(resolve, 0)
+  })
 
 const noop = (): void => {}
 
@@ -61,7 +81,7 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
 }
 
 function newRunning(credit: number): RunningCall {
-  return { controller: undefined, abortReason: undefined, cancelled: false, credit, resume: undefined, iterator: undefined }
+  return { controller: undefined, abortReason: undefined, cancelled: false, credit, resume: undefined, iterator: undefined, progress: undefined }
 }
 
 /** The CallContext a handler exposed with `{ context: true }` receives. */
@@ -95,13 +115,27 @@ class Context<C> {
 /**
  * Runs the peer's calls. Generic over the channel type so that it needs nothing from the channel's
  * module: the channel passes itself for `context.channel`.
+ *
+ * Budget, with calls and notifications counted apart (so that a notification never waits behind
+ * calls): at most maxConcurrentCalls call handlers hold a slot at once, from their start until they
+ * really end (a cancelled handler that ignores its signal keeps its slot); calls beyond wait in
+ * arrival order, at most maxWaitingCalls of them. Likewise at most maxConcurrentCalls notification
+ * handlers that returned a promise are pending at once, and at most maxWaitingCalls notifications
+ * wait behind them; a notification beyond that is dropped and reported.
  */
 export class IncomingCalls<C> {
   readonly #ports: IncomingPorts<C>
   readonly #limits: IncomingLimits
   readonly #running = new Map<number, RunningCall>()
-  /** Calls waiting for a handler slot, in arrival order (a Map keeps insertion order and deletes in O(1)). */
+  /** Calls waiting for a slot, in arrival order (a Map keeps insertion order and deletes in O(1)). */
   readonly #waiting = new Map<number, WaitingCall>()
+  /** Notifications waiting for a slot, in arrival order, by a sequence number (a Map deletes in O(1)). */
+  readonly #waitingNotifications = new Map<number, WaitingCall>()
+  #notificationSeq = 0
+  /** Slots held by calls: running, and cancelled whose handler has not ended. */
+  #busy = 0
+  /** Notification handlers whose promise has not settled. */
+  #notifying = 0
   #startingWaiting = false
   /** Stream items the peer lets this side send before it grants more credit, from its hello. */
   peerWindow: number
@@ -112,28 +146,43 @@ export class IncomingCalls<C> {
     this.peerWindow = peerWindow
   }
 
-  /** Handlers running. */
+  /** Handlers holding a slot, including cancelled ones that have not ended yet. */
   get running(): number {
-    return this.#running.size
+    return this.#busy
   }
 
-  /** Calls waiting for a handler slot. */
+  /** Calls and notifications waiting for a slot. */
   get waiting(): number {
-    return this.#waiting.size
+    return this.#waiting.size + this.#waitingNotifications.size
   }
 
   /** A call arrived: runs its handler now, or queues it while every slot is taken. */
   call(id: number, name: string, args: unknown[]): void {
     if (this.#running.has(id)) throw new ProtocolError(`call id ${id} is already running`)
-    if (this.#waiting.size > 0 || this.#running.size >= this.#limits.maxConcurrentCalls) {
+    if (this.#waiting.has(id)) throw new ProtocolError(`call id ${id} is already waiting for a handler slot`)
+    if (this.#waiting.size > 0 || this.#busy >= this.#limits.maxConcurrentCalls) {
       if (this.#waiting.size >= this.#limits.maxWaitingCalls) {
         this.#sendError(id, new BufferFullError(`${this.#waiting.size} calls already wait for a handler slot (maxWaitingCalls)`))
-        return
+      } else {
+        this.#waiting.set(id, { name, args })
       }
-      this.#waiting.set(id, { name, args })
       return
     }
     this.#start(id, name, args)
+  }
+
+  /** A notification arrived: runs its handler (now, or once a slot is free); failures go to `report`. */
+  notify(name: string, args: unknown[]): void {
+    if (this.#waitingNotifications.size > 0 || this.#notifying >= this.#limits.maxConcurrentCalls) {
+      if (this.#waitingNotifications.size >= this.#limits.maxWaitingCalls) {
+        const waiting = this.#waitingNotifications.size
+        this.#ports.report(new BufferFullError(`notification ${JSON.stringify(name)} dropped: ${waiting} notifications already wait for a handler (maxWaitingCalls)`))
+      } else {
+        this.#waitingNotifications.set(this.#notificationSeq++, { name, args })
+      }
+      return
+    }
+    this.#runNotification(name, args)
   }
 
   /** The caller gave up on call `id`: its handler's signal aborts, its stream stops, or it never starts. */
@@ -143,19 +192,27 @@ export class IncomingCalls<C> {
     else this.#waiting.delete(id)
   }
 
-  /** The caller of stream `id` accepts `count` more items. */
+  /** The caller of stream `id` accepts `count` more items; outstanding credit is clamped at MAX_STREAM_CREDIT. */
   credit(id: number, count: number): void {
     const running = this.#running.get(id)
     if (running) {
-      running.credit += count
+      running.credit = Math.min(running.credit + count, MAX_STREAM_CREDIT)
       const resume = running.resume
       running.resume = undefined
       resume?.()
     }
   }
 
-  /** A notification arrived: runs its handler; failures go to `report`, never to the peer. */
-  notify(name: string, args: unknown[]): void {
+  /** The connection ended: waiting calls are dropped and running handlers are aborted with `reason`. */
+  cancelAll(reason: Error): void {
+    this.#waiting.clear()
+    this.#waitingNotifications.clear()
+    if (this.#running.size > 0) {
+      for (const [id, running] of [...this.#running]) this.#cancelRunning(id, running, reason)
+    }
+  }
+
+  #runNotification(name: string, args: unknown[]): void {
     const registration = this.#ports.lookup(name)
     if (!registration) {
       this.#ports.report(new MethodNotFoundError(name, { message: `notification for an unknown method: ${JSON.stringify(name)}` }))
@@ -171,17 +228,19 @@ export class IncomingCalls<C> {
       } else {
         result = registration.fn.apply(registration.thisArg, args)
       }
-      if (isPromiseLike(result)) result.then(undefined, report)
+      if (isPromiseLike(result)) {
+        this.#notifying++
+        const done = (): void => {
+          this.#notifying--
+          if (this.#waitingNotifications.size > 0) queueMicrotask(() => this.#startWaiting())
+        }
+        result.then(done, (error: unknown) => {
+          done()
+          report(error)
+        })
+      }
     } catch (error) {
       report(error)
-    }
-  }
-
-  /** The connection ended: waiting calls are dropped and running handlers are aborted with `reason`. */
-  cancelAll(reason: Error): void {
-    this.#waiting.clear()
-    if (this.#running.size > 0) {
-      for (const [id, running] of [...this.#running]) this.#cancelRunning(id, running, reason)
     }
   }
 
@@ -203,8 +262,7 @@ export class IncomingCalls<C> {
         result = registration.fn.apply(registration.thisArg, args)
       }
     } catch (error) {
-      if (running) this.#running.delete(id)
-      this.#sendError(id, error)
+      if (!running || this.#settle(id, running)) this.#sendError(id, error)
       return
     }
     if (isPromiseLike(result)) {
@@ -212,7 +270,7 @@ export class IncomingCalls<C> {
       result.then(
         (value) => this.#complete(id, tracked, value),
         (error: unknown) => {
-          if (this.#untrack(id, tracked)) this.#sendError(id, error)
+          if (this.#settle(id, tracked)) this.#sendError(id, error)
         },
       )
     } else {
@@ -223,28 +281,43 @@ export class IncomingCalls<C> {
   #track(id: number): RunningCall {
     const running = newRunning(this.peerWindow)
     this.#running.set(id, running)
+    this.#busy++
     return running
   }
 
-  /** Forgets a finished call. @returns whether its outcome should still be sent. */
-  #untrack(id: number, running: RunningCall | undefined): boolean {
-    if (running) {
-      if (running.cancelled) return false
-      this.#running.delete(id)
-      if (this.#waiting.size > 0) queueMicrotask(() => this.#startWaiting())
-    }
-    return this.#ports.connected()
+  /**
+   * A tracked call's handler has ended: its slot is free. Called exactly once per tracked call.
+   * @returns whether its outcome should still be sent.
+   */
+  #settle(id: number, running: RunningCall): boolean {
+    if (!running.cancelled) this.#running.delete(id)
+    this.#release()
+    if (running.cancelled || !this.#ports.connected()) return false
+    // A progress report held back by a full outbox goes out ahead of the outcome.
+    if (running.progress !== undefined) this.#ports.send(running.progress)
+    running.progress = undefined
+    return true
   }
 
-  /** Starts calls that waited for a handler slot, in arrival order. */
+  #release(): void {
+    this.#busy--
+    if (this.#waiting.size > 0) queueMicrotask(() => this.#startWaiting())
+  }
+
+  /** Starts calls and notifications that waited for a slot, each in arrival order. */
   #startWaiting(): void {
     if (this.#startingWaiting) return
     this.#startingWaiting = true
     try {
-      for (const [id, call] of this.#waiting) {
-        if (this.#running.size >= this.#limits.maxConcurrentCalls || !this.#ports.connected()) break
+      for (const [id, waiting] of this.#waiting) {
+        if (this.#busy >= this.#limits.maxConcurrentCalls || !this.#ports.connected()) break
         this.#waiting.delete(id)
-        this.#start(id, call.name, call.args)
+        this.#start(id, waiting.name, waiting.args)
+      }
+      for (const [seq, waiting] of this.#waitingNotifications) {
+        if (this.#notifying >= this.#limits.maxConcurrentCalls || !this.#ports.connected()) break
+        this.#waitingNotifications.delete(seq)
+        this.#runNotification(waiting.name, waiting.args)
       }
     } finally {
       this.#startingWaiting = false
@@ -253,35 +326,37 @@ export class IncomingCalls<C> {
 
   #complete(id: number, running: RunningCall | undefined, value: unknown): void {
     if (isAsyncIterable(value)) {
-      if (running?.cancelled) return
-      void this.#pumpStream(id, running ?? this.#track(id), value)
+      if (running?.cancelled) this.#settle(id, running)
+      else void this.#pumpStream(id, running ?? this.#track(id), value)
       return
     }
-    if (this.#untrack(id, running)) this.#ports.send(this.#ports.encoder.result(id, value))
+    if (!running || this.#settle(id, running)) {
+      if (this.#ports.connected()) this.#ports.send(this.#ports.encoder.result(id, value))
+    }
   }
 
-  /** Sends a stream's items while the caller has credit; ends, fails or stops it when cancelled. */
+  /**
+   * Sends a stream's items while the caller has credit and the outbox takes them; ends, fails or stops
+   * it when cancelled. Yields to the event loop every ITEMS_PER_TURN items: a generator that never
+   * awaits must not hold the process.
+   */
   async #pumpStream(id: number, running: RunningCall, iterable: AsyncIterable<unknown>): Promise<void> {
-    let iterator: AsyncIterator<unknown>
+    let outcome: { error: unknown } | 'end' | undefined
     try {
-      iterator = iterable[Symbol.asyncIterator]()
-    } catch (error) {
-      if (this.#untrack(id, running)) this.#sendError(id, error)
-      return
-    }
-    running.iterator = iterator
-    try {
-      for (;;) {
+      const iterator = iterable[Symbol.asyncIterator]()
+      running.iterator = iterator
+      for (let sent = 1; ; sent++) {
         if (running.credit <= 0 && !running.cancelled) {
           await new Promise<void>((resume) => {
             running.resume = resume
           })
         }
+        while (!running.cancelled && this.#ports.saturated()) await this.#ports.drained()
         if (running.cancelled) return
         const step = await iterator.next()
         if (running.cancelled) return
         if (step.done) {
-          if (this.#untrack(id, running)) this.#ports.send(this.#ports.encoder.end(id))
+          outcome = 'end'
           return
         }
         let payload: Payload
@@ -289,17 +364,22 @@ export class IncomingCalls<C> {
           payload = this.#ports.encoder.item(id, step.value)
         } catch (error) {
           this.#stopIterator(running)
-          if (this.#untrack(id, running)) this.#sendError(id, error)
+          outcome = { error }
           return
         }
         running.credit--
         this.#ports.send(payload)
+        if (sent % ITEMS_PER_TURN === 0) await nextTurn()
       }
     } catch (error) {
-      if (this.#untrack(id, running)) this.#sendError(id, error)
+      outcome = { error }
+    } finally {
+      if (this.#settle(id, running) && outcome !== undefined) {
+        if (outcome === 'end') this.#ports.send(this.#ports.encoder.end(id))
+        else this.#sendError(id, outcome.error)
+      }
     }
   }
-
   #stopIterator(running: RunningCall): void {
     const iterator = running.iterator
     running.iterator = undefined
@@ -313,8 +393,9 @@ export class IncomingCalls<C> {
     if (running.cancelled) return
     running.cancelled = true
     running.abortReason = reason
+    running.progress = undefined
+    // The id is free for the peer again, but the slot stays taken until the handler really ends.
     this.#running.delete(id)
-    if (this.#waiting.size > 0) queueMicrotask(() => this.#startWaiting())
     running.controller?.abort(reason)
     if (running.iterator) this.#stopIterator(running)
     const resume = running.resume
@@ -322,10 +403,28 @@ export class IncomingCalls<C> {
     resume?.()
   }
 
+  /**
+   * Progress is advisory: while the outbox is saturated (the caller does not read), reports are
+   * coalesced to the latest, which goes out once it drains or ahead of the outcome.
+   */
   #sendProgress(id: number, running: RunningCall, value: unknown): void {
     // After the handler finished (its result is on its way) progress would arrive late: dropped.
     if (running.cancelled || !this.#ports.connected() || this.#running.get(id) !== running) return
-    this.#ports.send(this.#ports.encoder.progress(id, value))
+    const payload = this.#ports.encoder.progress(id, value)
+    if (running.progress === undefined && !this.#ports.saturated()) {
+      this.#ports.send(payload)
+      return
+    }
+    const waiting = running.progress !== undefined
+    running.progress = payload
+    if (waiting) return
+    void this.#ports.drained().then(() => {
+      const held = running.progress
+      running.progress = undefined
+      if (held !== undefined && !running.cancelled && this.#running.get(id) === running && this.#ports.connected()) {
+        this.#ports.send(held)
+      }
+    })
   }
 
   #sendError(id: number, thrown: unknown): void {
