@@ -70,9 +70,14 @@ type ChannelState = 'idle' | 'handshaking' | 'open' | 'closing' | 'closed'
 
 const noop = (): void => {}
 
-/** Set in Channel's static block: the links' way in, kept off the Channel's visible surface. */
-let attach: (channel: Channel, transport: Transport, role: Role) => Promise<void>
-let share: (channel: Channel, registry: Registry) => void
+/**
+ * @internal Runs the handshake of `channel` over `transport`: resolves once it succeeded, rejects (and
+ * destroys the transport) when it fails. Set in Channel's static block: the links' way in, without a
+ * Channel member that plain JavaScript could call.
+ */
+export let attachTransport: (channel: Channel, transport: Transport, role: Role) => Promise<void>
+/** @internal Makes `registry` (a server's, shared by its channels) the one consulted after the channel's own. */
+export let shareRegistry: (channel: Channel, registry: Registry) => void
 
 /**
  * One end of a connection: call the peer's functions with `rpc` and `notify`, expose functions for the
@@ -81,8 +86,8 @@ let share: (channel: Channel, registry: Registry) => void
  */
 export class Channel extends EventEmitter<ChannelEvents> {
   static {
-    attach = (channel, transport, role) => channel.#attach(transport, role)
-    share = (channel, registry) => {
+    attachTransport = (channel, transport, role) => channel.#attach(transport, role)
+    shareRegistry = (channel, registry) => {
       channel.#shared = registry
     }
   }
@@ -130,7 +135,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         connected,
         saturated: () => outbox.saturated,
         drained: () => outbox.drained(),
-        report: (error) => this.emit('error', error),
+        report: (error) => this.#announce('error', error),
       },
       resolved,
       DEFAULTS.streamWindow,
@@ -144,7 +149,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         this.#state = 'open'
         outbox.open(this.#connection!)
         settle()
-        this.emit('connect')
+        this.#announce('connect')
       },
       received: (message) => routeMessage(message, routes),
       drained: () => outbox.flush(),
@@ -230,13 +235,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
     let payload: Payload
     try {
       payload = this.#encoder.call(id, name, args as unknown[])
+      const refused = this.#outbox.refuse(payload)
+      if (refused) throw refused
     } catch (error) {
       call.reject(error)
-      return call
-    }
-    const refused = this.#outbox.refuse(payload)
-    if (refused) {
-      call.reject(refused)
       return call
     }
     calls.add(id, call as InProgress<unknown, unknown>)
@@ -311,8 +313,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return this.close()
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // For Client: reconnecting.
+  // For Client: reconnecting ------------------------------------------------------------------
 
   /**
    * @internal Asked when a connection ended without close() on this side: true keeps the channel (its
@@ -337,8 +338,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return this.#state === 'closing' || this.#state === 'closed'
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Connections
+  // Connections ---------------------------------------------------------------------------------
 
   #attach(transport: Transport, role: Role): Promise<void> {
     if (this.#state === 'closed' || this.#state === 'closing') {
@@ -362,27 +362,38 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   #connectionEnded({ reason, report, wasOpen }: ConnectionEnd): void {
     this.#connection = undefined
-    const rejection = new ChannelClosedError(
-      reason ? `the connection was lost: ${reason.message}` : 'channel closed',
-      reason ? { cause: reason } : undefined,
-    )
+    const lost = reason ? `the connection was lost: ${reason.message}` : 'channel closed'
+    const rejection = new ChannelClosedError(lost, reason ? { cause: reason } : undefined)
     // Calls already sent may or may not have run: they reject (at most once). Unsent ones may wait.
     const reconnecting = this.#state !== 'closing' && this.shouldReconnect(reason)
     this.#rejectAll(rejection, reconnecting)
+    // State first: a listener sees a channel that is already idle (reconnecting) or closed.
+    if (reconnecting) this.#state = 'idle'
+    else this.#finish()
     if (wasOpen) {
-      if (report && reason) this.emit('error', reason)
-      this.emit('disconnect', reason)
+      if (report && reason) this.#announce('error', reason)
+      this.#announce('disconnect', reason)
     }
-    if (reconnecting && this.#state !== 'closing' && this.#state !== 'closed') {
-      this.#state = 'idle'
-      this.reconnect(reason)
-      return
-    }
-    this.#finish()
+    // A listener may have closed the channel meanwhile.
+    if (reconnecting && this.#state === 'idle') this.reconnect(reason)
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Ending
+  /**
+   * Emits an event without letting a listener's throw reach the connection that caused it: the throw
+   * surfaces in a microtask, as an uncaught exception, as it would from any I/O callback.
+   */
+  #announce(event: 'connect' | 'disconnect' | 'error', reason?: Error): void {
+    try {
+      if (event === 'connect') this.emit(event)
+      else this.emit(event, reason as Error)
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error
+      })
+    }
+  }
+
+  // Ending --------------------------------------------------------------------------------------
 
   #end(error: Error | undefined, abortive: boolean, byPeer = false): Promise<void> {
     this.#closed ??= new Promise<void>((resolve) => {
@@ -433,15 +444,3 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 }
 
-/**
- * @internal Runs the handshake of `channel` over `transport`. Resolves once the handshake succeeded;
- * rejects (and destroys the transport) when it fails.
- */
-export function attachTransport(channel: Channel, transport: Transport, role: Role): Promise<void> {
-  return attach(channel, transport, role)
-}
-
-/** @internal Makes `registry` (a server's, shared by its channels) the one consulted after the channel's own. */
-export function shareRegistry(channel: Channel, registry: Registry): void {
-  share(channel, registry)
-}
