@@ -1,6 +1,23 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
+const NODE_BUILTINS = {
+  group: ['node:*'],
+  message: 'protocol/, core/, transports/message-port.ts and browser.ts also run in browsers: nothing from node: here',
+}
+
+/** A no-restricted-imports pattern for imports of the layers above `layer` (a folder of src/). */
+function above(layer, folders) {
+  return {
+    regex: `^(\\.\\./)+(${folders.join('|')})/`,
+    message: `${layer} must not import from ${folders.map((folder) => `${folder}/`).join(', ')}: those layers sit above it`,
+  }
+}
+
+function layer(files, patterns) {
+  return { files, rules: { 'no-restricted-imports': ['error', { patterns }] } }
+}
+
 export default tseslint.config(
   { ignores: ['dist/', 'coverage/', 'node_modules/', 'scratch/'] },
   js.configs.recommended,
@@ -28,11 +45,19 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  // The layering, bottom to top: protocol/ (wire format), core/ (the channel), transports/, node/
+  // (and the entry points). A layer imports only from the layers below it. protocol/, core/, the
+  // MessagePort transport and the browser entry also run in browsers and renderers: nothing from
+  // node: there. Each block lists every restriction of its files, as a later block's options for
+  // the same rule replace an earlier one's.
+  layer(['src/protocol/**'], [NODE_BUILTINS, above('protocol/', ['core', 'transports', 'node'])]),
+  layer(['src/core/**'], [NODE_BUILTINS, above('core/', ['transports', 'node'])]),
+  layer(['src/transports/**'], [above('transports/', ['node'])]),
+  layer(['src/transports/message-port.ts'], [NODE_BUILTINS, above('transports/', ['node'])]),
+  layer(['src/browser.ts'], [NODE_BUILTINS, { regex: '^\\./node/', message: 'browser.ts must not import from node/' }]),
   {
-    // protocol/ and core/ run in browsers and renderers too: nothing from node: there.
     files: ['src/protocol/**', 'src/core/**', 'src/transports/message-port.ts', 'src/browser.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'protocol/ and core/ must not import from node:' }] }],
       'no-restricted-globals': ['error', { name: 'Buffer', message: 'use Uint8Array in protocol/ and core/' }, { name: 'process', message: 'no process in protocol/ and core/' }],
     },
   },
