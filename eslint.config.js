@@ -1,4 +1,6 @@
 import js from '@eslint/js'
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript'
+import { importX } from 'eslint-plugin-import-x'
 import tseslint from 'typescript-eslint'
 
 const NODE_BUILTINS = {
@@ -55,6 +57,17 @@ export default tseslint.config(
   layer(['src/transports/**'], [above('transports/', ['node'])]),
   layer(['src/transports/message-port.ts'], [NODE_BUILTINS, above('transports/', ['node'])]),
   layer(['src/browser.ts'], [NODE_BUILTINS, { regex: '^\\./node/', message: 'browser.ts must not import from node/' }]),
+  {
+    // No import cycles in src/. The resolver maps the `.js` of our ESM imports to the `.ts` source.
+    files: ['src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: 'tsconfig.json' })],
+    },
+    rules: { 'import-x/no-cycle': 'error' },
+  },
   {
     files: ['src/protocol/**', 'src/core/**', 'src/transports/message-port.ts', 'src/browser.ts'],
     rules: {
