@@ -2,6 +2,7 @@ import js from '@eslint/js'
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript'
 import { importX } from 'eslint-plugin-import-x'
 import tseslint from 'typescript-eslint'
+import noTypeCycle from './scripts/lint/no-type-cycle.js'
 
 const NODE_BUILTINS = {
   group: ['node:*'],
@@ -58,20 +59,28 @@ export default tseslint.config(
   layer(['src/transports/message-port.ts'], [NODE_BUILTINS, above('transports/', ['node'])]),
   layer(['src/browser.ts'], [NODE_BUILTINS, { regex: '^\\./node/', message: 'browser.ts must not import from node/' }]),
   {
-    // No import cycles in src/. The resolver maps the `.js` of our ESM imports to the `.ts` source.
+    // No import cycles in src/: import-x/no-cycle for cycles of value imports (the resolver maps the
+    // `.js` of our ESM imports to the `.ts` source), local/no-type-cycle for those through a type-only
+    // import, which the compiler erases but which tie the modules together all the same.
     files: ['src/**/*.ts'],
-    plugins: { 'import-x': importX },
+    plugins: { 'import-x': importX, local: { rules: { 'no-type-cycle': noTypeCycle } } },
     settings: {
       'import-x/extensions': ['.ts'],
       'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
       'import-x/resolver-next': [createTypeScriptImportResolver({ project: 'tsconfig.json' })],
     },
-    rules: { 'import-x/no-cycle': 'error' },
+    rules: { 'import-x/no-cycle': 'error', 'local/no-type-cycle': 'error' },
   },
   {
     files: ['src/protocol/**', 'src/core/**', 'src/transports/message-port.ts', 'src/browser.ts'],
     rules: {
       'no-restricted-globals': ['error', { name: 'Buffer', message: 'use Uint8Array in protocol/ and core/' }, { name: 'process', message: 'no process in protocol/ and core/' }],
     },
+  },
+  {
+    // TEMPORARY, goes when src/core/channel.ts is split: the type-only cycle channel.ts <->
+    // registry.ts (registry.ts imports `type { Channel }`) is being removed in that rewrite.
+    files: ['src/core/channel.ts', 'src/core/registry.ts'],
+    rules: { 'local/no-type-cycle': 'warn' },
   },
 )
