@@ -144,7 +144,9 @@ function write(value: unknown, depth: number): boolean {
       if (constructor === NodeBuffer && NodeBuffer !== undefined && ArrayBuffer.isView(value)) return writeBytes(value as Uint8Array, false)
       return false
     }
-    default:
+    case 'bigint':
+    case 'function':
+    case 'symbol':
       return false
   }
 }
