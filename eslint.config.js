@@ -84,6 +84,10 @@ export default tseslint.config(
     ignores: ['test/consumer/**'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
+      // checkThenables: an InProgress is a thenable, not a Promise, and a call left unawaited is
+      // the mistake this rule is for. Its chaining methods (timeout(), onProgress()) return the call
+      // too: used as a statement on a call awaited elsewhere, they take a `void`.
+      '@typescript-eslint/no-floating-promises': ['error', { checkThenables: true }],
       // A switch over a union names every member, default or not: a MessageType added later is
       // then handled, or refused on purpose, everywhere.
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: false }],
@@ -94,5 +98,11 @@ export default tseslint.config(
     // registry.ts (registry.ts imports `type { Channel }`) is being removed in that rewrite.
     files: ['src/core/channel.ts', 'src/core/registry.ts'],
     rules: { 'local/no-type-cycle': 'warn' },
+  },
+  {
+    // TEMPORARY, goes when src/core/channel.ts is split: its unawaited #end() and timeout() are
+    // left to that rewrite.
+    files: ['src/core/channel.ts'],
+    rules: { '@typescript-eslint/no-floating-promises': 'warn' },
   },
 )

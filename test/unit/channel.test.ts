@@ -558,7 +558,7 @@ describe('timeouts', () => {
     expect(call.finished).toBe(false)
     gate.resolve('ok')
     expect(await call).toBe('ok')
-    call.timeout(10)
+    void call.timeout(10)
     expect(vi.getTimerCount()).toBe(0)
   })
 
