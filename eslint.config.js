@@ -74,7 +74,11 @@ export default tseslint.config(
   {
     files: ['src/protocol/**', 'src/core/**', 'src/transports/message-port.ts', 'src/browser.ts'],
     rules: {
-      'no-restricted-globals': ['error', { name: 'Buffer', message: 'use Uint8Array in protocol/ and core/' }, { name: 'process', message: 'no process in protocol/ and core/' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'Buffer', message: 'use Uint8Array in protocol/ and core/' },
+        { name: 'process', message: 'no process in protocol/ and core/' },
+      ],
     },
   },
   {

@@ -42,7 +42,9 @@ function edgesOf(file, program) {
       typeOnly = node.importKind === 'type' || (node.specifiers.length > 0 && node.specifiers.every((s) => s.importKind === 'type'))
     } else if ((node.type === 'ExportNamedDeclaration' || node.type === 'ExportAllDeclaration') && node.source) {
       specifier = node.source.value
-      typeOnly = node.exportKind === 'type' || (node.type === 'ExportNamedDeclaration' && node.specifiers.length > 0 && node.specifiers.every((s) => s.exportKind === 'type'))
+      typeOnly =
+        node.exportKind === 'type' ||
+        (node.type === 'ExportNamedDeclaration' && node.specifiers.length > 0 && node.specifiers.every((s) => s.exportKind === 'type'))
     } else if (node.type === 'TSImportEqualsDeclaration' && node.moduleReference.type === 'TSExternalModuleReference') {
       specifier = node.moduleReference.expression.value
       typeOnly = node.importKind === 'type'
