@@ -150,7 +150,7 @@ describe('progress', () => {
     const { client } = await serverAndClient()
     const seen: unknown[] = []
     const call = client.rpc('progressThenResult', 1000)
-    call.onProgress((value) => {
+    void call.onProgress((value) => {
       seen.push(value)
       if (seen.length === 3) call.abort('enough')
     })
