@@ -105,16 +105,4 @@ export default tseslint.config(
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: false }],
     },
   },
-  {
-    // TEMPORARY, goes when src/core/channel.ts is split: the type-only cycle channel.ts <->
-    // registry.ts (registry.ts imports `type { Channel }`) is being removed in that rewrite.
-    files: ['src/core/channel.ts', 'src/core/registry.ts'],
-    rules: { 'local/no-type-cycle': 'warn' },
-  },
-  {
-    // TEMPORARY, goes when src/core/channel.ts is split: its unawaited #end() and timeout() are
-    // left to that rewrite.
-    files: ['src/core/channel.ts'],
-    rules: { '@typescript-eslint/no-floating-promises': 'warn' },
-  },
 )

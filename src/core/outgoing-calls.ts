@@ -67,7 +67,7 @@ export class OutgoingCalls implements CallOwner {
 
   /** Arms a call's deadline and abort signal, once it was sent. */
   arm<T, Item>(call: InProgress<T, Item>, timeout: number | undefined, signal: AbortSignal | undefined): void {
-    if (timeout !== undefined) call.timeout(timeout)
+    if (timeout !== undefined) void call.timeout(timeout)
     if (signal) {
       const onAbort = (): void => call.abort(signal.reason)
       signal.addEventListener('abort', onAbort, { once: true })
