@@ -1,19 +1,13 @@
 import { describe, expect, test } from 'vitest'
-import { Channel, ChannelClosedError } from '../../src/index.js'
-import { attachTransport } from '../../src/core/channel.js'
-import { memoryPair } from '../helpers/memory-transport.js'
+import { ChannelClosedError } from '../../src/index.js'
+import { connectedPair } from '../helpers/pairs.js'
 
-async function connectedPair(options: ConstructorParameters<typeof Channel>[0] = {}) {
-  const [ta, tb] = memoryPair()
-  const server = new Channel(options)
-  const client = new Channel(options)
-  await Promise.all([attachTransport(server, ta, 'server'), attachTransport(client, tb, 'client')])
-  return { server, client, ta, tb }
-}
+// Channels as they come out of the box: with the default heartbeat, which the pair helper leaves off.
+const heartbeat = {}
 
 describe('Channel over an in-memory pair', () => {
   test('calls both ways', async () => {
-    const { server, client } = await connectedPair({ secret: 'x' })
+    const { server, client } = await connectedPair({ secret: 'x', heartbeat })
     server.expose('add', (a: number, b: number) => a + b)
     client.expose('twice', (a: number) => a * 2)
     expect(await client.rpc('add', 1, 2)).toBe(3)
@@ -21,7 +15,7 @@ describe('Channel over an in-memory pair', () => {
   })
 
   test('close settles pending calls on both sides', async () => {
-    const { server, client } = await connectedPair()
+    const { server, client } = await connectedPair({ heartbeat })
     server.expose('never', () => new Promise(() => {}))
     client.expose('never', () => new Promise(() => {}))
     const fromClient = client.rpc('never')

@@ -18,18 +18,7 @@ import { Codec } from '../../src/protocol/codec.js'
 import { MAGIC, MessageType, PROTOCOL_VERSION } from '../../src/protocol/messages.js'
 import { attachTransport } from '../../src/core/channel.js'
 import { memoryPair } from '../helpers/memory-transport.js'
-
-/** Two channels connected over an in-memory pair; both are destroyed when the test ends. */
-async function connectedPair(options: ChannelOptions = {}, clientOptions: ChannelOptions = options) {
-  const [serverTransport, clientTransport] = memoryPair()
-  const server = new Channel({ heartbeat: false, ...options })
-  const client = new Channel({ heartbeat: false, ...clientOptions })
-  onTestFinished(async () => {
-    await Promise.all([server.destroy(), client.destroy()])
-  })
-  await Promise.all([attachTransport(server, serverTransport, 'server'), attachTransport(client, clientTransport, 'client')])
-  return { server, client, serverTransport, clientTransport }
-}
+import { channelPair, connectedPair } from '../helpers/pairs.js'
 
 /**
  * A channel whose peer is driven by hand: `send` encodes a message as the peer would, `inject` delivers
@@ -465,18 +454,13 @@ describe('InProgress', () => {
   })
 
   test('a call aborted before the connection is up is never sent', async () => {
-    const [serverTransport, clientTransport] = memoryPair()
-    const server = new Channel({ heartbeat: false })
-    const client = new Channel({ heartbeat: false })
-    onTestFinished(async () => {
-      await Promise.all([server.destroy(), client.destroy()])
-    })
+    const { server, client, attach } = channelPair()
     const handler = vi.fn()
     server.expose('effect', handler)
     const call = client.rpc('effect')
     call.abort()
     expect(await rejectionOf(call)).toBeInstanceOf(AbortError)
-    await Promise.all([attachTransport(server, serverTransport, 'server'), attachTransport(client, clientTransport, 'client')])
+    await Promise.all(attach())
     await roundTrip(server, client)
     expect(handler).not.toHaveBeenCalled()
   })
@@ -674,13 +658,8 @@ describe('closing', () => {
 
 describe('handshake failures', () => {
   test('a wrong secret fails both sides with AuthenticationError', async () => {
-    const [serverTransport, clientTransport] = memoryPair()
-    const server = new Channel({ heartbeat: false, secret: 'right' })
-    const client = new Channel({ heartbeat: false, secret: 'wrong' })
-    onTestFinished(async () => {
-      await Promise.all([server.destroy(), client.destroy()])
-    })
-    const results = await Promise.allSettled([attachTransport(server, serverTransport, 'server'), attachTransport(client, clientTransport, 'client')])
+    const { server, client, attach } = channelPair({ secret: 'right' }, { secret: 'wrong' })
+    const results = await Promise.allSettled(attach())
     expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected'])
     for (const result of results) {
       expect((result as PromiseRejectedResult).reason).toBeInstanceOf(AuthenticationError)
@@ -691,31 +670,18 @@ describe('handshake failures', () => {
   })
 
   test('a secret on one side only fails both sides with AuthenticationError', async () => {
-    const [serverTransport, clientTransport] = memoryPair()
-    const server = new Channel({ heartbeat: false, secret: 'only-here' })
-    const client = new Channel({ heartbeat: false })
-    onTestFinished(async () => {
-      await Promise.all([server.destroy(), client.destroy()])
-    })
-    const [serverResult, clientResult] = await Promise.allSettled([
-      attachTransport(server, serverTransport, 'server'),
-      attachTransport(client, clientTransport, 'client'),
-    ])
+    const { attach } = channelPair({ secret: 'only-here' }, {})
+    const [serverResult, clientResult] = await Promise.allSettled(attach())
     expect((serverResult as PromiseRejectedResult).reason).toBeInstanceOf(AuthenticationError)
     expect((clientResult as PromiseRejectedResult).reason).toBeInstanceOf(AuthenticationError)
   })
 
   test('calls queued before a failed handshake reject with ChannelClosedError', async () => {
-    const [serverTransport, clientTransport] = memoryPair()
-    const server = new Channel({ heartbeat: false, secret: 'a' })
-    const client = new Channel({ heartbeat: false, secret: 'b' })
-    onTestFinished(async () => {
-      await Promise.all([server.destroy(), client.destroy()])
-    })
+    const { server, client, attach } = channelPair({ secret: 'a' }, { secret: 'b' })
     const handler = vi.fn()
     server.expose('effect', handler)
     const queued = client.rpc('effect')
-    await Promise.allSettled([attachTransport(server, serverTransport, 'server'), attachTransport(client, clientTransport, 'client')])
+    await Promise.allSettled(attach())
     expect(await rejectionOf(queued)).toBeInstanceOf(ChannelClosedError)
     expect(handler).not.toHaveBeenCalled()
   })

@@ -6,7 +6,7 @@ import { Codec } from '../../src/protocol/codec.js'
 import { joinPayload, type Payload } from '../../src/protocol/framing.js'
 import { MessageType } from '../../src/protocol/messages.js'
 import { attachTransport } from '../../src/core/channel.js'
-import { memoryPair } from '../helpers/memory-transport.js'
+import { connectedPair } from '../helpers/pairs.js'
 
 /** A transport the test drives by hand: it records what the channel sends and delivers what the test says. */
 class HandTransport implements Transport {
@@ -52,10 +52,7 @@ describe('a handshake this side has failed stays failed', () => {
 })
 
 test('several next() calls in flight on a stream each get an item, in order', async () => {
-  const [ta, tb] = memoryPair()
-  const server = new Channel({ heartbeat: false })
-  const client = new Channel({ heartbeat: false })
-  await Promise.all([attachTransport(server, ta, 'server'), attachTransport(client, tb, 'client')])
+  const { server, client } = await connectedPair()
   let release!: () => void
   const gate = new Promise<void>((resolve) => (release = resolve))
   server.expose('two', async function* () {

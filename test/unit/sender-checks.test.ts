@@ -1,18 +1,9 @@
 import { describe, expect, test } from 'vitest'
-import { Channel, SerializationError } from '../../src/index.js'
+import { SerializationError } from '../../src/index.js'
 import { Codec } from '../../src/protocol/codec.js'
 import { MessageType } from '../../src/protocol/messages.js'
 import { checkProfile, MAX_NESTING } from '../../src/protocol/profile.js'
-import { attachTransport } from '../../src/core/channel.js'
-import { memoryPair } from '../helpers/memory-transport.js'
-
-async function connectedPair(server: ConstructorParameters<typeof Channel>[0] = {}, client: ConstructorParameters<typeof Channel>[0] = {}) {
-  const [ta, tb] = memoryPair()
-  const a = new Channel({ heartbeat: false, ...server })
-  const b = new Channel({ heartbeat: false, ...client })
-  await Promise.all([attachTransport(a, ta, 'server'), attachTransport(b, tb, 'client')])
-  return { server: a, client: b }
-}
+import { connectedPair } from '../helpers/pairs.js'
 
 describe('what the peer would refuse fails on the sending side, for that message only', () => {
   test('a small message with an iterable (written with an indefinite length) is a SerializationError', () => {
