@@ -4,7 +4,8 @@
  */
 import { describe, expect, test } from 'vitest'
 import { AuthenticationError, ChannelClosedError, IpcError } from '../../dist/index.js'
-import { connectClient, newClient, nextMessage, outcome, startServer, within, type DescribedError, type FixtureMessage } from './support.js'
+import { outcome } from '../helpers/outcome.js'
+import { connectClient, newClient, nextMessage, startServer, within, type DescribedError, type FixtureMessage } from './support.js'
 
 interface ServerError extends FixtureMessage {
   error: DescribedError

@@ -14,7 +14,8 @@ import {
   type Channel,
 } from '../../dist/index.js'
 import { spawnFixture, tempSocket } from '../helpers/processes.js'
-import { connectClient, listenHere, nextMessage, outcome, startServer } from './support.js'
+import { rejection } from '../helpers/outcome.js'
+import { connectClient, listenHere, nextMessage, startServer } from './support.js'
 
 /** Same name as the fixture's class: registering it with `errors` rebuilds remote throws as this class. */
 class QuotaError extends Error {
@@ -23,12 +24,6 @@ class QuotaError extends Error {
     super(message)
     this.name = 'QuotaError'
   }
-}
-
-async function rejection(call: PromiseLike<unknown>): Promise<unknown> {
-  const settled = await outcome(call)
-  expect(settled.status).toBe('rejected')
-  return settled.status === 'rejected' ? settled.reason : undefined
 }
 
 describe('remote exceptions', () => {

@@ -6,7 +6,8 @@
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { ChannelClosedError, Client, Server, listen, type Channel } from '../../dist/index.js'
 import { spawnFixture, tempSocket } from '../helpers/processes.js'
-import { Mailbox, helloFrame, outcome, rawConnect, startFaultServer, within, type Report } from './faults-support.js'
+import { outcome } from '../helpers/outcome.js'
+import { Mailbox, helloFrame, rawConnect, startFaultServer, within, type Report } from './faults-support.js'
 
 const MiB = 1024 * 1024
 

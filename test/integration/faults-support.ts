@@ -158,17 +158,6 @@ export async function startFaultServer(
 
 export { within }
 
-export type Outcome = { status: 'fulfilled'; value: unknown } | { status: 'rejected'; reason: unknown }
-
-/** Settles a promise-like into a tagged outcome. */
-export async function outcome(value: PromiseLike<unknown>): Promise<Outcome> {
-  try {
-    return { status: 'fulfilled', value: await value }
-  } catch (reason) {
-    return { status: 'rejected', reason }
-  }
-}
-
 /** Sends a signal to a process that may have exited already. */
 export function signal(pid: number | undefined, name: NodeJS.Signals): void {
   if (pid === undefined) return

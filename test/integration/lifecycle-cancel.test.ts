@@ -13,11 +13,11 @@ import { join } from 'node:path'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { AbortError, ChannelClosedError, Client, type CallContext } from '../../dist/index.js'
 import { tempDir } from '../helpers/processes.js'
+import { rejection } from '../helpers/outcome.js'
 import {
   lifecycleClient,
   nextMessage,
   recordMishaps,
-  rejection,
   serverAndClient,
   signalled,
   startLifecycleServer,

@@ -7,17 +7,8 @@
  */
 import { describe, expect, test } from 'vitest'
 import { AbortError, ChannelClosedError, RemoteError, TimeoutError, type CallContext, type Client, type InProgress } from '../../dist/index.js'
-import {
-  nextMessage,
-  outcome,
-  recordMishaps,
-  rejection,
-  serverAndClient,
-  signalled,
-  within,
-  type Described,
-  type FixtureMessage,
-} from './lifecycle-support.js'
+import { outcome, rejection } from '../helpers/outcome.js'
+import { nextMessage, recordMishaps, serverAndClient, signalled, within, type Described, type FixtureMessage } from './lifecycle-support.js'
 
 /** Registered with the `errors` option: the fixture's StreamError comes back as this class. */
 class StreamError extends Error {
@@ -324,6 +315,6 @@ describe('streaming from the client to the server process', () => {
     fixture.child.kill('SIGKILL')
     const reason = await within(5000, stopped.promise, "the client-side generator's finally")
     expect(reason).toBeInstanceOf(ChannelClosedError)
-    expect(await outcome(client.rpc('ping'))).toMatchObject({ ok: false, reason: expect.any(ChannelClosedError) })
+    expect(await outcome(client.rpc('ping'))).toMatchObject({ status: 'rejected', reason: expect.any(ChannelClosedError) })
   })
 })

@@ -53,22 +53,6 @@ export async function nextMessage<T extends FixtureMessage = FixtureMessage>(fix
 
 export { within }
 
-/** Settles a promise-like into a tagged outcome, so that a rejection can be inspected without try/catch. */
-export async function outcome<T>(value: PromiseLike<T>): Promise<{ ok: true; value: T } | { ok: false; reason: unknown }> {
-  try {
-    return { ok: true, value: await value }
-  } catch (reason) {
-    return { ok: false, reason }
-  }
-}
-
-/** The reason of a rejected outcome; fails the test when it was fulfilled. */
-export async function rejection(value: PromiseLike<unknown>): Promise<unknown> {
-  const settled = await outcome(value)
-  if (settled.ok) throw new Error(`expected a rejection, got ${JSON.stringify(settled.value)}`)
-  return settled.reason
-}
-
 export interface LifecycleServerOptions {
   streamWindow?: number
   callTimeout?: number

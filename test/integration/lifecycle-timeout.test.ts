@@ -7,10 +7,10 @@
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { TimeoutError, listen, type CallContext } from '../../dist/index.js'
 import { spawnFixture, tempSocket } from '../helpers/processes.js'
+import { rejection } from '../helpers/outcome.js'
 import {
   lifecycleClient,
   nextMessage,
-  rejection,
   serverAndClient,
   signalled,
   startLifecycleServer,

@@ -6,10 +6,14 @@ import { join } from 'node:path'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { AuthenticationError, ChannelClosedError, spawnChild, type ChildLink, type SpawnChildOptions } from '../../dist/index.js'
 import { fixturesDir, spawnFixture } from '../helpers/processes.js'
-import { nextMessage, outcome } from './support.js'
+import { outcome, reasonOf } from '../helpers/outcome.js'
+import { nextMessage } from './support.js'
 import { DEADLINE_MS, coreScenarios, within } from './links-scenarios.js'
 
 const childApi = join(fixturesDir, 'child-api.mjs')
+
+/** How a call or spawnChild fails when the child is gone: its exit code or signal on the cause. */
+type ExitError = Error & { cause?: Error & { exitCode?: number; signal?: string } }
 
 interface Spawned extends ChildLink {
   exited: Promise<number | string>
@@ -57,11 +61,6 @@ function outputMatching(spawned: Spawned, pattern: RegExp): Promise<void> {
   })
 }
 
-function rejection(result: Awaited<ReturnType<typeof outcome>>): Error & { cause?: Error & { exitCode?: number; signal?: string } } {
-  expect(result.status).toBe('rejected')
-  return (result as { reason: Error }).reason as Error & { cause?: Error & { exitCode?: number; signal?: string } }
-}
-
 describe('spawnChild and connectParent', () => {
   coreScenarios(async () => (await spawnApiChild()).channel)
 
@@ -84,7 +83,7 @@ describe('spawnChild and connectParent', () => {
   test('a child that exits mid-call rejects it with ChannelClosedError naming the exit code', async () => {
     const { channel, exited } = await spawnApiChild()
     const disconnect = new Promise<Error | undefined>((resolve) => channel.once('disconnect', resolve))
-    const error = rejection(await within(DEADLINE_MS, outcome(channel.rpc('exit', 3)), 'the call'))
+    const error = reasonOf<ExitError>(await within(DEADLINE_MS, outcome(channel.rpc('exit', 3)), 'the call'))
     expect(error).toBeInstanceOf(ChannelClosedError)
     expect(error.message).toMatch(/exited with code 3/)
     expect(error.cause).toBeInstanceOf(ChannelClosedError)
@@ -100,7 +99,7 @@ describe('spawnChild and connectParent', () => {
     const pending = outcome(channel.rpc('hang'))
     await channel.rpc('add', 0, 0)
     child.kill('SIGKILL')
-    const error = rejection(await within(DEADLINE_MS, pending, 'the pending call'))
+    const error = reasonOf<ExitError>(await within(DEADLINE_MS, pending, 'the pending call'))
     expect(error).toBeInstanceOf(ChannelClosedError)
     expect(error.message).toMatch(/killed by SIGKILL/)
     expect(error.cause).toMatchObject({ exitCode: null, signal: 'SIGKILL' })
@@ -110,7 +109,7 @@ describe('spawnChild and connectParent', () => {
     const { channel } = await spawnApiChild()
     const pending = outcome(channel.rpc('hang'))
     expect(await channel.rpc('crashSoon', 'boom')).toBe(true)
-    const error = rejection(await within(DEADLINE_MS, pending, 'the pending call'))
+    const error = reasonOf<ExitError>(await within(DEADLINE_MS, pending, 'the pending call'))
     expect(error).toBeInstanceOf(ChannelClosedError)
     expect(error.message).toMatch(/exited with code 1/)
   })
@@ -126,12 +125,12 @@ describe('spawnChild and connectParent', () => {
     const good = await spawnApiChild({ secret: 'k1' }, { LINK_SECRET: 'k1' })
     expect(await good.channel.rpc('add', 2, 2)).toBe(4)
     const failing = spawnChild(childApi, [], { secret: 'k1', stdio: 'ignore', env: { ...process.env, LINK_SECRET: 'other' } })
-    const error = rejection(await within(DEADLINE_MS * 2, outcome(failing), 'spawnChild'))
+    const error = reasonOf<ExitError>(await within(DEADLINE_MS * 2, outcome(failing), 'spawnChild'))
     expect(error).toBeInstanceOf(AuthenticationError)
   })
 
   test('a module that fails before connecting rejects spawnChild with its exit code', async () => {
-    const error = rejection(
+    const error = reasonOf<ExitError>(
       await within(DEADLINE_MS * 2, outcome(spawnChild(join(fixturesDir, 'no-such-module.mjs'), [], { stdio: 'ignore' })), 'spawnChild'),
     )
     expect(error).toBeInstanceOf(ChannelClosedError)

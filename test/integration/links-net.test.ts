@@ -8,7 +8,8 @@ import { describe, expect, test } from 'vitest'
 import type { ConnectionOptions } from 'node:tls'
 import { ChannelClosedError } from '../../dist/index.js'
 import { spawnFixture } from '../helpers/processes.js'
-import { connectClient, newClient, nextMessage, outcome } from './support.js'
+import { outcome } from '../helpers/outcome.js'
+import { connectClient, newClient, nextMessage } from './support.js'
 import { DEADLINE_MS, coreScenarios, within } from './links-scenarios.js'
 
 const tlsFile = (name: string): Buffer => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url))

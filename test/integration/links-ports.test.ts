@@ -10,8 +10,8 @@ import { readFileSync } from 'node:fs'
 import { MessageChannel, type MessagePort } from 'node:worker_threads'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { ChannelClosedError, ProtocolError, fromMessagePort, type Channel, type MessagePortLike } from '../../dist/index.js'
+import { outcome } from '../helpers/outcome.js'
 import { linkApi } from '../fixtures/link-api.mjs'
-import { outcome } from './support.js'
 import { DEADLINE_MS, connected, coreScenarios, within } from './links-scenarios.js'
 
 /** Electron's MessagePortMain as documented: EventEmitter, start(), close(), postMessage(message, ports?). */

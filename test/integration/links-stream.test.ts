@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { AuthenticationError, ChannelClosedError, fromStream, type Channel, type StreamOptions } from '../../dist/index.js'
 import { fixturesDir } from '../helpers/processes.js'
-import { outcome } from './support.js'
+import { outcome } from '../helpers/outcome.js'
 import { DEADLINE_MS, connected, coreScenarios, within } from './links-scenarios.js'
 
 interface StdioChild {

@@ -7,7 +7,7 @@ import { MessageChannel, Worker } from 'node:worker_threads'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { ChannelClosedError, fromMessagePort, type Channel, type MessagePortOptions } from '../../dist/index.js'
 import { fixturesDir } from '../helpers/processes.js'
-import { outcome } from './support.js'
+import { outcome, reasonOf } from '../helpers/outcome.js'
 import { DEADLINE_MS, connected, coreScenarios, within } from './links-scenarios.js'
 
 const workerPath = join(fixturesDir, 'link-worker.mjs')
@@ -38,18 +38,13 @@ function startWorker(overPort: boolean, workerData: Record<string, unknown> = {}
   return { worker, channel, exited }
 }
 
-function rejection(result: Awaited<ReturnType<typeof outcome>>): Error & { cause?: unknown } {
-  expect(result.status).toBe('rejected')
-  return (result as { reason: Error }).reason
-}
-
 describe('fromMessagePort over a Worker and its parentPort', () => {
   coreScenarios(async () => connected(startWorker(false).channel))
 
   test('a worker that exits mid-call rejects it with ChannelClosedError naming the exit code', async () => {
     const { channel } = startWorker(false)
     await connected(channel)
-    const error = rejection(await within(DEADLINE_MS, outcome(channel.rpc('exit', 3)), 'the call'))
+    const error = reasonOf<Error>(await within(DEADLINE_MS, outcome(channel.rpc('exit', 3)), 'the call'))
     expect(error).toBeInstanceOf(ChannelClosedError)
     expect(error.message).toMatch(/the worker exited with code 3/)
   })
@@ -59,7 +54,7 @@ describe('fromMessagePort over a Worker and its parentPort', () => {
     await connected(channel)
     const pending = outcome(channel.rpc('hang'))
     expect(await channel.rpc('crashSoon', 'kaboom')).toBe(true)
-    const error = rejection(await within(DEADLINE_MS, pending, 'the pending call'))
+    const error = reasonOf<Error>(await within(DEADLINE_MS, pending, 'the pending call'))
     expect(error).toBeInstanceOf(ChannelClosedError)
     expect(error.message).toMatch(/exited with code 1 after an uncaught Error: kaboom/)
   })
@@ -84,7 +79,7 @@ describe('fromMessagePort over a MessageChannel handed to a worker', () => {
   test("the worker's exit closes the port and rejects pending calls", async () => {
     const { channel } = startWorker(true)
     await connected(channel)
-    const error = rejection(await within(DEADLINE_MS, outcome(channel.rpc('exit', 4)), 'the call'))
+    const error = reasonOf<Error>(await within(DEADLINE_MS, outcome(channel.rpc('exit', 4)), 'the call'))
     expect(error).toBeInstanceOf(ChannelClosedError)
   })
 

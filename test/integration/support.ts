@@ -131,12 +131,3 @@ export async function connectClient(path: string, options?: ClientOptions): Prom
 }
 
 export { within }
-
-/** Settles a promise-like into a tagged outcome, so a rejection with `undefined` can be told apart. */
-export async function outcome(value: PromiseLike<unknown>): Promise<{ status: 'fulfilled'; value: unknown } | { status: 'rejected'; reason: unknown }> {
-  try {
-    return { status: 'fulfilled', value: await value }
-  } catch (reason) {
-    return { status: 'rejected', reason }
-  }
-}

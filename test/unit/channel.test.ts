@@ -18,6 +18,7 @@ import { Codec } from '../../src/protocol/codec.js'
 import { MAGIC, MessageType, PROTOCOL_VERSION } from '../../src/protocol/messages.js'
 import { attachTransport } from '../../src/core/channel.js'
 import { memoryPair } from '../helpers/memory-transport.js'
+import { rejection } from '../helpers/outcome.js'
 import { channelPair, connectedPair } from '../helpers/pairs.js'
 
 /**
@@ -53,16 +54,6 @@ function channelWithRawPeer(options: ChannelOptions = {}, role: 'server' | 'clie
 /** Resolves with the arguments of the next `event`. */
 function next<E extends 'connect' | 'disconnect' | 'error'>(channel: Channel, event: E): Promise<unknown[]> {
   return new Promise((resolve) => channel.once(event, (...args: unknown[]) => resolve(args)))
-}
-
-/** The rejection of `call`, failing the test if it resolves. */
-async function rejectionOf(call: PromiseLike<unknown>): Promise<unknown> {
-  try {
-    await call
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a rejection')
 }
 
 /** Delivers everything in flight by completing one round trip in each direction. */
@@ -104,7 +95,7 @@ describe('expose', () => {
     server.expose(api)
     expect(await client.rpc('times', 2)).toBe(6)
     expect(await client.rpc('later', 2)).toBe(5)
-    expect(await rejectionOf(client.rpc('factor'))).toBeInstanceOf(MethodNotFoundError)
+    expect(await rejection(client.rpc('factor'))).toBeInstanceOf(MethodNotFoundError)
   })
 
   test('a null-prototype object is a plain object', async () => {
@@ -142,7 +133,7 @@ describe('expose', () => {
     expect(await client.rpc('sum', 1, 2)).toBe(3)
     expect(await client.rpc('where')).toBe(true)
     for (const name of ['add', 'hidden', 'factor', 'constructor']) {
-      const error = await rejectionOf(client.rpc(name))
+      const error = await rejection(client.rpc(name))
       expect(error, name).toBeInstanceOf(MethodNotFoundError)
     }
   })
@@ -196,7 +187,7 @@ describe('expose', () => {
     server.expose('temp', () => 'here')
     expect(await client.rpc('temp')).toBe('here')
     expect(server.unexpose('temp')).toBe(true)
-    expect(await rejectionOf(client.rpc('temp'))).toBeInstanceOf(MethodNotFoundError)
+    expect(await rejection(client.rpc('temp'))).toBeInstanceOf(MethodNotFoundError)
     expect(server.unexpose('temp')).toBe(false)
     expect(server.unexpose('never-exposed')).toBe(false)
   })
@@ -206,7 +197,7 @@ describe('expose', () => {
     server.expose({ greet: () => 'hi' })
     const names = ['constructor', '__proto__', 'toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', '__defineGetter__', 'prototype', 'then']
     for (const name of names) {
-      const error = await rejectionOf(client.rpc(name))
+      const error = await rejection(client.rpc(name))
       expect(error, name).toBeInstanceOf(MethodNotFoundError)
       expect((error as MethodNotFoundError).method).toBe(name)
     }
@@ -215,7 +206,7 @@ describe('expose', () => {
 
   test('a missing method is a MethodNotFoundError that names it', async () => {
     const { client } = await connectedPair()
-    const error = await rejectionOf(client.rpc('nope'))
+    const error = await rejection(client.rpc('nope'))
     expect(error).toBeInstanceOf(MethodNotFoundError)
     expect(error).toBeInstanceOf(RemoteError)
     expect((error as MethodNotFoundError).code).toBe('ERR_METHOD_NOT_FOUND')
@@ -225,7 +216,7 @@ describe('expose', () => {
   test('handlers are per channel: one side exposing a name does not expose it on the other', async () => {
     const { server, client } = await connectedPair()
     server.expose('onlyServer', () => 1)
-    expect(await rejectionOf(server.rpc('onlyServer'))).toBeInstanceOf(MethodNotFoundError)
+    expect(await rejection(server.rpc('onlyServer'))).toBeInstanceOf(MethodNotFoundError)
     expect(await client.rpc('onlyServer')).toBe(1)
   })
 })
@@ -270,7 +261,7 @@ describe('remote<T>()', () => {
 
   test('a missing remote method rejects like rpc', async () => {
     const { client } = await connectedPair()
-    expect(await rejectionOf(client.remote<Api>().fail())).toBeInstanceOf(MethodNotFoundError)
+    expect(await rejection(client.remote<Api>().fail())).toBeInstanceOf(MethodNotFoundError)
   })
 })
 
@@ -295,7 +286,7 @@ describe('InProgress', () => {
       throw new RangeError('out of range')
     })
     const call = client.rpc('bad')
-    const error = await rejectionOf(call)
+    const error = await rejection(call)
     expect(error).toBeInstanceOf(RangeError)
     expect(error).toBeInstanceOf(RemoteError)
     expect([call.finished, call.failed, call.result]).toEqual([true, true, undefined])
@@ -314,7 +305,7 @@ describe('InProgress', () => {
     expect(await client.rpc('value').catch(() => 'unused')).toBe(20)
     const onFinally = vi.fn()
     expect(await client.rpc('value').finally(onFinally)).toBe(20)
-    expect(await rejectionOf(client.rpc('bad').finally(onFinally))).toBeInstanceOf(TypeError)
+    expect(await rejection(client.rpc('bad').finally(onFinally))).toBeInstanceOf(TypeError)
     expect(onFinally).toHaveBeenCalledTimes(2)
   })
 
@@ -324,7 +315,7 @@ describe('InProgress', () => {
     // Settles; awaiting it later still sees the rejection.
     await roundTrip(server, client)
     expect(call.failed).toBe(true)
-    expect(await rejectionOf(call)).toBeInstanceOf(MethodNotFoundError)
+    expect(await rejection(call)).toBeInstanceOf(MethodNotFoundError)
   })
 
   test('a thrown non-Error value still rejects, with that value', async () => {
@@ -357,7 +348,7 @@ describe('InProgress', () => {
     server.expose('quota', () => {
       throw Object.assign(new QuotaError('over', { cause: new TypeError('inner') }), { code: 'E_QUOTA', limit: 3 })
     })
-    const error = (await rejectionOf(client.rpc('quota'))) as QuotaError & { code: string; limit: number }
+    const error = (await rejection(client.rpc('quota'))) as QuotaError & { code: string; limit: number }
     expect(error).toBeInstanceOf(QuotaError)
     expect(error).toBeInstanceOf(RemoteError)
     expect([error.name, error.message, error.code, error.limit]).toEqual(['QuotaError', 'over', 'E_QUOTA', 3])
@@ -411,7 +402,7 @@ describe('InProgress', () => {
     call.abort('changed my mind')
     expect(call.finished).toBe(true)
     expect(call.failed).toBe(true)
-    const error = await rejectionOf(call)
+    const error = await rejection(call)
     expect(error).toBeInstanceOf(AbortError)
     expect((error as AbortError).code).toBe('ABORT_ERR')
     expect((error as AbortError).cause).toBe('changed my mind')
@@ -438,7 +429,7 @@ describe('InProgress', () => {
     const call = client.rpc('wait')
     await started.promise
     call.abort()
-    expect(await rejectionOf(call)).toBeInstanceOf(AbortError)
+    expect(await rejection(call)).toBeInstanceOf(AbortError)
     const reason = await aborted.promise
     expect(reason).toBeInstanceOf(AbortError)
     expect(reason).toBeInstanceOf(RemoteError)
@@ -459,7 +450,7 @@ describe('InProgress', () => {
     server.expose('effect', handler)
     const call = client.rpc('effect')
     call.abort()
-    expect(await rejectionOf(call)).toBeInstanceOf(AbortError)
+    expect(await rejection(call)).toBeInstanceOf(AbortError)
     await Promise.all(attach())
     await roundTrip(server, client)
     expect(handler).not.toHaveBeenCalled()
@@ -477,7 +468,7 @@ describe('InProgress', () => {
     call.abort()
     gate.resolve('late')
     await roundTrip(server, client)
-    expect(await rejectionOf(call)).toBeInstanceOf(AbortError)
+    expect(await rejection(call)).toBeInstanceOf(AbortError)
     expect(errors).toEqual([])
     expect(client.connected).toBe(true)
   })
@@ -506,7 +497,7 @@ describe('timeouts', () => {
     expect(call.finished).toBe(false)
     await vi.advanceTimersByTimeAsync(1)
     expect(call.finished).toBe(true)
-    const error = await rejectionOf(call)
+    const error = await rejection(call)
     expect(error).toBeInstanceOf(TimeoutError)
     expect((error as TimeoutError).code).toBe('ERR_TIMEOUT')
     expect((error as Error).message).toMatchInlineSnapshot(`"call "never" timed out after 1000 ms"`)
@@ -555,13 +546,13 @@ describe('timeouts', () => {
     const call = client.rpc('missing-but-slow').timeout(60_000)
     const timer = setTimeoutSpy.mock.results.at(-1)?.value as NodeJS.Timeout
     expect(timer.hasRef()).toBe(false)
-    await rejectionOf(call)
+    await rejection(call)
   })
 
   test('callTimeout applies to every call', async () => {
     const { server, client } = await connectedPair({}, { callTimeout: 30 })
     server.expose('never', () => new Promise(() => {}))
-    expect(await rejectionOf(client.rpc('never'))).toBeInstanceOf(TimeoutError)
+    expect(await rejection(client.rpc('never'))).toBeInstanceOf(TimeoutError)
   })
 })
 
@@ -572,11 +563,11 @@ describe('closing', () => {
     await client.close()
     expect(client.connected).toBe(false)
     const call = client.rpc('add', 1, 2)
-    const error = await rejectionOf(call)
+    const error = await rejection(call)
     expect(error).toBeInstanceOf(ChannelClosedError)
     expect((error as ChannelClosedError).code).toBe('ERR_CHANNEL_CLOSED')
     expect((error as Error).message).toMatchInlineSnapshot(`"cannot call "add": the channel is closed"`)
-    expect(await rejectionOf(client.remote<{ add(a: number, b: number): number }>().add(1, 2))).toBeInstanceOf(ChannelClosedError)
+    expect(await rejection(client.remote<{ add(a: number, b: number): number }>().add(1, 2))).toBeInstanceOf(ChannelClosedError)
     expect(() => client.notify('log', 'x')).toThrow(ChannelClosedError)
     expect(() => client.notify('log', 'x')).toThrowErrorMatchingInlineSnapshot(
       `[ChannelClosedError: cannot notify "log": the channel is closed]`,
@@ -589,7 +580,7 @@ describe('closing', () => {
     await client.close()
     await disconnected
     expect(server.connected).toBe(false)
-    expect(await rejectionOf(server.rpc('anything'))).toBeInstanceOf(ChannelClosedError)
+    expect(await rejection(server.rpc('anything'))).toBeInstanceOf(ChannelClosedError)
     expect(() => server.notify('anything')).toThrow(ChannelClosedError)
   })
 
@@ -608,7 +599,7 @@ describe('closing', () => {
     await roundTrip(server, client)
     const reason = new Error('shutting down')
     await client.destroy(reason)
-    const error = await rejectionOf(call)
+    const error = await rejection(call)
     expect(error).toBeInstanceOf(ChannelClosedError)
     expect((error as Error).cause).toBe(reason)
   })
@@ -620,7 +611,7 @@ describe('closing', () => {
     const disconnected = next(server, 'disconnect')
     await client[Symbol.asyncDispose]()
     expect(client.connected).toBe(false)
-    expect(await rejectionOf(pending)).toBeInstanceOf(ChannelClosedError)
+    expect(await rejection(pending)).toBeInstanceOf(ChannelClosedError)
     await disconnected
   })
 
@@ -652,7 +643,7 @@ describe('closing', () => {
     await started.promise
     await server.close()
     expect(await aborted.promise).toBeInstanceOf(ChannelClosedError)
-    expect(await rejectionOf(call)).toBeInstanceOf(ChannelClosedError)
+    expect(await rejection(call)).toBeInstanceOf(ChannelClosedError)
   })
 })
 
@@ -682,14 +673,14 @@ describe('handshake failures', () => {
     server.expose('effect', handler)
     const queued = client.rpc('effect')
     await Promise.allSettled(attach())
-    expect(await rejectionOf(queued)).toBeInstanceOf(ChannelClosedError)
+    expect(await rejection(queued)).toBeInstanceOf(ChannelClosedError)
     expect(handler).not.toHaveBeenCalled()
   })
 
   test('a hello with the wrong magic is a ProtocolError', async () => {
     const peer = channelWithRawPeer()
     peer.send([MessageType.Hello, 'not-ipc-channel', PROTOCOL_VERSION, null, {}])
-    const error = await rejectionOf(peer.attached)
+    const error = await rejection(peer.attached)
     expect(error).toBeInstanceOf(ProtocolError)
     expect((error as Error).message).toMatchInlineSnapshot(`"not an ipc-channel peer (magic "not-ipc-channel")"`)
     await peer.peerClosed
@@ -698,7 +689,7 @@ describe('handshake failures', () => {
   test('a hello with another protocol version is a ProtocolError', async () => {
     const peer = channelWithRawPeer()
     peer.send([MessageType.Hello, MAGIC, PROTOCOL_VERSION + 1, null, {}])
-    const error = await rejectionOf(peer.attached)
+    const error = await rejection(peer.attached)
     expect(error).toBeInstanceOf(ProtocolError)
     expect((error as Error).message).toMatchInlineSnapshot(`"protocol version mismatch: this side speaks 1, the peer 2"`)
   })
@@ -706,7 +697,7 @@ describe('handshake failures', () => {
   test('garbage instead of a hello is a ProtocolError', async () => {
     const peer = channelWithRawPeer()
     peer.inject(new Uint8Array([0x1c, 0x00]))
-    expect(await rejectionOf(peer.attached)).toBeInstanceOf(ProtocolError)
+    expect(await rejection(peer.attached)).toBeInstanceOf(ProtocolError)
   })
 
   test('a call before the hello is a ProtocolError and is not run', async () => {
@@ -714,7 +705,7 @@ describe('handshake failures', () => {
     const handler = vi.fn()
     peer.channel.expose('effect', handler)
     peer.send([MessageType.Call, 1, 'effect', []])
-    const error = await rejectionOf(peer.attached)
+    const error = await rejection(peer.attached)
     expect(error).toBeInstanceOf(ProtocolError)
     expect((error as Error).message).toMatchInlineSnapshot(`"message type 2 sent before the handshake completed"`)
     expect(handler).not.toHaveBeenCalled()
@@ -726,7 +717,7 @@ describe('handshake failures', () => {
     peer.channel.expose('effect', handler)
     peer.send([MessageType.Hello, MAGIC, PROTOCOL_VERSION, new Uint8Array(32).fill(1), {}])
     peer.send([MessageType.Call, 1, 'effect', []])
-    const error = await rejectionOf(peer.attached)
+    const error = await rejection(peer.attached)
     expect(error).toBeInstanceOf(ProtocolError)
     expect(handler).not.toHaveBeenCalled()
     expect(peer.channel.connected).toBe(false)
@@ -736,20 +727,20 @@ describe('handshake failures', () => {
     const peer = channelWithRawPeer({ secret: 's3cret' })
     peer.send([MessageType.Hello, MAGIC, PROTOCOL_VERSION, new Uint8Array(32).fill(1), {}])
     peer.send([MessageType.Auth, new Uint8Array(32).fill(2)])
-    expect(await rejectionOf(peer.attached)).toBeInstanceOf(AuthenticationError)
+    expect(await rejection(peer.attached)).toBeInstanceOf(AuthenticationError)
   })
 
   test('more than maxHandshakeBytes before the handshake completes is a ProtocolError', async () => {
     const peer = channelWithRawPeer({ secret: 's3cret', maxHandshakeBytes: 256 })
     peer.inject(new Uint8Array(300))
-    const error = await rejectionOf(peer.attached)
+    const error = await rejection(peer.attached)
     expect(error).toBeInstanceOf(ProtocolError)
     expect((error as Error).message).toMatchInlineSnapshot(`"more than 256 bytes sent before the handshake completed"`)
   })
 
   test('a silent peer fails the handshake with TimeoutError after handshakeTimeout', async () => {
     const peer = channelWithRawPeer({ handshakeTimeout: 30 })
-    const error = await rejectionOf(peer.attached)
+    const error = await rejection(peer.attached)
     expect(error).toBeInstanceOf(TimeoutError)
     expect(peer.received[0]?.[0]).toBe(MessageType.Hello)
   })
@@ -779,10 +770,10 @@ describe('hostile or broken input after the handshake', () => {
     await clientDisconnect
     expect(first.server.connected).toBe(false)
     expect(first.client.connected).toBe(false)
-    const serverSide = await rejectionOf(pendingFromServer)
+    const serverSide = await rejection(pendingFromServer)
     expect(serverSide).toBeInstanceOf(ChannelClosedError)
     expect((serverSide as Error).cause).toBe(error)
-    expect(await rejectionOf(pendingFromClient)).toBeInstanceOf(ChannelClosedError)
+    expect(await rejection(pendingFromClient)).toBeInstanceOf(ChannelClosedError)
 
     // The other channel goes on.
     expect(second.server.connected).toBe(true)
