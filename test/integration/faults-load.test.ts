@@ -7,7 +7,7 @@ import { describe, expect, onTestFinished, test } from 'vitest'
 import { Client } from '../../dist/index.js'
 import { spawnFixture, tempSocket } from '../helpers/processes.js'
 import {
-  Mailbox,
+  mailbox,
   MessageType,
   helloFrame,
   messageFrame,
@@ -26,7 +26,7 @@ describe('many connections', () => {
     const server = await startFaultServer({ secret: 'shared' })
     const processes = Array.from({ length: 4 }, () => {
       const fixture = spawnFixture('faults-clients.mjs', [server.path, JSON.stringify({ connections: 50, calls: 20, secret: 'shared' })])
-      return new Mailbox(fixture)
+      return mailbox(fixture)
     })
     const ready = await Promise.all(
       processes.map((mail) =>
@@ -107,7 +107,7 @@ describe('a peer that stops reading', () => {
     const maxBufferedBytes = 1 * MiB
     const rounds = 64
     const perRound = 32
-    const writer = new Mailbox(
+    const writer = mailbox(
       spawnFixture('faults-writer.mjs', [reader.path, JSON.stringify({ maxBufferedBytes, size, rounds, perRound })], {
         MALLOC_MMAP_THRESHOLD_: String(128 * KiB),
       }),

@@ -7,7 +7,7 @@ import { describe, expect, onTestFinished, test } from 'vitest'
 import { ChannelClosedError, Client, Server, listen, type Channel } from '../../dist/index.js'
 import { spawnFixture, tempSocket } from '../helpers/processes.js'
 import { outcome } from '../helpers/outcome.js'
-import { Mailbox, helloFrame, rawConnect, startFaultServer, within, type Report } from './faults-support.js'
+import { mailbox, helloFrame, rawConnect, startFaultServer, within, type Report } from './faults-support.js'
 
 const MiB = 1024 * 1024
 
@@ -138,7 +138,7 @@ describe('idempotence', () => {
         if (channels.length === 2) resolve()
       }),
     )
-    const clients = new Mailbox(spawnFixture('faults-clients.mjs', [path, JSON.stringify({ connections: 2, calls: 1 })]))
+    const clients = mailbox(spawnFixture('faults-clients.mjs', [path, JSON.stringify({ connections: 2, calls: 1 })]))
     await clients.take('ready')
     await twoConnected
     const [a, b] = channels

@@ -1,91 +1,17 @@
 /**
- * Shared pieces of the fault tests (faults*.test.ts): the faults-server fixture, a mailbox over a
- * fixture's control messages, raw sockets that speak (or break) the wire protocol by hand, and a
- * seeded random generator.
+ * Shared pieces of the fault tests (faults*.test.ts): the faults-server fixture with its mailbox, raw
+ * sockets that speak (or break) the wire protocol by hand, and a seeded random generator.
  */
 import { connect as netConnect, type Socket } from 'node:net'
 import { Decoder, Encoder } from 'cbor-x'
 import { onTestFinished } from 'vitest'
 import { CODEC_OPTIONS } from '../../dist/protocol/codec.js'
 import { MAGIC, MessageType, PROTOCOL_VERSION } from '../../dist/protocol/messages.js'
+import { mailbox, type Mailbox, type Report } from '../helpers/mailbox.js'
 import { spawnFixture, tempSocket, type Fixture, within } from '../helpers/processes.js'
 import { mulberry32 } from '../helpers/random.js'
 
-/** A control message of a fixture process. */
-export interface Report {
-  type: string
-  [key: string]: unknown
-}
-
-/**
- * Every control message of a fixture, kept in order, so that a test can wait for one kind without
- * losing the others.
- */
-export class Mailbox {
-  readonly #messages: Report[] = []
-  readonly #waiters = new Set<() => void>()
-  readonly fixture: Fixture
-
-  constructor(fixture: Fixture) {
-    this.fixture = fixture
-    fixture.child.on('message', (message: Report) => {
-      this.#messages.push(message)
-      for (const wake of [...this.#waiters]) wake()
-    })
-    fixture.child.once('exit', () => {
-      for (const wake of [...this.#waiters]) wake()
-    })
-  }
-
-  /** All messages of `type` received so far. */
-  all<T extends Report = Report>(type: string): T[] {
-    return this.#messages.filter((message) => message.type === type) as T[]
-  }
-
-  /**
-   * Resolves with the first message of `type` (matching `match`) not taken before, waiting up to `ms`.
-   * Each message is handed out once.
-   */
-  take<T extends Report = Report>(type: string, ms = 10_000, match: (message: T) => boolean = () => true): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const look = (): boolean => {
-        const index = this.#messages.findIndex((m) => m.type === type && !taken.has(m) && match(m as T))
-        if (index < 0) return false
-        const message = this.#messages[index]
-        taken.add(message)
-        finish()
-        resolve(message as T)
-        return true
-      }
-      const wake = (): void => {
-        if (look()) return
-        const { exitCode, signalCode } = this.fixture.child
-        if (exitCode !== null || signalCode !== null) {
-          finish()
-          reject(new Error(`fixture exited (${exitCode ?? signalCode}) before sending ${type}:\n${this.fixture.output()}`))
-        }
-      }
-      const timer = setTimeout(() => {
-        finish()
-        reject(new Error(`no ${type} message within ${ms} ms:\n${this.fixture.output()}`))
-      }, ms)
-      const finish = (): void => {
-        clearTimeout(timer)
-        this.#waiters.delete(wake)
-      }
-      this.#waiters.add(wake)
-      wake()
-    })
-  }
-
-  /** Sends a command and waits for the answer of type `answer`. */
-  ask<T extends Report = Report>(command: Record<string, unknown>, answer: string, ms = 10_000): Promise<T> {
-    const reply = this.take<T>(answer, ms)
-    this.fixture.send(command)
-    return reply
-  }
-}
-const taken = new WeakSet<Report>()
+export { mailbox, type Mailbox, type Report }
 
 /** Options of test/fixtures/faults-server.mjs. */
 export interface FaultServerOptions {
@@ -140,13 +66,9 @@ export async function startFaultServer(
   env: NodeJS.ProcessEnv = {},
 ): Promise<FaultServer> {
   const fixture = spawnFixture('faults-server.mjs', [path, JSON.stringify(options)], env)
-  const mail = new Mailbox(fixture)
-  const listening = await Promise.race([
-    mail.take('listening', 15_000),
-    mail.take('listen-failed', 15_000).then((m) => {
-      throw new Error(`faults-server did not listen: ${JSON.stringify(m)}`)
-    }),
-  ])
+  const mail = mailbox(fixture)
+  const listening = await mail.take(['listening', 'listen-failed'], 15_000)
+  if (listening.type !== 'listening') throw new Error(`faults-server did not listen: ${JSON.stringify(listening)}`)
   return {
     fixture,
     mail,

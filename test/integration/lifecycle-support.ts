@@ -5,13 +5,12 @@
  */
 import { onTestFinished } from 'vitest'
 import { Client, type ClientOptions } from '../../dist/index.js'
+import { mailbox, type Report } from '../helpers/mailbox.js'
 import { spawnFixture, tempSocket, type Fixture, within } from '../helpers/processes.js'
 
 /** A control message sent by a fixture process. */
-export interface FixtureMessage {
-  type: string
+export interface FixtureMessage extends Report {
   tag?: string
-  [key: string]: unknown
 }
 
 /** A thrown value or an abort reason as lifecycle-server.mjs describes it over its JSON channel. */
@@ -30,25 +29,14 @@ export interface Described {
   cause?: Described
 }
 
-/** Messages a fixture sent that no `nextMessage` has asked for yet, in arrival order. */
-const unclaimed = new WeakMap<Fixture, FixtureMessage[]>()
-
 /**
  * Resolves with the first message of `type` (and `tag`, when given) that the fixture sent and nobody
  * claimed yet. Other messages are kept for later calls, so the order in which a test waits for two
- * reports does not have to be the order in which they were sent. Not for concurrent use on one fixture.
+ * reports does not have to be the order in which they were sent. No deadline of its own: the tests
+ * bound the waits that need it with within(), and the test timeout bounds the rest.
  */
-export async function nextMessage<T extends FixtureMessage = FixtureMessage>(fixture: Fixture, type: string, tag?: string): Promise<T> {
-  const matches = (message: FixtureMessage): boolean => message.type === type && (tag === undefined || message.tag === tag)
-  let kept = unclaimed.get(fixture)
-  if (!kept) unclaimed.set(fixture, (kept = []))
-  const index = kept.findIndex(matches)
-  if (index >= 0) return kept.splice(index, 1)[0] as T
-  for (;;) {
-    const message = await fixture.message<FixtureMessage>()
-    if (matches(message)) return message as T
-    kept.push(message)
-  }
+export function nextMessage<T extends FixtureMessage = FixtureMessage>(fixture: Fixture, type: string, tag?: string): Promise<T> {
+  return mailbox(fixture).take<T>(type, Infinity, (message) => tag === undefined || message.tag === tag)
 }
 
 export { within }
@@ -65,7 +53,7 @@ export interface LifecycleServerOptions {
 export async function startLifecycleServer(options: LifecycleServerOptions = {}): Promise<{ fixture: Fixture; path: string }> {
   const path = tempSocket()
   const fixture = spawnFixture('lifecycle-server.mjs', [path, JSON.stringify(options)])
-  const first = await within(10_000, fixture.message<FixtureMessage>(), 'the fixture server starting')
+  const first = await mailbox(fixture).take(['listening', 'listen-failed'], 10_000)
   if (first.type !== 'listening') throw new Error(`fixture server did not listen: ${JSON.stringify(first)}\n${fixture.output()}`)
   return { fixture, path }
 }

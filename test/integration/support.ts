@@ -1,16 +1,15 @@
 /**
  * Shared pieces of the integration tests: fixture servers and clients started over real Unix sockets,
- * waiting for a given control message, deadlines, and clients closed after each test.
+ * waiting for a given control message (through the fixture's mailbox), deadlines, and clients closed
+ * after each test.
  */
 import { onTestFinished } from 'vitest'
 import { Client, Server, type ClientOptions, type ServerOptions } from '../../dist/index.js'
+import { mailbox, type Report } from '../helpers/mailbox.js'
 import { spawnFixture, tempSocket, type Fixture, within } from '../helpers/processes.js'
 
 /** A control message sent by a fixture process. */
-export interface FixtureMessage {
-  type: string
-  [key: string]: unknown
-}
+export type FixtureMessage = Report
 
 /** An error as a fixture describes it over its JSON control channel. */
 export interface DescribedError {
@@ -24,63 +23,11 @@ export interface DescribedError {
 }
 
 /**
- * Sorts the control messages of one fixture by type, so that tests can wait for several kinds at once
- * without one waiter swallowing another's message.
- */
-class Reports {
-  readonly #buffered: FixtureMessage[] = []
-  readonly #waiters: { types: string[]; resolve: (message: FixtureMessage) => void; reject: (error: Error) => void }[] = []
-  #ended: Error | undefined
-
-  constructor(fixture: Fixture) {
-    void this.#pump(fixture)
-  }
-
-  async #pump(fixture: Fixture): Promise<void> {
-    for (;;) {
-      let message: FixtureMessage
-      try {
-        message = await fixture.message<FixtureMessage>()
-      } catch (error) {
-        this.#ended = error as Error
-        for (const waiter of this.#waiters.splice(0)) waiter.reject(this.#ended)
-        return
-      }
-      const index = this.#waiters.findIndex((waiter) => waiter.types.includes(message.type))
-      if (index >= 0) this.#waiters.splice(index, 1)[0].resolve(message)
-      else this.#buffered.push(message)
-    }
-  }
-
-  next(types: string[]): Promise<FixtureMessage> {
-    const index = this.#buffered.findIndex((message) => types.includes(message.type))
-    if (index >= 0) return Promise.resolve(this.#buffered.splice(index, 1)[0])
-    if (this.#ended) return Promise.reject(this.#ended)
-    const promise = new Promise<FixtureMessage>((resolve, reject) => this.#waiters.push({ types, resolve, reject }))
-    // A test that failed early may leave a waiter behind: its rejection when the fixture is killed is not news.
-    promise.catch(() => {})
-    return promise
-  }
-}
-
-const reports = new WeakMap<Fixture, Reports>()
-
-/**
  * Resolves with the next message of `type` (or of any of `types`) from the fixture, in the order the
  * fixture sent them; messages of other types stay available to other waiters.
  */
-export function nextMessage<T extends FixtureMessage = FixtureMessage>(
-  fixture: Fixture,
-  type: string | string[],
-  ms = 5000,
-): Promise<T> {
-  let sorted = reports.get(fixture)
-  if (!sorted) {
-    sorted = new Reports(fixture)
-    reports.set(fixture, sorted)
-  }
-  const types = Array.isArray(type) ? type : [type]
-  return within(ms, sorted.next(types), `the fixture's ${types.join(' or ')} message`) as Promise<T>
+export function nextMessage<T extends FixtureMessage = FixtureMessage>(fixture: Fixture, type: string | string[], ms = 5000): Promise<T> {
+  return mailbox(fixture).take<T>(type, ms)
 }
 
 /** Options of test/fixtures/server.mjs. */
