@@ -16,16 +16,14 @@ import {
   MAGIC,
   MessageType,
   PROTOCOL_VERSION,
-  Random,
   encode,
   frame,
   helloFrame,
   messageFrame,
   rawConnect,
-  startFaultServer,
-  within,
   type RawPeer,
-} from './faults-support.js'
+} from '../helpers/wire.js'
+import { Random, startFaultServer, within } from './faults-support.js'
 
 const SEED = Number(process.env.FAULTS_SEED ?? 0x1bad5eed)
 const CONNECTIONS = 240

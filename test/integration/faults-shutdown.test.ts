@@ -7,7 +7,8 @@ import { describe, expect, onTestFinished, test } from 'vitest'
 import { ChannelClosedError, Client, Server, listen, type Channel } from '../../dist/index.js'
 import { spawnFixture, tempSocket } from '../helpers/processes.js'
 import { outcome } from '../helpers/outcome.js'
-import { mailbox, helloFrame, rawConnect, startFaultServer, within, type Report } from './faults-support.js'
+import { helloFrame, rawConnect } from '../helpers/wire.js'
+import { mailbox, startFaultServer, within, type Report } from './faults-support.js'
 
 const MiB = 1024 * 1024
 

@@ -6,30 +6,11 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { Client } from '../../dist/index.js'
-import {
-  MAGIC,
-  MessageType,
-  PROTOCOL_VERSION,
-  encode,
-  frame,
-  helloFrame,
-  messageFrame,
-  rawConnect,
-  startFaultServer,
-  within,
-  type FaultServer,
-  type Report,
-} from './faults-support.js'
+import { MAGIC, MessageType, PROTOCOL_VERSION, encode, frame, header, helloFrame, messageFrame, rawConnect } from '../helpers/wire.js'
+import { startFaultServer, within, type FaultServer, type Report } from './faults-support.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
-
-/** A frame header announcing `length` bytes, without the payload. */
-function header(length: number): Buffer {
-  const bytes = Buffer.alloc(4)
-  bytes.writeUInt32BE(length)
-  return bytes
-}
 
 /** A connected Client of the test process, destroyed after the test. */
 async function goodClient(server: FaultServer, secret?: string): Promise<Client> {

@@ -2,11 +2,11 @@
  * Hostile bytes from raw `net` sockets against a fixture server process: the offending connection is
  * dropped, the server reports a ProtocolError, and a well-behaved client goes on calling undisturbed.
  */
-import { connect as netConnect } from 'node:net'
 import { describe, expect, test } from 'vitest'
 import type { Client } from '../../dist/index.js'
 import { connectClient, nextMessage, startServer, within, type DescribedError, type FixtureMessage } from './support.js'
 import { mulberry32 } from '../helpers/random.js'
+import { frame, rawConnect } from '../helpers/wire.js'
 
 // ---- A few lines of hand-written CBOR, independent of the library's codec. ----
 
@@ -24,14 +24,6 @@ function hello(magic = 'ipc-channel', version = 1): number[] {
   return [0x85, 0x00, ...cborText(magic), version, CBOR_NULL, CBOR_EMPTY_MAP]
 }
 
-/** Prefixes a payload with its uint32 big-endian length. */
-function frame(payload: number[] | Uint8Array): Buffer {
-  const body = Buffer.from(payload)
-  const header = Buffer.alloc(4)
-  header.writeUInt32BE(body.length)
-  return Buffer.concat([header, body])
-}
-
 /** Deterministic pseudo-random bytes (mulberry32), so a failure can be replayed. */
 function randomBytes(seed: number, length: number): Buffer {
   const next = mulberry32(seed)
@@ -45,25 +37,13 @@ interface RawResult {
   received: Buffer
 }
 
-/** A raw socket to the server; `closed` resolves once the connection is gone, with what the server sent. */
-function openRaw(path: string) {
-  const received: Buffer[] = []
-  const socket = netConnect(path)
-  socket.on('data', (chunk: Buffer) => received.push(chunk))
-  // The server may reset the connection while we are still writing.
-  socket.on('error', () => {})
-  const connected = new Promise<void>((resolve) => socket.once('connect', () => resolve()))
-  const closed = new Promise<RawResult>((resolve) => socket.on('close', () => resolve({ received: Buffer.concat(received) })))
-  return { socket, connected, closed }
-}
-
 /** Connects a raw socket, writes `chunks` (optionally ending its side), and resolves once it closes. */
 async function sendRaw(path: string, chunks: Buffer[], { end = false } = {}): Promise<RawResult> {
-  const raw = openRaw(path)
-  await raw.connected
+  const raw = await rawConnect(path)
   for (const chunk of chunks) raw.socket.write(chunk)
   if (end) raw.socket.end()
-  return within(3000, raw.closed, 'the server dropping the raw connection')
+  await within(3000, raw.closed, 'the server dropping the raw connection')
+  return { received: raw.received() }
 }
 
 interface Reported extends FixtureMessage {
@@ -194,8 +174,7 @@ describe('junk from raw sockets', () => {
 
   test('garbage after a valid handshake closes that channel and the server reports a ProtocolError', async () => {
     const context = await setup()
-    const raw = openRaw(context.path)
-    await raw.connected
+    const raw = await rawConnect(context.path)
     raw.socket.write(frame(hello()))
     // The raw peer passed the handshake: the server announced a second channel.
     expect(await within(2000, nextMessage(context.fixture, 'connection'), 'the connection event')).toMatchObject({ count: 2 })
