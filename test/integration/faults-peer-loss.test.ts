@@ -5,8 +5,9 @@
  */
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { AuthenticationError, ChannelClosedError, Client, TimeoutError, type ClientOptions, type InProgress } from '../../dist/index.js'
+import type { Report } from '../helpers/mailbox.js'
 import { outcome } from '../helpers/outcome.js'
-import { signal, startFaultServer, within, type Report } from './faults-support.js'
+import { signal, startFaultServer, within } from './faults-support.js'
 
 /** A Client of the test process, destroyed after the test. */
 function newClient(path: string, options?: ClientOptions): Client {

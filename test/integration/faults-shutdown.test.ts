@@ -5,10 +5,11 @@
  */
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { ChannelClosedError, Client, Server, listen, type Channel } from '../../dist/index.js'
+import { mailbox, type Report } from '../helpers/mailbox.js'
 import { spawnFixture, tempSocket } from '../helpers/processes.js'
 import { outcome } from '../helpers/outcome.js'
 import { helloFrame, rawConnect } from '../helpers/wire.js'
-import { mailbox, startFaultServer, within, type Report } from './faults-support.js'
+import { startFaultServer, within } from './faults-support.js'
 
 const MiB = 1024 * 1024
 

@@ -6,8 +6,6 @@ import { mailbox, type Mailbox, type Report } from '../helpers/mailbox.js'
 import { spawnFixture, tempSocket, type Fixture, within } from '../helpers/processes.js'
 import { mulberry32 } from '../helpers/random.js'
 
-export { mailbox, type Mailbox, type Report }
-
 /** Options of test/fixtures/faults-server.mjs. */
 export interface FaultServerOptions {
   secret?: string
