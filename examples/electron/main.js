@@ -3,7 +3,7 @@
 // main). Installing this repository downloads no Electron binary (its pinned electron dev dependency
 // fetches one only when first run): the package gives these files Electron's type definitions, checked
 // by `npm run typecheck` (tsconfig.json beside them), and the adapter is tested against the documented
-// MessagePortMain shape in test/integration/links-ports.test.ts.
+// MessagePortMain shape in test/integration/links/ports.test.ts.
 //
 //   npm run build
 //   npx esbuild examples/electron/renderer.js --bundle --format=esm --outfile=examples/electron/renderer.bundle.js

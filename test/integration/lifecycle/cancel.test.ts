@@ -11,9 +11,9 @@ import { writeFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { AbortError, ChannelClosedError, Client, type CallContext } from '../../dist/index.js'
-import { tempDir } from '../helpers/processes.js'
-import { rejection } from '../helpers/outcome.js'
+import { AbortError, ChannelClosedError, Client, type CallContext } from '../../../dist/index.js'
+import { tempDir } from '../../helpers/processes.js'
+import { rejection } from '../../helpers/outcome.js'
 import {
   lifecycleClient,
   nextMessage,
@@ -24,7 +24,7 @@ import {
   within,
   type Described,
   type FixtureMessage,
-} from './lifecycle-support.js'
+} from './support.js'
 
 interface Aborted extends FixtureMessage {
   reason: Described

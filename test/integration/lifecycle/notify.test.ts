@@ -4,8 +4,8 @@
  * working. Both directions: the client in the test notifies the fixture server, and the reverse.
  */
 import { describe, expect, test } from 'vitest'
-import { MethodNotFoundError } from '../../dist/index.js'
-import { nextMessage, recordMishaps, serverAndClient, signalled, within, type Described, type FixtureMessage } from './lifecycle-support.js'
+import { MethodNotFoundError } from '../../../dist/index.js'
+import { nextMessage, recordMishaps, serverAndClient, signalled, within, type Described, type FixtureMessage } from './support.js'
 
 interface ChannelError extends FixtureMessage {
   error: Described

@@ -5,9 +5,9 @@
 import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, expect, test } from 'vitest'
-import { listen } from '../../dist/index.js'
-import { spawnFixture, tempDir, tempSocket } from '../helpers/processes.js'
-import { connectClient, type FixtureMessage, listenHere, nextMessage, startServer } from './support.js'
+import { listen } from '../../../dist/index.js'
+import { spawnFixture, tempDir, tempSocket } from '../../helpers/processes.js'
+import { connectClient, type FixtureMessage, listenHere, nextMessage, startServer } from '../support.js'
 
 interface ListenFailed extends FixtureMessage {
   code: string

@@ -5,10 +5,10 @@
 import { join } from 'node:path'
 import { MessageChannel, Worker } from 'node:worker_threads'
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { ChannelClosedError, fromMessagePort, type Channel, type MessagePortOptions } from '../../dist/index.js'
-import { fixturesDir } from '../helpers/processes.js'
-import { outcome, reasonOf } from '../helpers/outcome.js'
-import { DEADLINE_MS, connected, coreScenarios, within } from './links-scenarios.js'
+import { ChannelClosedError, fromMessagePort, type Channel, type MessagePortOptions } from '../../../dist/index.js'
+import { fixturesDir } from '../../helpers/processes.js'
+import { outcome, reasonOf } from '../../helpers/outcome.js'
+import { DEADLINE_MS, connected, coreScenarios, within } from './scenarios.js'
 
 const workerPath = join(fixturesDir, 'link-worker.mjs')
 

@@ -9,10 +9,10 @@ import { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { MessageChannel, type MessagePort } from 'node:worker_threads'
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { ChannelClosedError, ProtocolError, fromMessagePort, type Channel, type MessagePortLike } from '../../dist/index.js'
-import { outcome } from '../helpers/outcome.js'
-import { linkApi } from '../fixtures/link-api.mjs'
-import { DEADLINE_MS, connected, coreScenarios, within } from './links-scenarios.js'
+import { ChannelClosedError, ProtocolError, fromMessagePort, type Channel, type MessagePortLike } from '../../../dist/index.js'
+import { outcome } from '../../helpers/outcome.js'
+import { linkApi } from '../../fixtures/link-api.mjs'
+import { DEADLINE_MS, connected, coreScenarios, within } from './scenarios.js'
 
 /** Electron's MessagePortMain as documented: EventEmitter, start(), close(), postMessage(message, ports?). */
 class FakeMessagePortMain extends EventEmitter {
@@ -201,7 +201,7 @@ describe('fromMessagePort', () => {
   })
 
   test('the message-port transport imports nothing from node: (it is part of the browser build)', () => {
-    const source = readFileSync(new URL('../../src/transports/message-port.ts', import.meta.url), 'utf8')
+    const source = readFileSync(new URL('../../../src/transports/message-port.ts', import.meta.url), 'utf8')
     expect(source).not.toMatch(/from\s+['"]node:|require\(\s*['"]node:|import\(\s*['"]node:/)
   })
 })

@@ -4,12 +4,12 @@
  * server.close() stops accepting before it waits for its channels.
  */
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { ChannelClosedError, Client, Server, listen, type Channel } from '../../dist/index.js'
-import { mailbox, type Report } from '../helpers/mailbox.js'
-import { spawnFixture, tempSocket } from '../helpers/processes.js'
-import { outcome } from '../helpers/outcome.js'
-import { helloFrame, rawConnect } from '../helpers/wire.js'
-import { startFaultServer, within } from './faults-support.js'
+import { ChannelClosedError, Client, Server, listen, type Channel } from '../../../dist/index.js'
+import { mailbox, type Report } from '../../helpers/mailbox.js'
+import { spawnFixture, tempSocket } from '../../helpers/processes.js'
+import { outcome } from '../../helpers/outcome.js'
+import { helloFrame, rawConnect } from '../../helpers/wire.js'
+import { startFaultServer, within } from './support.js'
 
 const MiB = 1024 * 1024
 

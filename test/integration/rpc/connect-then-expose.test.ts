@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest'
-import { connect } from '../../dist/index.js'
-import { spawnFixture, tempSocket } from '../helpers/processes.js'
+import { connect } from '../../../dist/index.js'
+import { spawnFixture, tempSocket } from '../../helpers/processes.js'
 
 // DESIGN's example exposes on the client after `await connect()`, while the server calls that very
 // function from its 'connection' handler. The server's call can arrive in the same read as its last

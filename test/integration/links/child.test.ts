@@ -4,11 +4,11 @@
  */
 import { join } from 'node:path'
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { AuthenticationError, ChannelClosedError, spawnChild, type ChildLink, type SpawnChildOptions } from '../../dist/index.js'
-import { fixturesDir, spawnFixture } from '../helpers/processes.js'
-import { outcome, reasonOf } from '../helpers/outcome.js'
-import { nextMessage } from './support.js'
-import { DEADLINE_MS, coreScenarios, within } from './links-scenarios.js'
+import { AuthenticationError, ChannelClosedError, spawnChild, type ChildLink, type SpawnChildOptions } from '../../../dist/index.js'
+import { fixturesDir, spawnFixture } from '../../helpers/processes.js'
+import { outcome, reasonOf } from '../../helpers/outcome.js'
+import { nextMessage } from '../support.js'
+import { DEADLINE_MS, coreScenarios, within } from './scenarios.js'
 
 const childApi = join(fixturesDir, 'child-api.mjs')
 

@@ -1,10 +1,10 @@
 /**
- * Shared pieces of the fault tests (faults*.test.ts): the faults-server fixture with its mailbox, and a
+ * Shared pieces of the fault tests in this folder: the faults-server fixture with its mailbox, and a
  * seeded random generator. The wire by hand is in test/helpers/wire.ts.
  */
-import { mailbox, type Mailbox, type Report } from '../helpers/mailbox.js'
-import { spawnFixture, tempSocket, type Fixture, within } from '../helpers/processes.js'
-import { mulberry32 } from '../helpers/random.js'
+import { mailbox, type Mailbox, type Report } from '../../helpers/mailbox.js'
+import { spawnFixture, tempSocket, type Fixture, within } from '../../helpers/processes.js'
+import { mulberry32 } from '../../helpers/random.js'
 
 /** Options of test/fixtures/faults-server.mjs. */
 export interface FaultServerOptions {

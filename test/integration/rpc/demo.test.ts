@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs'
 import { expect, test } from 'vitest'
-import { repositoryRoot, runScript } from '../helpers/processes.js'
+import { repositoryRoot, runScript } from '../../helpers/processes.js'
 
 const root = repositoryRoot
 

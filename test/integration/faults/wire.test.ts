@@ -5,10 +5,10 @@
  */
 import { randomBytes } from 'node:crypto'
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { Client } from '../../dist/index.js'
-import type { Report } from '../helpers/mailbox.js'
-import { MAGIC, MessageType, PROTOCOL_VERSION, encode, frame, header, helloFrame, messageFrame, rawConnect } from '../helpers/wire.js'
-import { startFaultServer, within, type FaultServer } from './faults-support.js'
+import { Client } from '../../../dist/index.js'
+import type { Report } from '../../helpers/mailbox.js'
+import { MAGIC, MessageType, PROTOCOL_VERSION, encode, frame, header, helloFrame, messageFrame, rawConnect } from '../../helpers/wire.js'
+import { startFaultServer, within, type FaultServer } from './support.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB

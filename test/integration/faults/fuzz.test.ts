@@ -9,8 +9,8 @@
  */
 import { createServer } from 'node:net'
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { Client } from '../../dist/index.js'
-import { tempSocket } from '../helpers/processes.js'
+import { Client } from '../../../dist/index.js'
+import { tempSocket } from '../../helpers/processes.js'
 import {
   FrameReader,
   MAGIC,
@@ -22,8 +22,8 @@ import {
   messageFrame,
   rawConnect,
   type RawPeer,
-} from '../helpers/wire.js'
-import { Random, startFaultServer, within } from './faults-support.js'
+} from '../../helpers/wire.js'
+import { Random, startFaultServer, within } from './support.js'
 
 const SEED = Number(process.env.FAULTS_SEED ?? 0x1bad5eed)
 const CONNECTIONS = 240

@@ -6,13 +6,13 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
 import type { ConnectionOptions } from 'node:tls'
-import { ChannelClosedError } from '../../dist/index.js'
-import { spawnFixture } from '../helpers/processes.js'
-import { outcome } from '../helpers/outcome.js'
-import { connectClient, newClient, nextMessage } from './support.js'
-import { DEADLINE_MS, coreScenarios, within } from './links-scenarios.js'
+import { ChannelClosedError } from '../../../dist/index.js'
+import { spawnFixture } from '../../helpers/processes.js'
+import { outcome } from '../../helpers/outcome.js'
+import { connectClient, newClient, nextMessage } from '../support.js'
+import { DEADLINE_MS, coreScenarios, within } from './scenarios.js'
 
-const tlsFile = (name: string): Buffer => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url))
+const tlsFile = (name: string): Buffer => readFileSync(new URL(`../../fixtures/tls/${name}`, import.meta.url))
 
 interface NetServerOptions {
   secret?: string

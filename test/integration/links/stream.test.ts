@@ -6,10 +6,10 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { Duplex, PassThrough } from 'node:stream'
 import { join } from 'node:path'
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { AuthenticationError, ChannelClosedError, fromStream, type Channel, type StreamOptions } from '../../dist/index.js'
-import { fixturesDir } from '../helpers/processes.js'
-import { outcome } from '../helpers/outcome.js'
-import { DEADLINE_MS, connected, coreScenarios, within } from './links-scenarios.js'
+import { AuthenticationError, ChannelClosedError, fromStream, type Channel, type StreamOptions } from '../../../dist/index.js'
+import { fixturesDir } from '../../helpers/processes.js'
+import { outcome } from '../../helpers/outcome.js'
+import { DEADLINE_MS, connected, coreScenarios, within } from './scenarios.js'
 
 interface StdioChild {
   child: ChildProcess

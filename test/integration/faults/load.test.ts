@@ -4,11 +4,11 @@
  */
 import { createServer, type Socket } from 'node:net'
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { Client } from '../../dist/index.js'
-import { mailbox, type Report } from '../helpers/mailbox.js'
-import { spawnFixture, tempSocket } from '../helpers/processes.js'
-import { MessageType, helloFrame, messageFrame, rawConnect } from '../helpers/wire.js'
-import { startFaultServer, within, type Memory } from './faults-support.js'
+import { Client } from '../../../dist/index.js'
+import { mailbox, type Report } from '../../helpers/mailbox.js'
+import { spawnFixture, tempSocket } from '../../helpers/processes.js'
+import { MessageType, helloFrame, messageFrame, rawConnect } from '../../helpers/wire.js'
+import { startFaultServer, within, type Memory } from './support.js'
 
 const MiB = 1024 * 1024
 const KiB = 1024

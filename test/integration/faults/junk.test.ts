@@ -3,10 +3,10 @@
  * dropped, the server reports a ProtocolError, and a well-behaved client goes on calling undisturbed.
  */
 import { describe, expect, test } from 'vitest'
-import type { Client } from '../../dist/index.js'
-import { connectClient, nextMessage, startServer, within, type DescribedError, type FixtureMessage } from './support.js'
-import { mulberry32 } from '../helpers/random.js'
-import { frame, rawConnect } from '../helpers/wire.js'
+import type { Client } from '../../../dist/index.js'
+import { connectClient, nextMessage, startServer, within, type DescribedError, type FixtureMessage } from '../support.js'
+import { mulberry32 } from '../../helpers/random.js'
+import { frame, rawConnect } from '../../helpers/wire.js'
 
 // ---- A few lines of hand-written CBOR, independent of the library's codec. ----
 

@@ -4,9 +4,9 @@
  * control message, deadlines, and recording what must not happen (error events, unhandled rejections).
  */
 import { onTestFinished } from 'vitest'
-import { Client, type ClientOptions } from '../../dist/index.js'
-import { mailbox, type Report } from '../helpers/mailbox.js'
-import { spawnFixture, tempSocket, type Fixture, within } from '../helpers/processes.js'
+import { Client, type ClientOptions } from '../../../dist/index.js'
+import { mailbox, type Report } from '../../helpers/mailbox.js'
+import { spawnFixture, tempSocket, type Fixture, within } from '../../helpers/processes.js'
 
 /** A control message sent by a fixture process. */
 export interface FixtureMessage extends Report {

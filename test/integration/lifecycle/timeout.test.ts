@@ -5,9 +5,9 @@
  * after closing its channels it exits by itself.
  */
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { TimeoutError, listen, type CallContext } from '../../dist/index.js'
-import { spawnFixture, tempSocket } from '../helpers/processes.js'
-import { rejection } from '../helpers/outcome.js'
+import { TimeoutError, listen, type CallContext } from '../../../dist/index.js'
+import { spawnFixture, tempSocket } from '../../helpers/processes.js'
+import { rejection } from '../../helpers/outcome.js'
 import {
   lifecycleClient,
   nextMessage,
@@ -17,7 +17,7 @@ import {
   within,
   type Described,
   type FixtureMessage,
-} from './lifecycle-support.js'
+} from './support.js'
 
 interface Aborted extends FixtureMessage {
   reason: Described

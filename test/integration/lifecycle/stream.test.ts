@@ -6,9 +6,9 @@
  * server streams to the client in the test, and iterates generators the client exposes.
  */
 import { describe, expect, test } from 'vitest'
-import { AbortError, ChannelClosedError, RemoteError, TimeoutError, type CallContext, type Client, type InProgress } from '../../dist/index.js'
-import { outcome, rejection } from '../helpers/outcome.js'
-import { nextMessage, recordMishaps, serverAndClient, signalled, within, type Described, type FixtureMessage } from './lifecycle-support.js'
+import { AbortError, ChannelClosedError, RemoteError, TimeoutError, type CallContext, type Client, type InProgress } from '../../../dist/index.js'
+import { outcome, rejection } from '../../helpers/outcome.js'
+import { nextMessage, recordMishaps, serverAndClient, signalled, within, type Described, type FixtureMessage } from './support.js'
 
 /** Registered with the `errors` option: the fixture's StreamError comes back as this class. */
 class StreamError extends Error {

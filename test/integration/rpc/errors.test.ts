@@ -12,10 +12,10 @@ import {
   RemoteError,
   SerializationError,
   type Channel,
-} from '../../dist/index.js'
-import { spawnFixture, tempSocket } from '../helpers/processes.js'
-import { rejection } from '../helpers/outcome.js'
-import { connectClient, listenHere, nextMessage, startServer } from './support.js'
+} from '../../../dist/index.js'
+import { spawnFixture, tempSocket } from '../../helpers/processes.js'
+import { rejection } from '../../helpers/outcome.js'
+import { connectClient, listenHere, nextMessage, startServer } from '../support.js'
 
 /** Same name as the fixture's class: registering it with `errors` rebuilds remote throws as this class. */
 class QuotaError extends Error {

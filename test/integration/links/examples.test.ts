@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process'
 import { build } from 'esbuild'
 import { describe, expect, test } from 'vitest'
-import { repositoryRoot, runScript } from '../helpers/processes.js'
+import { repositoryRoot, runScript } from '../../helpers/processes.js'
 
 const root = repositoryRoot
 

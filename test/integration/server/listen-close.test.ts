@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { expect, test } from 'vitest'
-import { ChannelClosedError, Server } from '../../dist/index.js'
-import { tempSocket } from '../helpers/processes.js'
+import { ChannelClosedError, Server } from '../../../dist/index.js'
+import { tempSocket } from '../../helpers/processes.js'
 
 test('close() while listen() is binding: listen() rejects, nothing stays bound, no socket file is left', async () => {
   const path = tempSocket()

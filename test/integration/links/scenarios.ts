@@ -4,9 +4,9 @@
  * ChannelClosedError. The peer exposes test/fixtures/link-api.mjs.
  */
 import { expect, test } from 'vitest'
-import { ChannelClosedError, RemoteError, type Channel } from '../../dist/index.js'
-import { outcome } from '../helpers/outcome.js'
-import { within } from './support.js'
+import { ChannelClosedError, RemoteError, type Channel } from '../../../dist/index.js'
+import { outcome } from '../../helpers/outcome.js'
+import { within } from '../support.js'
 
 /** Bound on any single wait in these scenarios. */
 export const DEADLINE_MS = 5000

@@ -4,9 +4,9 @@
  * ordering, and values that must cross exactly.
  */
 import { describe, expect, test } from 'vitest'
-import { type Channel, type Remote } from '../../dist/index.js'
-import { spawnFixture, tempSocket } from '../helpers/processes.js'
-import { connectClient, listenHere, newClient, nextMessage, startServer, within } from './support.js'
+import { type Channel, type Remote } from '../../../dist/index.js'
+import { spawnFixture, tempSocket } from '../../helpers/processes.js'
+import { connectClient, listenHere, newClient, nextMessage, startServer, within } from '../support.js'
 
 interface ServerApi {
   add(a: number, b: number): number

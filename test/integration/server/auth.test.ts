@@ -3,9 +3,9 @@
  * any mismatch fails on both sides with AuthenticationError, within a second.
  */
 import { describe, expect, test } from 'vitest'
-import { AuthenticationError, ChannelClosedError, IpcError } from '../../dist/index.js'
-import { outcome } from '../helpers/outcome.js'
-import { connectClient, newClient, nextMessage, startServer, within, type DescribedError, type FixtureMessage } from './support.js'
+import { AuthenticationError, ChannelClosedError, IpcError } from '../../../dist/index.js'
+import { outcome } from '../../helpers/outcome.js'
+import { connectClient, newClient, nextMessage, startServer, within, type DescribedError, type FixtureMessage } from '../support.js'
 
 interface ServerError extends FixtureMessage {
   error: DescribedError

@@ -4,10 +4,10 @@
  * that is final, and a stopped (SIGSTOP) peer found out by the heartbeat.
  */
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { AuthenticationError, ChannelClosedError, Client, TimeoutError, type ClientOptions, type InProgress } from '../../dist/index.js'
-import type { Report } from '../helpers/mailbox.js'
-import { outcome } from '../helpers/outcome.js'
-import { signal, startFaultServer, within } from './faults-support.js'
+import { AuthenticationError, ChannelClosedError, Client, TimeoutError, type ClientOptions, type InProgress } from '../../../dist/index.js'
+import type { Report } from '../../helpers/mailbox.js'
+import { outcome } from '../../helpers/outcome.js'
+import { signal, startFaultServer, within } from './support.js'
 
 /** A Client of the test process, destroyed after the test. */
 function newClient(path: string, options?: ClientOptions): Client {

@@ -4,8 +4,8 @@
  * test; for the decorator form the fixture calls a class instance exposed by the client.
  */
 import { describe, expect, test } from 'vitest'
-import { AbortError, Client, expose, type CallContext } from '../../dist/index.js'
-import { nextMessage, serverAndClient, signalled, within, type Described, type FixtureMessage } from './lifecycle-support.js'
+import { AbortError, Client, expose, type CallContext } from '../../../dist/index.js'
+import { nextMessage, serverAndClient, signalled, within, type Described, type FixtureMessage } from './support.js'
 
 interface CallResult extends FixtureMessage {
   value: unknown

@@ -4,10 +4,10 @@
  */
 import { existsSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
-import { ChannelClosedError, type Channel } from '../../dist/index.js'
-import { spawnFixture, tempSocket } from '../helpers/processes.js'
-import { outcome } from '../helpers/outcome.js'
-import { connectClient, type DescribedError, type FixtureMessage, listenHere, nextMessage, startServer, within } from './support.js'
+import { ChannelClosedError, type Channel } from '../../../dist/index.js'
+import { spawnFixture, tempSocket } from '../../helpers/processes.js'
+import { outcome } from '../../helpers/outcome.js'
+import { connectClient, type DescribedError, type FixtureMessage, listenHere, nextMessage, startServer, within } from '../support.js'
 
 interface Rejected extends FixtureMessage {
   tag: string
