@@ -207,23 +207,35 @@ describe('FrameDecoder', () => {
     }
   })
 
-  test('a 4 MiB frame fed in 1-byte chunks completes (no quadratic work)', () => {
-    const size = 4 * MiB
-    const payload = payloadOf(size)
-    const bytes = frame(payload)
-    const decoder = new FrameDecoder(8 * MiB)
-    let received: Uint8Array | undefined
-    let count = 0
-    // Feed from one backing store: each chunk is a fresh 1-byte view, as a stream would deliver.
-    for (let i = 0; i < bytes.byteLength; i++) {
-      decoder.push(bytes.subarray(i, i + 1), (view) => {
-        received = view
-        count++
-      })
+  test('a large frame fed in 1-byte chunks, or in awkward ones, completes (no quadratic work)', { timeout: 5000 }, () => {
+    // Half a million 1-byte chunks take the linear decoder well under a second. Work that grows with
+    // the chunks held (an Array#shift per chunk consumed, or joining them on every push) takes a minute
+    // or more here, far past this test's timeout. Then 4 MiB, in chunk sizes that split the header and
+    // end the payload at an odd place.
+    const feeds: [size: number, chunkSizes: number[]][] = [
+      [512 * 1024, [1]],
+      [4 * MiB, [1, 2, 3, 5, 7, 4093, 4099, 65_537]],
+    ]
+    for (const [size, chunkSizes] of feeds) {
+      const payload = payloadOf(size)
+      const bytes = frame(payload)
+      const decoder = new FrameDecoder(8 * MiB)
+      let received: Uint8Array | undefined
+      let count = 0
+      // Feed from one backing store: each chunk is a fresh view, as a stream would deliver.
+      let offset = 0
+      for (let i = 0; offset < bytes.byteLength; i++) {
+        const end = offset + chunkSizes[i % chunkSizes.length]
+        decoder.push(bytes.subarray(offset, end), (view) => {
+          received = view
+          count++
+        })
+        offset = end
+      }
+      expect(count).toBe(1)
+      expect(received?.byteLength).toBe(size)
+      expect(Buffer.compare(received!, payload)).toBe(0)
+      expect(decoder.buffered).toBe(0)
     }
-    expect(count).toBe(1)
-    expect(received?.byteLength).toBe(size)
-    expect(Buffer.compare(received!, payload)).toBe(0)
-    expect(decoder.buffered).toBe(0)
   })
 })
