@@ -2,6 +2,9 @@ import { describe, expect, test } from 'vitest'
 import { Codec, LARGE_BINARY } from '../../src/protocol/codec.js'
 import { FrameDecoder, joinPayload, payloadLength } from '../../src/protocol/framing.js'
 import { MessageType, type Message } from '../../src/protocol/messages.js'
+import { equalBytes } from '../helpers/byte-equality.js'
+
+expect.addEqualityTesters([equalBytes])
 
 function filled(length: number, seed: number): Uint8Array {
   const bytes = new Uint8Array(length)

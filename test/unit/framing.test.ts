@@ -1,6 +1,9 @@
 import { describe, expect, test } from 'vitest'
 import { ProtocolError } from '../../src/protocol/errors.js'
 import { FrameDecoder, HEADER_SIZE, MAX_FRAME_LENGTH, encodeHeader, writeHeader } from '../../src/protocol/framing.js'
+import { equalBytes } from '../helpers/byte-equality.js'
+
+expect.addEqualityTesters([equalBytes])
 
 const MiB = 1024 * 1024
 
