@@ -4,9 +4,9 @@
  */
 import { createServer, type Socket } from 'node:net'
 import { expect, onTestFinished, test } from 'vitest'
-import { Client, type InProgress } from '../../dist/index.js'
-import { runScript, tempSocket, within } from '../helpers/processes.js'
-import { FrameReader, MessageType, helloFrame } from './faults-support.js'
+import { Client, type InProgress } from '../../../dist/index.js'
+import { runScript, tempSocket, within } from '../../helpers/processes.js'
+import { FrameReader, MessageType, helloFrame } from '../../helpers/wire.js'
 
 test('a connect or disconnect listener that throws leaves the channel consistent and a reconnecting client reconnects', async () => {
   const { exit, output, lines } = await runScript('test/fixtures/listener-throws.mjs', 15_000)

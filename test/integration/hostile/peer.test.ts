@@ -4,8 +4,10 @@
  * handlers running at once, memory after collection, and the longest event-loop stall.
  */
 import { describe, expect, test } from 'vitest'
-import { spawnFixture, tempSocket } from '../helpers/processes.js'
-import { Mailbox, MessageType, encode, frame, helloFrame, messageFrame, rawConnect, type Memory, type Report } from './faults-support.js'
+import { mailbox, type Mailbox, type Report } from '../../helpers/mailbox.js'
+import { spawnFixture, tempSocket } from '../../helpers/processes.js'
+import { MessageType, encode, frame, helloFrame, messageFrame, rawConnect } from '../../helpers/wire.js'
+import type { Memory } from '../faults/support.js'
 
 const MiB = 1024 * 1024
 
@@ -36,7 +38,7 @@ interface HostileServer {
 
 async function startHostileServer(options: Record<string, unknown> = {}): Promise<HostileServer> {
   const path = tempSocket()
-  const mail = new Mailbox(spawnFixture('hostile-server.mjs', [path, JSON.stringify(options)]))
+  const mail = mailbox(spawnFixture('hostile-server.mjs', [path, JSON.stringify(options)]))
   const listening = await mail.take<Report & { memory: Memory }>('listening', 15_000)
   return { path, mail, baseline: listening.memory, stats: () => mail.ask<HostileStats>({ cmd: 'stats' }, 'stats', 10_000) }
 }
