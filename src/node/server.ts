@@ -197,11 +197,21 @@ export class Server extends EventEmitter<ServerEvents> {
       },
       (error: Error) => {
         this.#handshaking.delete(channel)
-        // A peer that merely hangs up during the handshake (a liveness probe) is not an error.
-        if (!(error instanceof ChannelClosedError)) this.emit('error', error)
+        if (!isHangUp(error)) this.emit('error', error)
       },
     )
   }
+}
+
+/**
+ * A peer that hung up during the handshake: a liveness probe (such as a losing listen() checking that
+ * this server is alive) or a client that gave up. Depending on timing the hang-up surfaces as a closed
+ * channel, or as EPIPE or ECONNRESET when this side's hello meets the closed socket. Not an error.
+ */
+function isHangUp(error: Error): boolean {
+  if (error instanceof ChannelClosedError) return true
+  const code = (error as NodeJS.ErrnoException).code
+  return code === 'EPIPE' || code === 'ECONNRESET' || code === 'ECONNABORTED'
 }
 
 function bind(server: NetServer, address: ResolvedAddress): Promise<void> {

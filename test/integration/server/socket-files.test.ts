@@ -3,11 +3,12 @@
  * files that are not sockets, and the owner-only modes of ipcPath().
  */
 import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { connect as netConnect } from 'node:net'
 import { dirname, join } from 'node:path'
 import { describe, expect, test } from 'vitest'
-import { listen } from '../../../dist/index.js'
+import { listen, type Server } from '../../../dist/index.js'
 import { spawnFixture, tempDir, tempSocket } from '../../helpers/processes.js'
-import { connectClient, type FixtureMessage, listenHere, nextMessage, startServer } from '../support.js'
+import { connectClient, type FixtureMessage, listenHere, nextMessage, startServer, within } from '../support.js'
 
 interface ListenFailed extends FixtureMessage {
   code: string
@@ -51,7 +52,7 @@ describe('socket files', () => {
   })
 
   test("listening on a live server's path rejects with EADDRINUSE and leaves that server working", async () => {
-    expect.assertions(4)
+    expect.assertions(5)
     const { fixture, path } = await startServer()
     try {
       await listen(path)
@@ -62,6 +63,9 @@ describe('socket files', () => {
     const client = await connectClient(path)
     expect(await client.rpc('pid')).toBe(fixture.child.pid)
     expect(fixture.child.exitCode).toBeNull()
+    // The losing listen() probed the live server: a connection that hung up, not an error there.
+    fixture.send({ cmd: 'errors' })
+    expect((await nextMessage(fixture, 'errors')).errors).toEqual([])
   })
 
   test('a second server process on a live path fails to listen with EADDRINUSE', async () => {
@@ -97,6 +101,55 @@ describe('socket files', () => {
     // The same from this process.
     await expect(listen(path)).rejects.toMatchObject({ code: 'EADDRINUSE' })
     expect(readFileSync(path, 'utf8')).toBe('precious data')
+  })
+})
+
+/** Collects a server's 'error' events and answers one call, to settle what the server has seen. */
+function watchErrors(server: Server): { errors: Error[]; settle(path: string): Promise<void> } {
+  const errors: Error[] = []
+  server.on('error', (error) => errors.push(error))
+  server.expose('roundTrip', () => 'ok')
+  return {
+    errors,
+    // A later connection's full handshake and call: the server has handled everything before it.
+    async settle(path) {
+      const client = await connectClient(path)
+      expect(await within(5000, client.rpc('roundTrip'), 'a call to the live server')).toBe('ok')
+    },
+  }
+}
+
+describe.skipIf(process.platform === 'win32')('probes of a live server', () => {
+  test("a second process's listen() on the path fails with EADDRINUSE and the live server reports no error", async () => {
+    const path = tempSocket()
+    const live = await listenHere(path)
+    const watch = watchErrors(live)
+    const second = spawnFixture('server.mjs', [path])
+    const failed = await nextMessage<ListenFailed>(second, 'listen-failed')
+    expect(failed.code).toBe('EADDRINUSE')
+    expect(await second.exited).toBe(1)
+    await watch.settle(path)
+    expect(watch.errors).toEqual([])
+  })
+
+  test('connections that hang up before sending anything are not errors', async () => {
+    const path = tempSocket()
+    const live = await listenHere(path)
+    const watch = watchErrors(live)
+    for (let i = 0; i < 20; i++) {
+      // What a liveness probe does: connect, then hang up at once.
+      const probe = netConnect(path)
+      await within(
+        5000,
+        new Promise<void>((resolve) => {
+          probe.once('connect', () => probe.destroy())
+          probe.once('close', () => resolve())
+        }),
+        'a probe connection',
+      )
+    }
+    await watch.settle(path)
+    expect(watch.errors).toEqual([])
   })
 })
 
