@@ -1,10 +1,11 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
 import { connect as netConnect, createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls'
 import { EventEmitter } from 'eventemitter3'
 import { attachTransport, Channel, shareRegistry, type ChannelOptions } from '../core/channel.js'
-import { frameSizeOf } from '../core/options.js'
-import { ChannelClosedError } from '../core/errors.js'
+import { DEFAULTS, frameSizeOf } from '../core/options.js'
+import { ChannelClosedError, TimeoutError } from '../core/errors.js'
 import { Registry, type ExposeOptions, type Handler } from '../core/registry.js'
 import { SocketTransport } from '../transports/socket.js'
 import { resolveAddress, type ResolvedAddress } from './ipc-path.js'
@@ -14,10 +15,12 @@ export interface ServerOptions extends ChannelOptions {
   /**
    * Serve TLS on a `tcp://` address: Node's `tls.createServer` options (`key`, `cert`, `ca`,
    * `requestCert` and `rejectUnauthorized` for mutual TLS, ...). The secret handshake, if any, runs
-   * inside the TLS connection.
+   * inside the TLS connection. `handshakeTimeout` counts from the TCP connection and covers the TLS
+   * handshake and the channel's together.
    */
   tls?: TlsOptions
 }
+
 
 /** Events of a {@link Server}. */
 export interface ServerEvents {
@@ -42,6 +45,8 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #requested: string
   readonly #resolved: ResolvedAddress
   readonly #options: ServerOptions
+  /** Milliseconds a connection has, from the moment it is accepted, to finish its handshakes. */
+  readonly #handshakeTimeout: number
   readonly #registry = new Registry()
   readonly #channels = new Set<Channel>()
   /** Channels still in their handshake. */
@@ -50,12 +55,21 @@ export class Server extends EventEmitter<ServerEvents> {
   #socketPath: string | undefined
   #closing: Promise<void> | undefined
 
-  /** @param address a socket path, a `\\.\pipe\name`, or `tcp://host:port`; see `ipcPath()`. */
+  /**
+   * @param address a socket path, a `\\.\pipe\name`, or `tcp://host:port`; see `ipcPath()`.
+   * @throws TypeError for an address that cannot be parsed; RangeError for a `handshakeTimeout` that is
+   *   not a positive number of milliseconds.
+   */
   constructor(address: string, options: ServerOptions = {}) {
     super()
     this.#requested = address
     this.#resolved = resolveAddress(address)
     this.#options = options
+    const handshakeTimeout = options.handshakeTimeout ?? DEFAULTS.handshakeTimeout
+    if (!(typeof handshakeTimeout === 'number' && handshakeTimeout > 0 && Number.isFinite(handshakeTimeout))) {
+      throw new RangeError(`handshakeTimeout must be a positive number of milliseconds, not ${String(handshakeTimeout)}`)
+    }
+    this.#handshakeTimeout = handshakeTimeout
   }
 
   /** The address actually bound (for `tcp://host:0`, the port picked), or the requested one before listen. */
@@ -89,9 +103,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const resolved = this.#resolved
     const tls = this.#options.tls
     if (tls && resolved.kind !== 'tcp') throw new TypeError('the tls option needs a tcp:// address')
-    const server = tls
-      ? createTlsServer(tls, (socket) => this.#accept(socket)).on('tlsClientError', (error) => this.emit('error', error))
-      : createServer((socket) => this.#accept(socket))
+    const server = tls ? this.#tlsServer(tls) : createServer((socket) => this.#accept(socket))
     this.#server = server
     try {
       await bind(server, resolved)
@@ -117,6 +129,45 @@ export class Server extends EventEmitter<ServerEvents> {
     // Only now: a bind failure (a stale file's EADDRINUSE, recovered above) is listen()'s to report.
     server.on('error', (error) => this.emit('error', error))
     this.emit('listening')
+  }
+
+  /**
+   * A TLS server on which one deadline, counted from the TCP connection, covers the TLS handshake and
+   * the channel's: TLS must finish within `handshakeTimeout` (Node's own default is 120 s, and when it
+   * expires Node only reports it and leaves the connection open, so it is closed here), and the
+   * channel handshake gets what is left.
+   */
+  #tlsServer(tls: TlsOptions): NetServer {
+    const deadline = Math.min(tls.handshakeTimeout ?? Infinity, this.#handshakeTimeout)
+    /** When each connection still in its TLS handshake was accepted, by its endpoints. */
+    const accepted = new Map<string, { at: number }>()
+    const server = createTlsServer({ ...tls, handshakeTimeout: deadline }, (socket) => {
+      const key = endpoints(socket)
+      const entry = key === undefined ? undefined : accepted.get(key)
+      if (entry) accepted.delete(key!)
+      this.#accept(socket, entry ? this.#handshakeTimeout - (performance.now() - entry.at) : undefined)
+    })
+    // Node wraps the TCP socket in a TLS socket before this listener runs; both have the same endpoints,
+    // which no other open connection to this server shares.
+    server.on('connection', (raw: Socket) => {
+      const key = endpoints(raw)
+      if (key === undefined) return
+      const entry = { at: performance.now() }
+      accepted.set(key, entry)
+      raw.once('close', () => {
+        if (accepted.get(key) === entry) accepted.delete(key)
+      })
+    })
+    server.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
+      socket.destroy()
+      this.emit(
+        'error',
+        error.code === 'ERR_TLS_HANDSHAKE_TIMEOUT'
+          ? new TimeoutError(`TLS handshake not completed within ${deadline} ms`, { cause: error })
+          : error,
+      )
+    })
+    return server
   }
 
   /** close() ran while binding: the bind that just succeeded is undone and listen() fails. */
@@ -175,12 +226,15 @@ export class Server extends EventEmitter<ServerEvents> {
     this.emit('close')
   }
 
-  #accept(socket: Socket): void {
+  /** @param handshakeTimeout what is left of the handshake deadline, when part of it was spent on TLS. */
+  #accept(socket: Socket, handshakeTimeout?: number): void {
     if (this.#closing) {
       socket.destroy()
       return
     }
-    const channel = new Channel(this.#options)
+    const channel = new Channel(
+      handshakeTimeout === undefined ? this.#options : { ...this.#options, handshakeTimeout: Math.max(1, handshakeTimeout) },
+    )
     shareRegistry(channel, this.#registry)
     this.#handshaking.add(channel)
     channel.once('disconnect', () => this.#channels.delete(channel))
@@ -201,6 +255,13 @@ export class Server extends EventEmitter<ServerEvents> {
       },
     )
   }
+}
+
+/** A TCP connection's two endpoints: no other connection open on the same listening socket has both. */
+function endpoints(socket: Socket): string | undefined {
+  const { localAddress, localPort, remoteAddress, remotePort } = socket
+  if (remoteAddress === undefined || remotePort === undefined) return undefined
+  return `${localAddress}|${localPort}|${remoteAddress}|${remotePort}`
 }
 
 /**

@@ -3,6 +3,12 @@ import { expect, test } from 'vitest'
 import { ChannelClosedError, Server } from '../../../dist/index.js'
 import { tempSocket } from '../../helpers/processes.js'
 
+test('a handshakeTimeout that is not a positive number of milliseconds is refused with a RangeError', () => {
+  for (const handshakeTimeout of [0, -1, NaN, Infinity, '10' as unknown as number]) {
+    expect(() => new Server(tempSocket(), { handshakeTimeout })).toThrow(RangeError)
+  }
+})
+
 test('close() while listen() is binding: listen() rejects, nothing stays bound, no socket file is left', async () => {
   const path = tempSocket()
   const server = new Server(path)
