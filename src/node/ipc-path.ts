@@ -5,6 +5,14 @@ import { join } from 'node:path'
 /** Longest Unix socket path, in bytes, including the terminating NUL the kernel wants. */
 const SUN_PATH_MAX: Partial<Record<NodeJS.Platform, number>> = { darwin: 104, freebsd: 104, openbsd: 104, linux: 108 }
 
+/**
+ * The longest Unix socket path on `platform`, in bytes, without the terminating NUL. Node does not
+ * refuse a longer one: it binds to the path cut at that length.
+ */
+export function socketPathLimit(platform: NodeJS.Platform = process.platform): number {
+  return (SUN_PATH_MAX[platform] ?? 104) - 1
+}
+
 const PIPE_PREFIX = /^\\\\[.?]\\pipe\\/i
 
 /** Where an address leads. */
@@ -53,7 +61,7 @@ export function ipcPath(name: string, platform: NodeJS.Platform = process.platfo
     throw new TypeError(`ipcPath name must be 1-64 characters of letters, digits, '_', '.', '-': ${JSON.stringify(name)}`)
   }
   if (platform === 'win32') return `\\\\.\\pipe\\ipc-channel-${userTag()}-${name}`
-  const limit = (SUN_PATH_MAX[platform] ?? 104) - 1
+  const limit = socketPathLimit(platform)
   const dirName = `ipc-channel-${userTag()}`
   let dir = join(tmpdir(), dirName)
   if (Buffer.byteLength(join(dir, `${name}.sock`)) > limit) dir = join('/tmp', dirName)

@@ -1,5 +1,8 @@
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { chmodSync, linkSync, lstatSync, unlinkSync } from 'node:fs'
 import { connect as netConnect, createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
+import { constants as osConstants } from 'node:os'
+import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls'
 import { EventEmitter } from 'eventemitter3'
@@ -8,7 +11,7 @@ import { DEFAULTS, frameSizeOf } from '../core/options.js'
 import { ChannelClosedError, TimeoutError } from '../core/errors.js'
 import { Registry, type ExposeOptions, type Handler } from '../core/registry.js'
 import { SocketTransport } from '../transports/socket.js'
-import { resolveAddress, type ResolvedAddress } from './ipc-path.js'
+import { resolveAddress, socketPathLimit, type ResolvedAddress } from './ipc-path.js'
 
 /** Options of a {@link Server}: those of every channel it accepts, and TLS for `tcp://` addresses. */
 export interface ServerOptions extends ChannelOptions {
@@ -52,7 +55,8 @@ export class Server extends EventEmitter<ServerEvents> {
   /** Channels still in their handshake. */
   readonly #handshaking = new Set<Channel>()
   #server: NetServer | undefined
-  #socketPath: string | undefined
+  /** The socket file this server placed at its path, to remove on close only while it is still there. */
+  #socketFile: SocketFile | undefined
   #closing: Promise<void> | undefined
 
   /**
@@ -96,6 +100,8 @@ export class Server extends EventEmitter<ServerEvents> {
   /**
    * Binds and starts accepting. A stale socket file left by a dead server is replaced; an address a live
    * server holds rejects with `EADDRINUSE`. A Unix socket file is made owner-only (0600).
+   * @throws RangeError for a Unix socket path longer than the platform allows (Node would bind to the
+   *   path cut short).
    */
   async listen(): Promise<void> {
     if (this.#server) throw new Error('listen() was already called')
@@ -106,29 +112,77 @@ export class Server extends EventEmitter<ServerEvents> {
     const server = tls ? this.#tlsServer(tls) : createServer((socket) => this.#accept(socket))
     this.#server = server
     try {
-      await bind(server, resolved)
-      this.#abandonIfClosed(server)
-    } catch (error) {
-      if (this.#closing) throw this.#unbound(error)
-      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || resolved.kind !== 'unix') throw this.#unbound(error)
-      if (!(await isStaleSocket(resolved.path))) throw this.#unbound(error)
-      try {
-        unlinkSync(resolved.path)
-      } catch (unlinkError) {
-        if ((unlinkError as NodeJS.ErrnoException).code !== 'ENOENT') throw this.#unbound(unlinkError)
+      if (resolved.kind === 'unix' && !resolved.path.startsWith('\0')) {
+        await this.#bindSocketFile(server, resolved.path)
+      } else {
+        // TCP, a named pipe, or a Linux abstract socket: the system refuses a second bind, and there
+        // is no file.
+        await bind(server, resolved)
+        this.#abandonIfClosed(server)
       }
-      await bind(server, resolved).catch((retryError: unknown) => {
-        throw this.#unbound(retryError)
-      })
-      this.#abandonIfClosed(server)
+    } catch (error) {
+      this.#server = undefined
+      throw error
     }
-    if (resolved.kind === 'unix') {
-      this.#socketPath = resolved.path
-      chmodSync(resolved.path, 0o600)
-    }
-    // Only now: a bind failure (a stale file's EADDRINUSE, recovered above) is listen()'s to report.
+    // Only now: a bind failure is listen()'s to report.
     server.on('error', (error) => this.emit('error', error))
     this.emit('listening')
+  }
+
+  /**
+   * Listens on a socket file at `path`. The socket is bound under a temporary name beside it and, once
+   * it accepts connections, linked to `path`: link() never replaces an existing file, so a file
+   * appears at `path` only when it is live, and nothing another server placed there is overwritten.
+   * A file in the way is removed only if it is a socket that refuses connections (stale). The
+   * temporary name is removed then; libuv removes the name a socket was bound to when it closes, and
+   * that is never `path`, which close() removes only while it is still this server's file.
+   */
+  async #bindSocketFile(server: NetServer, path: string): Promise<void> {
+    const limit = socketPathLimit()
+    if (Buffer.byteLength(path) > limit) {
+      throw new RangeError(`socket path ${JSON.stringify(path)} is longer than ${limit} bytes`)
+    }
+    let temporary = besidePath(path, limit)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await bind(server, { kind: 'unix', path: temporary })
+        break
+      } catch (error) {
+        // Another file has that random name: draw another.
+        if (errorCode(error) !== 'EADDRINUSE' || attempt === 3 || this.#closing) throw error
+        temporary = besidePath(path, limit)
+      }
+    }
+    try {
+      this.#abandonIfClosed(server)
+      chmodSync(temporary, 0o600)
+      const bound = lstatSync(temporary, { bigint: true })
+      for (let attempt = 1; ; attempt++) {
+        try {
+          linkSync(temporary, path)
+          break
+        } catch (error) {
+          if (errorCode(error) !== 'EEXIST') throw error
+        }
+        if (attempt === 3 || !(await isStaleSocket(path))) throw addressInUse(path)
+        this.#abandonIfClosed(server)
+        try {
+          unlinkSync(path)
+        } catch (error) {
+          if (errorCode(error) !== 'ENOENT') throw error
+        }
+      }
+      this.#socketFile = { path, dev: bound.dev, ino: bound.ino }
+    } catch (error) {
+      // Closing removes the temporary name (libuv unlinks the path a socket was bound to).
+      server.close()
+      throw error
+    }
+    try {
+      unlinkSync(temporary)
+    } catch {
+      // Already gone: libuv removes it again, harmlessly, when the server closes.
+    }
   }
 
   /**
@@ -170,17 +224,28 @@ export class Server extends EventEmitter<ServerEvents> {
     return server
   }
 
-  /** close() ran while binding: the bind that just succeeded is undone and listen() fails. */
+  /** close() ran while binding: listen() fails, and the caller undoes the bind. */
   #abandonIfClosed(server: NetServer): void {
     if (!this.#closing) return
     server.close()
-    this.#server = undefined
     throw new ChannelClosedError('the server was closed while it started listening')
   }
 
-  #unbound(error: unknown): unknown {
-    this.#server = undefined
-    return error
+  /**
+   * Removes this server's socket file, if the file at its path is still that one (same device and
+   * inode): another server may have taken the path over since. Done while this server's socket is
+   * still open, so that its inode cannot have been reused for a new file.
+   */
+  #removeSocketFile(): void {
+    const file = this.#socketFile
+    this.#socketFile = undefined
+    if (!file) return
+    try {
+      const now = lstatSync(file.path, { bigint: true })
+      if (now.dev === file.dev && now.ino === file.ino) unlinkSync(file.path)
+    } catch {
+      // Already gone: nothing to clean up.
+    }
   }
 
   /** Exposes functions on every channel of this server; the forms are those of {@link Channel.expose}. */
@@ -212,17 +277,11 @@ export class Server extends EventEmitter<ServerEvents> {
 
   async #shutdown(end: (channel: Channel) => Promise<void>): Promise<void> {
     const server = this.#server
+    this.#removeSocketFile()
     const stopped = server?.listening ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined
     await Promise.all([...this.#handshaking].map((channel) => channel.destroy()))
     await Promise.all([...this.#channels].map(end))
     await stopped
-    if (this.#socketPath) {
-      try {
-        unlinkSync(this.#socketPath)
-      } catch {
-        // Already gone, or replaced by someone else's: nothing to clean up.
-      }
-    }
     this.emit('close')
   }
 
@@ -255,6 +314,40 @@ export class Server extends EventEmitter<ServerEvents> {
       },
     )
   }
+}
+
+/** A socket file placed by a server: its path, and the identity of the file to remove on close. */
+interface SocketFile {
+  path: string
+  dev: bigint
+  ino: bigint
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code
+}
+
+/** The error Node gives for an address in use, for a path another server holds. */
+function addressInUse(path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`listen EADDRINUSE: address already in use ${path}`), {
+    code: 'EADDRINUSE',
+    errno: -(osConstants.errno.EADDRINUSE ?? 98),
+    syscall: 'listen',
+    address: path,
+  })
+}
+
+/**
+ * A fresh random name in the directory of `path` (link() and rename() work within one file system),
+ * short enough for the socket path limit: `.` and up to 12 random characters.
+ */
+function besidePath(path: string, limit: number): string {
+  const directory = dirname(path)
+  const room = Math.min(12, limit - Buffer.byteLength(join(directory, '.')))
+  if (room < 4) {
+    throw new RangeError(`socket path ${JSON.stringify(path)} leaves no room within ${limit} bytes for a temporary name in its directory`)
+  }
+  return join(directory, `.${randomBytes(9).toString('base64url').slice(0, room)}`)
 }
 
 /** A TCP connection's two endpoints: no other connection open on the same listening socket has both. */

@@ -1,7 +1,8 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { ChannelClosedError, Server } from '../../../dist/index.js'
-import { tempSocket } from '../../helpers/processes.js'
+import { tempDir, tempSocket } from '../../helpers/processes.js'
 
 test('a handshakeTimeout that is not a positive number of milliseconds is refused with a RangeError', () => {
   for (const handshakeTimeout of [0, -1, NaN, Infinity, '10' as unknown as number]) {
@@ -21,4 +22,13 @@ test('close() while listen() is binding: listen() rejects, nothing stays bound, 
   const next = new Server(path)
   await next.listen()
   await next.close()
+})
+
+test.skipIf(process.platform === 'win32')('a socket path longer than the platform allows is refused with a RangeError; nothing is bound', async () => {
+  const dir = tempDir()
+  // Node would bind to this path cut at 107 bytes (103 on macOS), a file the caller never named.
+  const server = new Server(join(dir, 'a'.repeat(120)))
+  await expect(server.listen()).rejects.toBeInstanceOf(RangeError)
+  expect(server.listening).toBe(false)
+  expect(readdirSync(dir)).toEqual([])
 })

@@ -2,7 +2,7 @@
  * Socket files on disk: stale files left by a killed server, a live server's path, cleanup on close,
  * files that are not sockets, and the owner-only modes of ipcPath().
  */
-import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { connect as netConnect } from 'node:net'
 import { dirname, join } from 'node:path'
 import { describe, expect, test } from 'vitest'
@@ -150,6 +150,44 @@ describe.skipIf(process.platform === 'win32')('probes of a live server', () => {
     }
     await watch.settle(path)
     expect(watch.errors).toEqual([])
+  })
+})
+
+describe.skipIf(process.platform === 'win32')('close() and a socket file that is no longer its own', () => {
+  test('close() leaves alone the socket file of a server in another process that took over the path', async () => {
+    const path = tempSocket()
+    const first = await listenHere(path)
+    // The first server's file is removed (a cleanup that took it for stale), and another server
+    // listens on the path.
+    unlinkSync(path)
+    const second = await startServer({}, path)
+    await first.close()
+    expect(lstatSync(path).isSocket()).toBe(true)
+    const client = await connectClient(path)
+    expect(await client.rpc('pid')).toBe(second.fixture.child.pid)
+  })
+
+  test('close() leaves alone the socket file of a server in the same process that took over the path', async () => {
+    const path = tempSocket()
+    const first = await listenHere(path)
+    unlinkSync(path)
+    const second = await listenHere(path)
+    second.expose('who', () => 'second')
+    await first.close()
+    expect(lstatSync(path).isSocket()).toBe(true)
+    const client = await connectClient(path)
+    expect(await client.rpc('who')).toBe('second')
+    await second.close()
+    expect(existsSync(path)).toBe(false)
+  })
+
+  test('close() leaves alone a file that replaced the socket', async () => {
+    const path = tempSocket()
+    const server = await listenHere(path)
+    unlinkSync(path)
+    writeFileSync(path, 'not a socket')
+    await server.close()
+    expect(readFileSync(path, 'utf8')).toBe('not a socket')
   })
 })
 
