@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { chmodSync, linkSync, lstatSync, unlinkSync } from 'node:fs'
+import { chmodSync, linkSync, lstatSync, realpathSync, renameSync, unlinkSync, type BigIntStats } from 'node:fs'
 import { connect as netConnect, createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
 import { constants as osConstants } from 'node:os'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls'
 import { EventEmitter } from 'eventemitter3'
@@ -57,6 +57,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #server: NetServer | undefined
   /** The socket file this server placed at its path, to remove on close only while it is still there. */
   #socketFile: SocketFile | undefined
+  /** This server's key in {@link claimedPaths}, from the start of listen() until close() or a failure. */
+  #claim: string | undefined
   #closing: Promise<void> | undefined
 
   /**
@@ -133,15 +135,31 @@ export class Server extends EventEmitter<ServerEvents> {
    * Listens on a socket file at `path`. The socket is bound under a temporary name beside it and, once
    * it accepts connections, linked to `path`: link() never replaces an existing file, so a file
    * appears at `path` only when it is live, and nothing another server placed there is overwritten.
-   * A file in the way is removed only if it is a socket that refuses connections (stale). The
+   * A file in the way is removed only if it is a socket that refuses connections (stale), and then
+   * without a window in which a live one could be removed instead (see {@link removeStale}). The
    * temporary name is removed then; libuv removes the name a socket was bound to when it closes, and
-   * that is never `path`, which close() removes only while it is still this server's file.
+   * that is never `path`, which close() removes only while it is still this server's file. Within this
+   * process the path is claimed first, so a second listen() on it fails at once.
    */
   async #bindSocketFile(server: NetServer, path: string): Promise<void> {
     const limit = socketPathLimit()
     if (Buffer.byteLength(path) > limit) {
       throw new RangeError(`socket path ${JSON.stringify(path)} is longer than ${limit} bytes`)
     }
+    const key = pathKey(path)
+    const holder = claimedPaths.get(key)
+    if (holder && holder !== this && holder.#holdsPath()) throw addressInUse(path)
+    claimedPaths.set(key, this)
+    this.#claim = key
+    try {
+      await this.#placeSocketFile(server, path, limit)
+    } catch (error) {
+      this.#releaseClaim()
+      throw error
+    }
+  }
+
+  async #placeSocketFile(server: NetServer, path: string, limit: number): Promise<void> {
     let temporary = besidePath(path, limit)
     for (let attempt = 1; ; attempt++) {
       try {
@@ -164,12 +182,12 @@ export class Server extends EventEmitter<ServerEvents> {
         } catch (error) {
           if (errorCode(error) !== 'EEXIST') throw error
         }
-        if (attempt === 3 || !(await isStaleSocket(path))) throw addressInUse(path)
+        const found = attempt < 4 ? await inspectPath(path) : 'in use'
         this.#abandonIfClosed(server)
-        try {
-          unlinkSync(path)
-        } catch (error) {
-          if (errorCode(error) !== 'ENOENT') throw error
+        if (found === 'in use') throw addressInUse(path)
+        if (found !== 'free') {
+          await removeStale(path, found, limit)
+          this.#abandonIfClosed(server)
         }
       }
       this.#socketFile = { path, dev: bound.dev, ino: bound.ino }
@@ -231,6 +249,24 @@ export class Server extends EventEmitter<ServerEvents> {
     throw new ChannelClosedError('the server was closed while it started listening')
   }
 
+  /** Whether this server is binding its socket file, or listens and its file is still at the path. */
+  #holdsPath(): boolean {
+    if (this.#claim === undefined) return false
+    const file = this.#socketFile
+    if (!file) return true
+    try {
+      const now = lstatSync(file.path, { bigint: true })
+      return now.dev === file.dev && now.ino === file.ino
+    } catch {
+      return false
+    }
+  }
+
+  #releaseClaim(): void {
+    if (this.#claim !== undefined && claimedPaths.get(this.#claim) === this) claimedPaths.delete(this.#claim)
+    this.#claim = undefined
+  }
+
   /**
    * Removes this server's socket file, if the file at its path is still that one (same device and
    * inode): another server may have taken the path over since. Done while this server's socket is
@@ -278,6 +314,7 @@ export class Server extends EventEmitter<ServerEvents> {
   async #shutdown(end: (channel: Channel) => Promise<void>): Promise<void> {
     const server = this.#server
     this.#removeSocketFile()
+    this.#releaseClaim()
     const stopped = server?.listening ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined
     await Promise.all([...this.#handshaking].map((channel) => channel.destroy()))
     await Promise.all([...this.#channels].map(end))
@@ -313,6 +350,47 @@ export class Server extends EventEmitter<ServerEvents> {
         if (!isHangUp(error)) this.emit('error', error)
       },
     )
+  }
+}
+
+/**
+ * The socket paths that servers of this process hold or are binding, by {@link pathKey}: a second
+ * listen() on one fails at once with EADDRINUSE, whatever the timing of the two calls, unless the
+ * holder's file has been removed or replaced since.
+ */
+const claimedPaths = new Map<string, Server>()
+
+/** One key for every spelling of a path: absolute, with the directory's symbolic links resolved. */
+function pathKey(path: string): string {
+  const absolute = resolve(path)
+  try {
+    return join(realpathSync.native(dirname(absolute)), basename(absolute))
+  } catch {
+    return absolute
+  }
+}
+
+/**
+ * Removes the stale socket file `stale` from `path`, never a live one: between the probe that found it
+ * stale and its removal, another server may have replaced it with its own. The file at `path` is moved
+ * aside (rename() is atomic); if it is not the file that was probed, it is moved back at once. If it is
+ * (same device and inode), it is probed again under its new name, in case a new socket took over a
+ * freed inode number, and deleted if it still refuses connections. A live server's socket always
+ * accepts connections: it is linked into place only once it does.
+ */
+async function removeStale(path: string, stale: BigIntStats, limit: number): Promise<void> {
+  const aside = besidePath(path, limit)
+  try {
+    renameSync(path, aside)
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return
+    throw error
+  }
+  const moved = lstatSync(aside, { bigint: true })
+  if (moved.isSocket() && moved.dev === stale.dev && moved.ino === stale.ino && (await refusesConnections(aside))) {
+    unlinkSync(aside)
+  } else {
+    renameSync(aside, path)
   }
 }
 
@@ -412,15 +490,23 @@ function bind(server: NetServer, address: ResolvedAddress): Promise<void> {
 }
 
 /**
- * Whether `path` is a socket file nobody listens on. A file that is not a socket is never stale: it is
- * not ours to delete. A socket that refuses connections (ECONNREFUSED) is.
+ * What is at `path`: nothing any more; a stale socket file, one that refuses connections (its stats
+ * are returned); or something in use. A file that is not a socket is never stale: it is not ours to
+ * delete.
  */
-function isStaleSocket(path: string): Promise<boolean> {
+async function inspectPath(path: string): Promise<'free' | 'in use' | BigIntStats> {
+  let file: BigIntStats
   try {
-    if (!lstatSync(path).isSocket()) return Promise.resolve(false)
-  } catch {
-    return Promise.resolve(false)
+    file = lstatSync(path, { bigint: true })
+  } catch (error) {
+    return errorCode(error) === 'ENOENT' ? 'free' : 'in use'
   }
+  if (!file.isSocket()) return 'in use'
+  return (await refusesConnections(path)) ? file : 'in use'
+}
+
+/** Whether connecting to the socket file at `path` fails with ECONNREFUSED: nobody listens on it. */
+function refusesConnections(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = netConnect(path)
     probe.once('connect', () => {
