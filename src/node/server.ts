@@ -55,6 +55,8 @@ export class Server extends EventEmitter<ServerEvents> {
   /** Channels still in their handshake. */
   readonly #handshaking = new Set<Channel>()
   #server: NetServer | undefined
+  /** Set once listen() has succeeded: a connection that comes earlier (to a socket's temporary name) is dropped. */
+  #accepting = false
   /** The socket file this server placed at its path, to remove on close only while it is still there. */
   #socketFile: SocketFile | undefined
   /** This server's key in {@link claimedPaths}, from the start of listen() until close() or a failure. */
@@ -96,7 +98,7 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /** True between a successful `listen()` and `close()`. */
   get listening(): boolean {
-    return this.#server?.listening === true && !this.#closing
+    return this.#accepting && this.#server?.listening === true && !this.#closing
   }
 
   /**
@@ -120,15 +122,21 @@ export class Server extends EventEmitter<ServerEvents> {
         // TCP, a named pipe, or a Linux abstract socket: the system refuses a second bind, and there
         // is no file.
         await bind(server, resolved)
+        this.#bound(server)
         this.#abandonIfClosed(server)
       }
     } catch (error) {
       this.#server = undefined
       throw error
     }
-    // Only now: a bind failure is listen()'s to report.
-    server.on('error', (error) => this.emit('error', error))
+    this.#accepting = true
     this.emit('listening')
+  }
+
+  /** The server is listening: its errors from now on (a failed accept) are the server's 'error' events. */
+  #bound(server: NetServer): void {
+    // Not before: a bind failure is listen()'s to report.
+    server.on('error', (error) => this.emit('error', error))
   }
 
   /**
@@ -171,6 +179,7 @@ export class Server extends EventEmitter<ServerEvents> {
         temporary = besidePath(path, limit)
       }
     }
+    this.#bound(server)
     try {
       this.#abandonIfClosed(server)
       chmodSync(temporary, 0o600)
@@ -324,7 +333,7 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /** @param handshakeTimeout what is left of the handshake deadline, when part of it was spent on TLS. */
   #accept(socket: Socket, handshakeTimeout?: number): void {
-    if (this.#closing) {
+    if (this.#closing || !this.#accepting) {
       socket.destroy()
       return
     }

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, linkSync, readdirSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { ChannelClosedError, Server } from '../../../dist/index.js'
@@ -7,6 +7,25 @@ import { tempDir, tempSocket } from '../../helpers/processes.js'
 test('a handshakeTimeout that is not a positive number of milliseconds is refused with a RangeError', () => {
   for (const handshakeTimeout of [0, -1, NaN, Infinity, '10' as unknown as number]) {
     expect(() => new Server(tempSocket(), { handshakeTimeout })).toThrow(RangeError)
+  }
+})
+
+test.skipIf(process.platform === 'win32')('listening is false until listen() has resolved, over a stale socket file or a fresh path', async () => {
+  const path = tempSocket()
+  const stale = new Server(path)
+  await stale.listen()
+  // A second link to the socket survives its close, as the file of a killed server does.
+  linkSync(path, `${path}.link`)
+  await stale.close()
+  renameSync(`${path}.link`, path)
+  for (const fresh of [false, true]) {
+    const server = new Server(fresh ? tempSocket() : path)
+    const listening = server.listen()
+    expect(server.listening).toBe(false)
+    await listening
+    expect(server.listening).toBe(true)
+    await server.close()
+    expect(server.listening).toBe(false)
   }
 })
 
