@@ -6,9 +6,9 @@ import { existsSync, linkSync, lstatSync, readdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
-import { Client, Server } from '../../dist/index.js'
-import { spawnFixture, tempDir, type Fixture } from '../helpers/processes.js'
-import { type FixtureMessage, nextMessage, within } from './support.js'
+import { Client, Server } from '../../../dist/index.js'
+import { spawnFixture, tempDir, type Fixture } from '../../helpers/processes.js'
+import { type FixtureMessage, nextMessage, within } from '../support.js'
 
 /**
  * Trials of each kind (fresh path, stale file). Before the fix two processes both won in about 2 to 10

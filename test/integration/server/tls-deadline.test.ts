@@ -11,8 +11,8 @@ import { performance } from 'node:perf_hooks'
 import { Duplex } from 'node:stream'
 import { connect as tlsConnect } from 'node:tls'
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { spawnFixture } from '../helpers/processes.js'
-import { connectClient, nextMessage, within } from './support.js'
+import { spawnFixture } from '../../helpers/processes.js'
+import { connectClient, nextMessage, within } from '../support.js'
 
 const tlsFile = (name: string): Buffer => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url))
 
