@@ -24,7 +24,6 @@ export interface ServerOptions extends ChannelOptions {
   tls?: TlsOptions
 }
 
-
 /** Events of a {@link Server}. */
 export interface ServerEvents {
   /** The server is bound and accepting. */

@@ -14,7 +14,7 @@ import { describe, expect, onTestFinished, test } from 'vitest'
 import { spawnFixture } from '../../helpers/processes.js'
 import { connectClient, nextMessage, within } from '../support.js'
 
-const tlsFile = (name: string): Buffer => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url))
+const tlsFile = (name: string): Buffer => readFileSync(new URL(`../../fixtures/tls/${name}`, import.meta.url))
 
 /** A TLS record header announcing 512 bytes, the start of a ClientHello and its random: 43 of 517 bytes. */
 const HALF_CLIENT_HELLO = Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]), randomBytes(32)])
