@@ -1,8 +1,9 @@
-import { randomBytes } from 'node:crypto'
-import { chmodSync, linkSync, lstatSync, realpathSync, renameSync, unlinkSync, type BigIntStats } from 'node:fs'
-import { connect as netConnect, createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
-import { constants as osConstants } from 'node:os'
-import { basename, dirname, join, resolve } from 'node:path'
+/**
+ * Server: listens on a socket path, a named pipe or a TCP (TLS) address, and makes a Channel of every
+ * connection that completes the handshake, sharing its exposed functions with all of them.
+ */
+import { lstatSync, unlinkSync } from 'node:fs'
+import { createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls'
 import { EventEmitter } from 'eventemitter3'
@@ -12,6 +13,7 @@ import { ChannelClosedError, TimeoutError } from '../core/errors.js'
 import { Registry, type ExposeOptions, type Handler } from '../core/registry.js'
 import { SocketTransport } from '../transports/socket.js'
 import { resolveAddress, socketPathLimit, type ResolvedAddress } from './ipc-path.js'
+import { addressInUse, bind, claimedPaths, pathKey, placeSocketFile, type SocketFile } from './socket-file.js'
 
 /** Options of a {@link Server}: those of every channel it accepts, and TLS for `tcp://` addresses. */
 export interface ServerOptions extends ChannelOptions {
@@ -155,59 +157,18 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     const key = pathKey(path)
     const holder = claimedPaths.get(key)
-    if (holder && holder !== this && holder.#holdsPath()) throw addressInUse(path)
+    if (holder instanceof Server && holder !== this && holder.#holdsPath()) throw addressInUse(path)
     claimedPaths.set(key, this)
     this.#claim = key
     try {
-      await this.#placeSocketFile(server, path, limit)
+      this.#socketFile = await placeSocketFile(server, path, limit, {
+        bound: () => this.#bound(server),
+        check: () => this.#abandonIfClosed(server),
+        closing: () => this.#closing !== undefined,
+      })
     } catch (error) {
       this.#releaseClaim()
       throw error
-    }
-  }
-
-  async #placeSocketFile(server: NetServer, path: string, limit: number): Promise<void> {
-    let temporary = besidePath(path, limit)
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await bind(server, { kind: 'unix', path: temporary })
-        break
-      } catch (error) {
-        // Another file has that random name: draw another.
-        if (errorCode(error) !== 'EADDRINUSE' || attempt === 3 || this.#closing) throw error
-        temporary = besidePath(path, limit)
-      }
-    }
-    this.#bound(server)
-    try {
-      this.#abandonIfClosed(server)
-      chmodSync(temporary, 0o600)
-      const bound = lstatSync(temporary, { bigint: true })
-      for (let attempt = 1; ; attempt++) {
-        try {
-          linkSync(temporary, path)
-          break
-        } catch (error) {
-          if (errorCode(error) !== 'EEXIST') throw error
-        }
-        const found = attempt < 4 ? await inspectPath(path) : 'in use'
-        this.#abandonIfClosed(server)
-        if (found === 'in use') throw addressInUse(path)
-        if (found !== 'free') {
-          await removeStale(path, found, limit)
-          this.#abandonIfClosed(server)
-        }
-      }
-      this.#socketFile = { path, dev: bound.dev, ino: bound.ino }
-    } catch (error) {
-      // Closing removes the temporary name (libuv unlinks the path a socket was bound to).
-      server.close()
-      throw error
-    }
-    try {
-      unlinkSync(temporary)
-    } catch {
-      // Already gone: libuv removes it again, harmlessly, when the server closes.
     }
   }
 
@@ -361,81 +322,6 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 }
 
-/**
- * The socket paths that servers of this process hold or are binding, by {@link pathKey}: a second
- * listen() on one fails at once with EADDRINUSE, whatever the timing of the two calls, unless the
- * holder's file has been removed or replaced since.
- */
-const claimedPaths = new Map<string, Server>()
-
-/** One key for every spelling of a path: absolute, with the directory's symbolic links resolved. */
-function pathKey(path: string): string {
-  const absolute = resolve(path)
-  try {
-    return join(realpathSync.native(dirname(absolute)), basename(absolute))
-  } catch {
-    return absolute
-  }
-}
-
-/**
- * Removes the stale socket file `stale` from `path`, never a live one: between the probe that found it
- * stale and its removal, another server may have replaced it with its own. The file at `path` is moved
- * aside (rename() is atomic); if it is not the file that was probed, it is moved back at once. If it is
- * (same device and inode), it is probed again under its new name, in case a new socket took over a
- * freed inode number, and deleted if it still refuses connections. A live server's socket always
- * accepts connections: it is linked into place only once it does.
- */
-async function removeStale(path: string, stale: BigIntStats, limit: number): Promise<void> {
-  const aside = besidePath(path, limit)
-  try {
-    renameSync(path, aside)
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return
-    throw error
-  }
-  const moved = lstatSync(aside, { bigint: true })
-  if (moved.isSocket() && moved.dev === stale.dev && moved.ino === stale.ino && (await refusesConnections(aside))) {
-    unlinkSync(aside)
-  } else {
-    renameSync(aside, path)
-  }
-}
-
-/** A socket file placed by a server: its path, and the identity of the file to remove on close. */
-interface SocketFile {
-  path: string
-  dev: bigint
-  ino: bigint
-}
-
-function errorCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code
-}
-
-/** The error Node gives for an address in use, for a path another server holds. */
-function addressInUse(path: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`listen EADDRINUSE: address already in use ${path}`), {
-    code: 'EADDRINUSE',
-    errno: -(osConstants.errno.EADDRINUSE ?? 98),
-    syscall: 'listen',
-    address: path,
-  })
-}
-
-/**
- * A fresh random name in the directory of `path` (link() and rename() work within one file system),
- * short enough for the socket path limit: `.` and up to 12 random characters.
- */
-function besidePath(path: string, limit: number): string {
-  const directory = dirname(path)
-  const room = Math.min(12, limit - Buffer.byteLength(join(directory, '.')))
-  if (room < 4) {
-    throw new RangeError(`socket path ${JSON.stringify(path)} leaves no room within ${limit} bytes for a temporary name in its directory`)
-  }
-  return join(directory, `.${randomBytes(9).toString('base64url').slice(0, room)}`)
-}
-
 /** A TCP connection's two endpoints: no other connection open on the same listening socket has both. */
 function endpoints(socket: Socket): string | undefined {
   const { localAddress, localPort, remoteAddress, remotePort } = socket
@@ -452,80 +338,6 @@ function isHangUp(error: Error): boolean {
   if (error instanceof ChannelClosedError) return true
   const code = (error as NodeJS.ErrnoException).code
   return code === 'EPIPE' || code === 'ECONNRESET' || code === 'ECONNABORTED'
-}
-
-function bind(server: NetServer, address: ResolvedAddress): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error): void => {
-      server.off('listening', onListening)
-      server.off('close', onClose)
-      reject(error)
-    }
-    const onListening = (): void => {
-      server.off('error', onError)
-      server.off('close', onClose)
-      resolve()
-    }
-    // Closed before it was listening (close() in the same tick): 'listening' never comes.
-    const onClose = (): void => {
-      server.off('error', onError)
-      server.off('listening', onListening)
-      reject(new ChannelClosedError('the server was closed while it started listening'))
-    }
-    server.once('error', onError)
-    server.once('listening', onListening)
-    server.once('close', onClose)
-    if (address.kind === 'tcp') {
-      server.listen(address.port, address.host)
-    } else if (address.kind === 'unix' && typeof process.umask === 'function') {
-      // The socket file is created by the synchronous bind inside listen(): under umask 077 it is
-      // owner-only from the first instant, before the chmod that follows, even outside ipcPath's 0700 dir.
-      let previous: number | undefined
-      try {
-        previous = process.umask(0o077)
-      } catch {
-        // Worker threads may not change the umask; the chmod after listening still applies.
-      }
-      try {
-        server.listen(address.path)
-      } finally {
-        if (previous !== undefined) process.umask(previous)
-      }
-    } else {
-      server.listen(address.path)
-    }
-  })
-}
-
-/**
- * What is at `path`: nothing any more; a stale socket file, one that refuses connections (its stats
- * are returned); or something in use. A file that is not a socket is never stale: it is not ours to
- * delete.
- */
-async function inspectPath(path: string): Promise<'free' | 'in use' | BigIntStats> {
-  let file: BigIntStats
-  try {
-    file = lstatSync(path, { bigint: true })
-  } catch (error) {
-    return errorCode(error) === 'ENOENT' ? 'free' : 'in use'
-  }
-  if (!file.isSocket()) return 'in use'
-  return (await refusesConnections(path)) ? file : 'in use'
-}
-
-/** Whether connecting to the socket file at `path` fails with ECONNREFUSED: nobody listens on it. */
-function refusesConnections(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = netConnect(path)
-    probe.once('connect', () => {
-      probe.destroy()
-      resolve(false)
-    })
-    probe.once('error', (error: NodeJS.ErrnoException) => {
-      probe.destroy()
-      resolve(error.code === 'ECONNREFUSED')
-    })
-  })
 }
 
 /** Makes a {@link Server} and waits for it to listen. */
