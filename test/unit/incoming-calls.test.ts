@@ -1,0 +1,676 @@
+import pDefer, { type DeferredPromise } from 'p-defer'
+import { describe, expect, test } from 'vitest'
+import { BufferFullError, ProtocolError } from '../../src/core/errors.js'
+import { IncomingCalls, type IncomingLimits } from '../../src/core/incoming-calls.js'
+import { DEFAULT_MAX_FRAME_SIZE } from '../../src/core/options.js'
+import type { Handler } from '../../src/core/registry.js'
+import { Codec } from '../../src/protocol/codec.js'
+import { MessageEncoder } from '../../src/protocol/encoder.js'
+import { joinPayload } from '../../src/protocol/framing.js'
+import { MessageType } from '../../src/protocol/messages.js'
+
+/** What a handler exposed with `{ context: true }` receives first. */
+interface Context {
+  readonly channel: unknown
+  readonly signal: AbortSignal
+  progress(value: unknown): void
+}
+
+/**
+ * Lets every pending promise chain run: a macrotask starts only once the microtask queue is empty.
+ * Used where a test asserts that nothing more happens; it waits for no clock.
+ */
+function settled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
+/**
+ * IncomingCalls over ports that record: `frames` are the decoded frames given to `send`, `reports` the
+ * errors given to `report`. Handlers are registered with `expose`.
+ */
+function setup(limits: Partial<IncomingLimits> = {}, peerWindow = 64) {
+  const codec = new Codec()
+  const handlers = new Map<string, { fn: Handler; thisArg: unknown; context: boolean }>()
+  const frames: unknown[][] = []
+  const reports: Error[] = []
+  const state = { connected: true }
+  const waiting: { count: number; deferred: DeferredPromise<void> }[] = []
+  const channel = { name: 'the channel' }
+  const incoming = new IncomingCalls(
+    {
+      channel,
+      encoder: new MessageEncoder(new Codec(), DEFAULT_MAX_FRAME_SIZE),
+      lookup: (name) => handlers.get(name),
+      send: (payload) => {
+        frames.push(codec.decode(joinPayload(payload)) as unknown[])
+        for (const waiter of waiting.splice(0)) {
+          if (frames.length >= waiter.count) waiter.deferred.resolve()
+          else waiting.push(waiter)
+        }
+      },
+      connected: () => state.connected,
+      report: (error) => {
+        reports.push(error)
+      },
+    },
+    { maxConcurrentCalls: limits.maxConcurrentCalls ?? 1024, maxWaitingCalls: limits.maxWaitingCalls ?? 1024 },
+    peerWindow,
+  )
+  return {
+    incoming,
+    channel,
+    frames,
+    reports,
+    state,
+    expose(name: string, fn: Handler, options: { context?: boolean; thisArg?: unknown } = {}) {
+      handlers.set(name, { fn, thisArg: options.thisArg, context: options.context ?? false })
+    },
+    /** Resolves once `count` frames in all have been sent. */
+    framesSent(count: number): Promise<void> {
+      if (frames.length >= count) return Promise.resolve()
+      const deferred = pDefer<void>()
+      waiting.push({ count, deferred })
+      return deferred.promise
+    },
+  }
+}
+
+/** A handler whose calls each wait for the test to settle them, in the order they started. */
+function controlledHandler() {
+  const started: { args: unknown[]; deferred: DeferredPromise<unknown> }[] = []
+  const fn = (...args: unknown[]) => {
+    const deferred = pDefer<unknown>()
+    started.push({ args, deferred })
+    return deferred.promise
+  }
+  return { fn, started, startedArgs: () => started.map((call) => call.args[0]) }
+}
+
+describe('calls', () => {
+  test('a handler runs with the arguments and its thisArg, and its value is the result', () => {
+    const { incoming, frames, expose } = setup()
+    const api = { factor: 3 }
+    expose('times', function (this: typeof api, a: number, b: number) {
+      return this.factor * a * b
+    }, { thisArg: api })
+    incoming.call(1, 'times', [2, 5])
+    expect(frames).toEqual([[MessageType.Result, 1, 30]])
+    expect(incoming.running).toBe(0)
+  })
+
+  test('a promise is answered once it resolves, and holds a slot until then', async () => {
+    const { incoming, frames, expose, framesSent } = setup()
+    const handler = controlledHandler()
+    expose('later', handler.fn)
+    incoming.call(7, 'later', ['x'])
+    expect(incoming.running).toBe(1)
+    expect(frames).toEqual([])
+    handler.started[0].deferred.resolve({ done: true })
+    await framesSent(1)
+    expect(frames).toEqual([[MessageType.Result, 7, { done: true }]])
+    expect(incoming.running).toBe(0)
+  })
+
+  test('a throwing handler is answered with an error frame carrying its envelope', () => {
+    const { incoming, frames, expose } = setup()
+    expose('fails', () => {
+      throw Object.assign(new RangeError('out of range'), { code: 'E_RANGE' })
+    })
+    incoming.call(3, 'fails', [])
+    expect(frames).toHaveLength(1)
+    const [type, id, envelope] = frames[0] as [number, number, Record<string, unknown>]
+    expect([type, id]).toEqual([MessageType.Error, 3])
+    expect(envelope).toMatchObject({ type: 'error', name: 'RangeError', message: 'out of range', props: { code: 'E_RANGE' } })
+    expect(envelope.stack).toMatch(/^RangeError: out of range\n/)
+  })
+
+  test('a rejected promise, and a thrown value that is not an error, are answered too', async () => {
+    const { incoming, frames, expose, framesSent } = setup()
+    expose('rejects', () => Promise.reject(new TypeError('nope')))
+    expose('throwsString', () => {
+      throw 'just a string'
+    })
+    incoming.call(1, 'rejects', [])
+    incoming.call(2, 'throwsString', [])
+    await framesSent(2)
+    expect(frames).toContainEqual([MessageType.Error, 2, { type: 'value', value: 'just a string' }])
+    expect(frames).toContainEqual([MessageType.Error, 1, expect.objectContaining({ type: 'error', name: 'TypeError', message: 'nope' })])
+    expect(incoming.running).toBe(0)
+  })
+
+  test('an unknown name is answered with MethodNotFoundError', () => {
+    const { incoming, frames } = setup()
+    incoming.call(4, 'missing', [1])
+    expect(frames).toHaveLength(1)
+    expect(frames[0][0]).toBe(MessageType.Error)
+    expect(frames[0][1]).toBe(4)
+    expect(frames[0][2]).toMatchObject({
+      type: 'error',
+      name: 'MethodNotFoundError',
+      message: 'method not found: "missing"',
+      props: { code: 'ERR_METHOD_NOT_FOUND', method: 'missing' },
+    })
+  })
+
+  test('nothing is sent while not connected', async () => {
+    const { incoming, frames, expose, state } = setup()
+    const handler = controlledHandler()
+    expose('later', handler.fn)
+    expose('now', () => 1)
+    incoming.call(1, 'later', [])
+    state.connected = false
+    incoming.call(2, 'now', [])
+    incoming.call(3, 'missing', [])
+    handler.started[0].deferred.resolve('late')
+    await settled()
+    expect(frames).toEqual([])
+    expect(incoming.running).toBe(0)
+  })
+
+  test('a call whose id is still running is a ProtocolError', async () => {
+    const { incoming, expose, framesSent } = setup()
+    const handler = controlledHandler()
+    expose('later', handler.fn)
+    incoming.call(1, 'later', [])
+    expect(() => incoming.call(1, 'later', [])).toThrow(new ProtocolError('call id 1 is already running'))
+    expect(() => incoming.call(1, 'later', [])).toThrow(ProtocolError)
+    expect(handler.started).toHaveLength(1)
+    // Once answered, the id is free again.
+    handler.started[0].deferred.resolve('done')
+    await framesSent(1)
+    incoming.call(1, 'later', [])
+    expect(handler.started).toHaveLength(2)
+  })
+})
+
+describe('context', () => {
+  test('a context handler gets the channel, a live signal and progress before its other arguments', async () => {
+    const { incoming, frames, expose, channel, framesSent } = setup()
+    let seen: Context | undefined
+    const done = pDefer<string>()
+    expose(
+      'work',
+      (context: Context, a: number) => {
+        seen = context
+        context.progress(a + 1)
+        // Progress works unbound, as documented.
+        const { progress } = context
+        progress(a + 2)
+        return done.promise
+      },
+      { context: true },
+    )
+    incoming.call(5, 'work', [10])
+    expect(seen!.channel).toBe(channel)
+    expect(seen!.signal).toBeInstanceOf(AbortSignal)
+    expect(seen!.signal.aborted).toBe(false)
+    expect(frames).toEqual([
+      [MessageType.Progress, 5, 11],
+      [MessageType.Progress, 5, 12],
+    ])
+    done.resolve('finished')
+    await framesSent(3)
+    // Progress after the handler finished would follow its result: dropped.
+    seen!.progress('too late')
+    await settled()
+    expect(frames).toEqual([
+      [MessageType.Progress, 5, 11],
+      [MessageType.Progress, 5, 12],
+      [MessageType.Result, 5, 'finished'],
+    ])
+  })
+
+  test('a context handler that throws at once answers with an error and frees its slot', () => {
+    const { incoming, frames, expose } = setup()
+    expose(
+      'fails',
+      () => {
+        throw new Error('at once')
+      },
+      { context: true },
+    )
+    incoming.call(2, 'fails', [])
+    expect(frames[0]).toEqual([MessageType.Error, 2, expect.objectContaining({ message: 'at once' })])
+    expect(incoming.running).toBe(0)
+  })
+})
+
+describe('maxConcurrentCalls', () => {
+  test('further calls wait and start in arrival order as slots free up', async () => {
+    const { incoming, frames, expose, framesSent } = setup({ maxConcurrentCalls: 2 })
+    const handler = controlledHandler()
+    expose('work', handler.fn)
+    for (let id = 1; id <= 4; id++) incoming.call(id, 'work', [id])
+    expect(handler.startedArgs()).toEqual([1, 2])
+    expect(incoming.running).toBe(2)
+    expect(incoming.waiting).toBe(2)
+
+    handler.started[0].deferred.resolve('one')
+    await framesSent(1)
+    await settled()
+    expect(handler.startedArgs()).toEqual([1, 2, 3])
+    expect(incoming.waiting).toBe(1)
+
+    // A call that arrives while others wait queues behind them, even when a slot is about to free up.
+    incoming.call(5, 'work', [5])
+    handler.started[1].deferred.resolve('two')
+    await framesSent(2)
+    await settled()
+    expect(handler.startedArgs()).toEqual([1, 2, 3, 4])
+    handler.started[2].deferred.resolve('three')
+    await framesSent(3)
+    await settled()
+    expect(handler.startedArgs()).toEqual([1, 2, 3, 4, 5])
+    expect(incoming.waiting).toBe(0)
+    expect(incoming.running).toBe(2)
+    expect(frames.map((frame) => frame[1])).toEqual([1, 2, 3])
+  })
+
+  test('a call arriving just as a slot frees does not overtake the calls that wait', async () => {
+    const { incoming, expose } = setup({ maxConcurrentCalls: 1 })
+    const handler = controlledHandler()
+    expose('work', handler.fn)
+    incoming.call(1, 'work', [1])
+    incoming.call(2, 'work', [2])
+    // The cancel frees the slot at once; the waiting call starts a microtask later.
+    incoming.cancel(1, () => 'stop')
+    incoming.call(3, 'work', [3])
+    expect(handler.startedArgs()).toEqual([1])
+    await settled()
+    expect(handler.startedArgs()).toEqual([1, 2])
+    expect(incoming.waiting).toBe(1)
+  })
+
+  test('handlers that return at once take no slot', () => {
+    const { incoming, frames, expose } = setup({ maxConcurrentCalls: 1, maxWaitingCalls: 0 })
+    expose('now', (x: number) => x)
+    for (let id = 1; id <= 3; id++) incoming.call(id, 'now', [id])
+    expect(frames.map((frame) => frame[0])).toEqual([MessageType.Result, MessageType.Result, MessageType.Result])
+  })
+
+  test('waiting calls do not start while not connected', async () => {
+    const { incoming, expose, state } = setup({ maxConcurrentCalls: 1 })
+    const handler = controlledHandler()
+    expose('work', handler.fn)
+    incoming.call(1, 'work', [1])
+    incoming.call(2, 'work', [2])
+    state.connected = false
+    handler.started[0].deferred.resolve('one')
+    await settled()
+    expect(handler.startedArgs()).toEqual([1])
+    expect(incoming.waiting).toBe(1)
+  })
+})
+
+describe('maxWaitingCalls', () => {
+  test('a call beyond it is answered with BufferFullError and never runs', () => {
+    const { incoming, frames, expose } = setup({ maxConcurrentCalls: 1, maxWaitingCalls: 2 })
+    const handler = controlledHandler()
+    expose('work', handler.fn)
+    for (let id = 1; id <= 4; id++) incoming.call(id, 'work', [id])
+    expect(handler.startedArgs()).toEqual([1])
+    expect(incoming.waiting).toBe(2)
+    expect(frames).toEqual([
+      [
+        MessageType.Error,
+        4,
+        expect.objectContaining({
+          name: 'BufferFullError',
+          message: '2 calls already wait for a handler slot (maxWaitingCalls)',
+          props: { code: new BufferFullError().code },
+        }),
+      ],
+    ])
+  })
+})
+
+describe('cancel', () => {
+  test('a waiting call is removed: it never runs and nothing is sent for it', async () => {
+    const { incoming, frames, expose, framesSent } = setup({ maxConcurrentCalls: 1 })
+    const handler = controlledHandler()
+    expose('work', handler.fn)
+    incoming.call(1, 'work', [1])
+    incoming.call(2, 'work', [2])
+    incoming.call(3, 'work', [3])
+    let reasonAsked = false
+    incoming.cancel(2, () => {
+      reasonAsked = true
+      return new Error('never mind')
+    })
+    // The reason is rebuilt only for a running call.
+    expect(reasonAsked).toBe(false)
+    expect(incoming.waiting).toBe(1)
+    handler.started[0].deferred.resolve('one')
+    await framesSent(1)
+    await settled()
+    expect(handler.startedArgs()).toEqual([1, 3])
+    expect(frames.map((frame) => frame[1])).toEqual([1])
+  })
+
+  test('a running call: its signal aborts with the reason, its answer is not sent, and its slot frees', async () => {
+    const { incoming, frames, expose } = setup({ maxConcurrentCalls: 1 })
+    let signal: AbortSignal | undefined
+    const done = pDefer<string>()
+    expose(
+      'work',
+      (context: Context) => {
+        signal = context.signal
+        return done.promise
+      },
+      { context: true },
+    )
+    const other = controlledHandler()
+    expose('other', other.fn)
+    incoming.call(1, 'work', [])
+    incoming.call(2, 'other', ['second'])
+    const reason = new Error('caller gave up')
+    incoming.cancel(1, () => reason)
+    expect(signal!.aborted).toBe(true)
+    expect(signal!.reason).toBe(reason)
+    expect(incoming.running).toBe(0)
+    await settled()
+    expect(other.startedArgs()).toEqual(['second'])
+    done.resolve('finished anyway')
+    await settled()
+    expect(frames).toEqual([])
+  })
+
+  test('a signal first looked at after the cancel is already aborted with the reason', () => {
+    const { incoming, expose } = setup()
+    let context: Context | undefined
+    expose(
+      'work',
+      (ctx: Context) => {
+        context = ctx
+        return new Promise(() => {})
+      },
+      { context: true },
+    )
+    incoming.call(1, 'work', [])
+    incoming.cancel(1, () => 'the reason')
+    expect(context!.signal.aborted).toBe(true)
+    expect(context!.signal.reason).toBe('the reason')
+  })
+
+  test('progress after a cancel is not sent', () => {
+    const { incoming, frames, expose } = setup()
+    let context: Context | undefined
+    expose(
+      'work',
+      (ctx: Context) => {
+        context = ctx
+        return new Promise(() => {})
+      },
+      { context: true },
+    )
+    incoming.call(1, 'work', [])
+    incoming.cancel(1, () => 'stop')
+    context!.progress(50)
+    expect(frames).toEqual([])
+  })
+
+  test('unknown ids are ignored', () => {
+    const { incoming } = setup()
+    expect(() => incoming.cancel(99, () => 'nothing')).not.toThrow()
+    expect(() => incoming.credit(99, 5)).not.toThrow()
+  })
+
+  test('cancelAll drops waiting calls and aborts running handlers with the reason', async () => {
+    const { incoming, frames, expose } = setup({ maxConcurrentCalls: 1 })
+    let signal: AbortSignal | undefined
+    const done = pDefer<string>()
+    expose(
+      'work',
+      (context: Context) => {
+        signal = context.signal
+        return done.promise
+      },
+      { context: true },
+    )
+    incoming.call(1, 'work', [])
+    incoming.call(2, 'work', [])
+    const reason = new Error('connection lost')
+    incoming.cancelAll(reason)
+    expect(signal!.reason).toBe(reason)
+    expect(incoming.running).toBe(0)
+    expect(incoming.waiting).toBe(0)
+    done.resolve('late')
+    await settled()
+    expect(frames).toEqual([])
+  })
+})
+
+describe('streams', () => {
+  /** An async generator handler of `count` items that counts how far it was pulled and whether it finished. */
+  function counted(count: number) {
+    const progress = { pulled: 0, finished: false }
+    async function* fn() {
+      try {
+        for (let i = 0; i < count; i++) {
+          progress.pulled++
+          yield i
+        }
+      } finally {
+        progress.finished = true
+      }
+    }
+    return { fn, progress }
+  }
+
+  test('items are sent up to the credit, and more follow each credit()', async () => {
+    const { incoming, frames, expose, framesSent } = setup({}, 2)
+    const stream = counted(5)
+    expose('numbers', stream.fn)
+    incoming.call(1, 'numbers', [])
+    await framesSent(2)
+    await settled()
+    expect(frames).toEqual([
+      [MessageType.Item, 1, 0],
+      [MessageType.Item, 1, 1],
+    ])
+    // The generator is not pulled beyond the credit.
+    expect(stream.progress.pulled).toBe(2)
+    expect(incoming.running).toBe(1)
+
+    incoming.credit(1, 1)
+    await framesSent(3)
+    await settled()
+    expect(frames).toHaveLength(3)
+    expect(stream.progress.pulled).toBe(3)
+
+    incoming.credit(1, 10)
+    await framesSent(6)
+    expect(frames.slice(3)).toEqual([
+      [MessageType.Item, 1, 3],
+      [MessageType.Item, 1, 4],
+      [MessageType.End, 1],
+    ])
+    expect(stream.progress.finished).toBe(true)
+    expect(incoming.running).toBe(0)
+  })
+
+  test('a promise of an async iterable streams too, from a context handler as well', async () => {
+    const { incoming, frames, expose, framesSent } = setup({}, 8)
+    expose('later', async () => counted(2).fn())
+    expose('withContext', (_context: Context) => counted(1).fn(), { context: true })
+    incoming.call(1, 'later', [])
+    await framesSent(3)
+    incoming.call(2, 'withContext', [])
+    await framesSent(5)
+    expect(frames).toEqual([
+      [MessageType.Item, 1, 0],
+      [MessageType.Item, 1, 1],
+      [MessageType.End, 1],
+      [MessageType.Item, 2, 0],
+      [MessageType.End, 2],
+    ])
+  })
+
+  test('a stream waiting for credit holds its slot', async () => {
+    const { incoming, expose, framesSent } = setup({ maxConcurrentCalls: 1 }, 1)
+    expose('numbers', counted(3).fn)
+    const other = controlledHandler()
+    expose('other', other.fn)
+    incoming.call(1, 'numbers', [])
+    incoming.call(2, 'other', [])
+    await framesSent(1)
+    await settled()
+    expect(other.started).toHaveLength(0)
+    incoming.credit(1, 5)
+    await framesSent(4)
+    await settled()
+    expect(other.started).toHaveLength(1)
+  })
+
+  test('a cancelled stream sends nothing more and its generator is returned', async () => {
+    const { incoming, frames, expose, framesSent } = setup({}, 1)
+    const stream = counted(5)
+    expose('numbers', stream.fn)
+    incoming.call(1, 'numbers', [])
+    await framesSent(1)
+    await settled()
+    incoming.cancel(1, () => 'enough')
+    incoming.credit(1, 10)
+    await settled()
+    expect(frames).toEqual([[MessageType.Item, 1, 0]])
+    expect(stream.progress.finished).toBe(true)
+    expect(stream.progress.pulled).toBe(1)
+  })
+
+  test('a generator that fails while it is stopped is reported', async () => {
+    const { incoming, reports, expose, framesSent } = setup({}, 1)
+    const failure = new Error('cleanup failed')
+    expose('numbers', async function* () {
+      try {
+        yield 1
+        yield 2
+      } finally {
+        // eslint-disable-next-line no-unsafe-finally
+        throw failure
+      }
+    })
+    incoming.call(1, 'numbers', [])
+    await framesSent(1)
+    await settled()
+    incoming.cancel(1, () => 'enough')
+    await settled()
+    expect(reports).toEqual([failure])
+  })
+
+  test('an item that cannot be encoded ends the stream with an error and stops the generator', async () => {
+    const { incoming, frames, expose, framesSent } = setup({}, 8)
+    const progress = { finished: false }
+    expose('bad', async function* () {
+      try {
+        yield 1
+        yield () => 'a function cannot travel'
+        yield 3
+      } finally {
+        progress.finished = true
+      }
+    })
+    incoming.call(1, 'bad', [])
+    await framesSent(2)
+    await settled()
+    expect(frames[0]).toEqual([MessageType.Item, 1, 1])
+    expect(frames[1]).toEqual([MessageType.Error, 1, expect.objectContaining({ name: 'SerializationError' })])
+    expect(frames).toHaveLength(2)
+    expect(progress.finished).toBe(true)
+    expect(incoming.running).toBe(0)
+  })
+
+  test('a generator that throws ends the stream with its error', async () => {
+    const { incoming, frames, expose, framesSent } = setup({}, 8)
+    expose('breaks', async function* () {
+      yield 'first'
+      throw new Error('broke')
+    })
+    incoming.call(1, 'breaks', [])
+    await framesSent(2)
+    expect(frames).toEqual([
+      [MessageType.Item, 1, 'first'],
+      [MessageType.Error, 1, expect.objectContaining({ name: 'Error', message: 'broke' })],
+    ])
+    expect(incoming.running).toBe(0)
+  })
+
+  test('the credit of a new call is the current peer window', async () => {
+    const { incoming, frames, expose, framesSent } = setup({}, 1)
+    expose('numbers', counted(5).fn)
+    incoming.peerWindow = 3
+    incoming.call(1, 'numbers', [])
+    await framesSent(3)
+    await settled()
+    expect(frames).toHaveLength(3)
+  })
+})
+
+describe('notifications', () => {
+  test('a handler runs with the arguments and its thisArg, and nothing is sent', () => {
+    const { incoming, frames, reports, expose } = setup()
+    const seen: unknown[] = []
+    const owner = { tag: 'owner' }
+    expose('note', function (this: typeof owner, a: number, b: string) {
+      seen.push(this.tag, a, b)
+      return 'ignored'
+    }, { thisArg: owner })
+    incoming.notify('note', [1, 'two'])
+    expect(seen).toEqual(['owner', 1, 'two'])
+    expect(frames).toEqual([])
+    expect(reports).toEqual([])
+  })
+
+  test('a context handler gets a context whose progress sends nothing', () => {
+    const { incoming, frames, expose, channel } = setup()
+    let context: Context | undefined
+    expose(
+      'note',
+      (ctx: Context) => {
+        context = ctx
+        ctx.progress('ignored')
+      },
+      { context: true },
+    )
+    incoming.notify('note', [])
+    expect(context!.channel).toBe(channel)
+    expect(context!.signal.aborted).toBe(false)
+    expect(frames).toEqual([])
+  })
+
+  test('an unknown name is reported, not answered', () => {
+    const { incoming, frames, reports } = setup()
+    incoming.notify('missing', [])
+    expect(reports).toHaveLength(1)
+    expect(reports[0].name).toBe('MethodNotFoundError')
+    expect(reports[0].message).toBe('notification for an unknown method: "missing"')
+    expect(frames).toEqual([])
+  })
+
+  test('a throwing or rejecting handler is reported, not answered', async () => {
+    const { incoming, frames, reports, expose } = setup()
+    const thrown = new Error('sync failure')
+    const rejected = new Error('async failure')
+    expose('throws', () => {
+      throw thrown
+    })
+    expose('rejects', () => Promise.reject(rejected))
+    incoming.notify('throws', [])
+    expect(reports).toEqual([thrown])
+    incoming.notify('rejects', [])
+    await settled()
+    expect(reports).toEqual([thrown, rejected])
+    expect(frames).toEqual([])
+  })
+
+  test('a thrown value that is not an error is reported wrapped in one', () => {
+    const { incoming, reports, expose } = setup()
+    expose('throwsValue', () => {
+      throw 42
+    })
+    incoming.notify('throwsValue', [])
+    expect(reports).toHaveLength(1)
+    expect(reports[0]).toBeInstanceOf(Error)
+    expect(reports[0].message).toBe('notification handler "throwsValue" threw')
+    expect(reports[0].cause).toBe(42)
+  })
+})
