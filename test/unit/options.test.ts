@@ -1,0 +1,151 @@
+import { describe, expect, test } from 'vitest'
+import { DEFAULT_MAX_FRAME_SIZE, DEFAULTS, frameSizeOf, resolveOptions, type ResolvedOptions } from '../../src/core/options.js'
+
+const MiB = 1024 * 1024
+
+describe('DEFAULTS', () => {
+  test('are the numbers the documentation states, and cannot be changed', () => {
+    expect(DEFAULTS).toEqual({
+      maxFrameSize: 64 * MiB,
+      handshakeTimeout: 10_000,
+      streamWindow: 64,
+      heartbeat: { interval: 5000, timeout: 15_000 },
+      maxHandshakeBytes: 65_536,
+      maxConcurrentCalls: 1024,
+      maxWaitingCalls: 1024,
+      maxBufferedBytes: 64 * MiB,
+      maxQueuedCalls: 1024,
+    })
+    expect(DEFAULT_MAX_FRAME_SIZE).toBe(67_108_864)
+    expect(Object.isFrozen(DEFAULTS)).toBe(true)
+    expect(Object.isFrozen(DEFAULTS.heartbeat)).toBe(true)
+  })
+})
+
+describe('resolveOptions', () => {
+  test('fills in every default', () => {
+    const expected: ResolvedOptions = {
+      secret: undefined,
+      errorClasses: undefined,
+      maxFrameSize: DEFAULT_MAX_FRAME_SIZE,
+      handshakeTimeout: 10_000,
+      callTimeout: undefined,
+      streamWindow: 64,
+      heartbeat: { interval: 5000, timeout: 15_000 },
+      maxHandshakeBytes: 65_536,
+      maxConcurrentCalls: 1024,
+      maxWaitingCalls: 1024,
+      maxBufferedBytes: 64 * MiB,
+      maxQueuedCalls: 1024,
+    }
+    expect(resolveOptions({})).toEqual(expected)
+  })
+
+  test('the result is frozen', () => {
+    expect(Object.isFrozen(resolveOptions({}))).toBe(true)
+  })
+
+  test('takes every option given', () => {
+    class AppError extends Error {}
+    const resolved = resolveOptions({
+      secret: new Uint8Array([1, 2, 3]),
+      errors: [AppError],
+      maxFrameSize: 1000,
+      handshakeTimeout: 1,
+      callTimeout: 2,
+      streamWindow: 3,
+      heartbeat: { interval: 4, timeout: 5 },
+      maxHandshakeBytes: 6,
+      maxConcurrentCalls: 7,
+      maxWaitingCalls: 8,
+      maxBufferedBytes: 9,
+      maxQueuedCalls: 10,
+    })
+    expect(resolved).toEqual({
+      secret: new Uint8Array([1, 2, 3]),
+      errorClasses: new Map([['AppError', AppError]]),
+      maxFrameSize: 1000,
+      handshakeTimeout: 1,
+      callTimeout: 2,
+      streamWindow: 3,
+      heartbeat: { interval: 4, timeout: 5 },
+      maxHandshakeBytes: 6,
+      maxConcurrentCalls: 7,
+      maxWaitingCalls: 8,
+      maxBufferedBytes: 9,
+      maxQueuedCalls: 10,
+    })
+  })
+
+  test('zero is a value, not a request for the default: no call waits for a slot, none is queued while not connected', () => {
+    const resolved = resolveOptions({ maxWaitingCalls: 0, maxQueuedCalls: 0 })
+    expect(resolved).toMatchObject({ maxWaitingCalls: 0, maxQueuedCalls: 0 })
+  })
+
+  test('a secret given as text becomes its UTF-8 bytes; an empty one is a TypeError', () => {
+    expect(resolveOptions({ secret: 'pässword' }).secret).toEqual(new TextEncoder().encode('pässword'))
+    expect(() => resolveOptions({ secret: '' })).toThrow(new TypeError('secret must not be empty'))
+    expect(() => resolveOptions({ secret: new Uint8Array(0) })).toThrow(TypeError)
+  })
+
+  test('heartbeat: false turns it off; a partial heartbeat takes the other default', () => {
+    expect(resolveOptions({ heartbeat: false }).heartbeat).toBe(false)
+    expect(resolveOptions({ heartbeat: { interval: 100 } }).heartbeat).toEqual({ interval: 100, timeout: 15_000 })
+    expect(resolveOptions({ heartbeat: { timeout: 300 } }).heartbeat).toEqual({ interval: 5000, timeout: 300 })
+    expect(resolveOptions({ heartbeat: {} }).heartbeat).toEqual({ interval: 5000, timeout: 15_000 })
+  })
+
+  test('no error classes and an empty list are the same', () => {
+    expect(resolveOptions({ errors: [] }).errorClasses).toBeUndefined()
+  })
+
+  test('streamWindow 1 is the smallest allowed', () => {
+    expect(resolveOptions({ streamWindow: 1 }).streamWindow).toBe(1)
+  })
+
+  test.each([0, -1, 0.5, Number.NaN, Number.NEGATIVE_INFINITY])('streamWindow %s is a RangeError', (streamWindow) => {
+    let thrown: unknown
+    try {
+      resolveOptions({ streamWindow })
+    } catch (error) {
+      thrown = error
+    }
+    expect(thrown).toBeInstanceOf(RangeError)
+    expect((thrown as Error).message).toBe('streamWindow must be at least 1')
+  })
+
+  // BUG: a fractional streamWindow passes the check. The window is announced in the hello, where the
+  // peer takes only a safe integer (handshake.ts isCount) and otherwise assumes 64; this side keeps
+  // enforcing 1.5 (InProgress.item), so a compliant peer streaming to a slow `for await` loop sends a
+  // second unconsumed item and the connection fails with "stream 1 sent more items than its credit
+  // allows". Either refuse it like the values above or make it whole.
+  test.fails('a fractional streamWindow is refused or made whole', () => {
+    let resolved: ResolvedOptions
+    try {
+      resolved = resolveOptions({ streamWindow: 1.5 })
+    } catch (error) {
+      expect(error).toBeInstanceOf(RangeError)
+      return
+    }
+    expect(Number.isSafeInteger(resolved.streamWindow)).toBe(true)
+  })
+
+  test('each call resolves afresh', () => {
+    const first = resolveOptions({ heartbeat: { interval: 1 } })
+    const second = resolveOptions({ heartbeat: { interval: 1 } })
+    expect(first).toEqual(second)
+    expect(first).not.toBe(second)
+  })
+})
+
+describe('frameSizeOf', () => {
+  test('the maxFrameSize given, else 64 MiB', () => {
+    expect(frameSizeOf({})).toBe(64 * MiB)
+    expect(frameSizeOf({ maxFrameSize: undefined })).toBe(64 * MiB)
+    expect(frameSizeOf({ maxFrameSize: 4096 })).toBe(4096)
+  })
+
+  test('is what resolveOptions uses', () => {
+    for (const options of [{}, { maxFrameSize: 123 }]) expect(resolveOptions(options).maxFrameSize).toBe(frameSizeOf(options))
+  })
+})
