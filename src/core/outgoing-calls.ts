@@ -117,7 +117,7 @@ export class OutgoingCalls implements CallOwner {
    * connection).
    */
   rejectAll(error: ChannelClosedError, keep?: ReadonlySet<number>): void {
-    if (this.#pending.size <= (keep?.size ?? 0)) return
+    if (this.#pending.size === 0) return
     for (const [id, call] of [...this.#pending]) {
       if (keep?.has(id)) continue
       this.#pending.delete(id)
