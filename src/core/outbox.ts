@@ -160,6 +160,7 @@ export class Outbox {
     if (entry === undefined) return false
     this.#forget(entry)
     entry.payload = undefined
+    if (this.#over) this.#updatePressure()
     // Withdrawn entries are swept once they outnumber the live ones, so that calls queued and given up
     // on behind a peer that never reads cannot grow the queue: amortised O(1) per withdrawal.
     const dead = this.#queue.length - this.#head - this.#live
