@@ -122,8 +122,10 @@ export interface ResolvedOptions {
  */
 export function resolveOptions(options: ChannelOptions): ResolvedOptions {
   const streamWindow = options.streamWindow ?? DEFAULTS.streamWindow
-  if (!(streamWindow >= 1)) throw new RangeError('streamWindow must be at least 1')
-  if (streamWindow > MAX_STREAM_WINDOW) throw new RangeError(`streamWindow must be at most ${MAX_STREAM_WINDOW}`)
+  // A whole number: the peer ignores any other window in the hello and would assume the default.
+  if (!Number.isSafeInteger(streamWindow) || streamWindow < 1 || streamWindow > MAX_STREAM_WINDOW) {
+    throw new RangeError(`streamWindow must be a whole number from 1 to ${MAX_STREAM_WINDOW}`)
+  }
   const maxFrameSize = frameSizeOf(options)
   if (!(maxFrameSize >= MIN_FRAME_SIZE)) throw new RangeError(`maxFrameSize must be at least ${MIN_FRAME_SIZE}`)
   const heartbeat = options.heartbeat
