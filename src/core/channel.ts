@@ -151,7 +151,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         settle()
         this.#announce('connect')
       },
-      received: (message) => routeMessage(message, routes),
+      received: (message, size) => routeMessage(message, size, routes),
       drained: () => outbox.flush(),
       report: (error) => this.emit('error', error),
       sendFrame: (payload) => outbox.send(payload, CONNECTION),

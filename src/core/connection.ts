@@ -34,8 +34,8 @@ export interface ConnectionOwner {
    * at once does not turn a successful handshake into a rejection.
    */
   opened(peer: PeerInfo, settle: () => void): void
-  /** A message arrived on the open connection, well-formed. */
-  received(message: Message): void
+  /** A message arrived on the open connection, well-formed, in a frame of `size` bytes. */
+  received(message: Message, size: number): void
   /** Something other than the peer failed while a message was handled: a bug worth an `error` event. */
   report(error: Error): void
   /** The transport can take more. */
@@ -291,7 +291,7 @@ export class Connection implements TransportSink, OutboxSink {
 
   #deliver(payload: Uint8Array): void {
     try {
-      this.#owner.received(parseMessage(this.#encoder.codec.decode(payload)))
+      this.#owner.received(parseMessage(this.#encoder.codec.decode(payload)), payload.byteLength)
     } catch (error) {
       // A protocol error ends this connection only; anything else is a bug of ours and is reported.
       if (error instanceof ProtocolError) this.fail(error)

@@ -32,6 +32,8 @@ export interface IncomingPorts<C> {
 export interface IncomingLimits {
   readonly maxConcurrentCalls: number
   readonly maxWaitingCalls: number
+  /** Also bounds the frame bytes of the calls and notifications waiting for a slot, together. */
+  readonly maxBufferedBytes: number
 }
 
 /** An incoming call whose handler has not finished yet. */
@@ -51,6 +53,8 @@ interface RunningCall {
 interface WaitingCall {
   readonly name: string
   readonly args: unknown[]
+  /** Bytes of the frame it came in: what holding it is counted at. */
+  readonly size: number
 }
 
 /** Outstanding stream credit this side honours per call: a larger grant is clamped (PROTOCOL.md section 10). */
@@ -132,6 +136,8 @@ export class IncomingCalls<C> {
   /** Notifications waiting for a slot, in arrival order, by a sequence number (a Map deletes in O(1)). */
   readonly #waitingNotifications = new Map<number, WaitingCall>()
   #notificationSeq = 0
+  /** Frame bytes of everything waiting, calls and notifications. */
+  #waitingBytes = 0
   /** Slots held by calls: running, and cancelled whose handler has not ended. */
   #busy = 0
   /** Notification handlers whose promise has not settled. */
@@ -156,40 +162,65 @@ export class IncomingCalls<C> {
     return this.#waiting.size + this.#waitingNotifications.size
   }
 
-  /** A call arrived: runs its handler now, or queues it while every slot is taken. */
-  call(id: number, name: string, args: unknown[]): void {
+  /**
+   * A call arrived in a frame of `size` bytes: runs its handler now, or queues it while every slot is
+   * taken (within maxWaitingCalls and, for the waiting frames' bytes, maxBufferedBytes).
+   */
+  call(id: number, name: string, args: unknown[], size: number): void {
     if (this.#running.has(id)) throw new ProtocolError(`call id ${id} is already running`)
     if (this.#waiting.has(id)) throw new ProtocolError(`call id ${id} is already waiting for a handler slot`)
     if (this.#waiting.size > 0 || this.#busy >= this.#limits.maxConcurrentCalls) {
-      if (this.#waiting.size >= this.#limits.maxWaitingCalls) {
-        this.#sendError(id, new BufferFullError(`${this.#waiting.size} calls already wait for a handler slot (maxWaitingCalls)`))
-      } else {
-        this.#waiting.set(id, { name, args })
-      }
+      const refused = this.#refuseWaiting(this.#waiting.size, size, 'calls')
+      if (refused) this.#sendError(id, refused)
+      else this.#hold(this.#waiting, id, { name, args, size })
       return
     }
     this.#start(id, name, args)
   }
 
-  /** A notification arrived: runs its handler (now, or once a slot is free); failures go to `report`. */
-  notify(name: string, args: unknown[]): void {
+  /** A notification arrived in a frame of `size` bytes: runs its handler (now, or once a slot is free). */
+  notify(name: string, args: unknown[], size: number): void {
     if (this.#waitingNotifications.size > 0 || this.#notifying >= this.#limits.maxConcurrentCalls) {
-      if (this.#waitingNotifications.size >= this.#limits.maxWaitingCalls) {
-        const waiting = this.#waitingNotifications.size
-        this.#ports.report(new BufferFullError(`notification ${JSON.stringify(name)} dropped: ${waiting} notifications already wait for a handler (maxWaitingCalls)`))
+      const refused = this.#refuseWaiting(this.#waitingNotifications.size, size, 'notifications')
+      if (refused) {
+        refused.message = `notification ${JSON.stringify(name)} dropped: ${refused.message}`
+        this.#ports.report(refused)
       } else {
-        this.#waitingNotifications.set(this.#notificationSeq++, { name, args })
+        this.#hold(this.#waitingNotifications, this.#notificationSeq++, { name, args, size })
       }
       return
     }
     this.#runNotification(name, args)
   }
 
+  #refuseWaiting(waiting: number, size: number, what: string): BufferFullError | undefined {
+    if (waiting >= this.#limits.maxWaitingCalls) {
+      return new BufferFullError(`${waiting} ${what} already wait for a handler slot (maxWaitingCalls)`)
+    }
+    if (this.#waitingBytes + size > this.#limits.maxBufferedBytes) {
+      return new BufferFullError(`${this.#waitingBytes} bytes of calls and notifications already wait for a handler slot (maxBufferedBytes)`)
+    }
+    return undefined
+  }
+
+  #hold(queue: Map<number, WaitingCall>, key: number, waiting: WaitingCall): void {
+    queue.set(key, waiting)
+    this.#waitingBytes += waiting.size
+  }
+
+  /** Takes a waiting call or notification off its queue (to start it, or because it was cancelled). */
+  #unhold(queue: Map<number, WaitingCall>, key: number): void {
+    const waiting = queue.get(key)
+    if (waiting === undefined) return
+    queue.delete(key)
+    this.#waitingBytes -= waiting.size
+  }
+
   /** The caller gave up on call `id`: its handler's signal aborts, its stream stops, or it never starts. */
   cancel(id: number, reason: () => unknown): void {
     const running = this.#running.get(id)
     if (running) this.#cancelRunning(id, running, reason())
-    else this.#waiting.delete(id)
+    else this.#unhold(this.#waiting, id)
   }
 
   /** The caller of stream `id` accepts `count` more items; outstanding credit is clamped at MAX_STREAM_CREDIT. */
@@ -207,6 +238,7 @@ export class IncomingCalls<C> {
   cancelAll(reason: Error): void {
     this.#waiting.clear()
     this.#waitingNotifications.clear()
+    this.#waitingBytes = 0
     if (this.#running.size > 0) {
       for (const [id, running] of [...this.#running]) this.#cancelRunning(id, running, reason)
     }
@@ -311,12 +343,12 @@ export class IncomingCalls<C> {
     try {
       for (const [id, waiting] of this.#waiting) {
         if (this.#busy >= this.#limits.maxConcurrentCalls || !this.#ports.connected()) break
-        this.#waiting.delete(id)
+        this.#unhold(this.#waiting, id)
         this.#start(id, waiting.name, waiting.args)
       }
       for (const [seq, waiting] of this.#waitingNotifications) {
         if (this.#notifying >= this.#limits.maxConcurrentCalls || !this.#ports.connected()) break
-        this.#waitingNotifications.delete(seq)
+        this.#unhold(this.#waitingNotifications, seq)
         this.#runNotification(waiting.name, waiting.args)
       }
     } finally {

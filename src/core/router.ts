@@ -21,16 +21,16 @@ export interface Routes {
 }
 
 /**
- * Hands `message` to its owner.
+ * Hands `message`, which came in a frame of `size` bytes, to its owner.
  * @throws ProtocolError for a handshake message after the handshake, or stream items beyond the credit.
  */
-export function routeMessage(message: Message, to: Routes): void {
+export function routeMessage(message: Message, size: number, to: Routes): void {
   switch (message[0]) {
     case MessageType.Call:
-      to.incoming.call(message[1], message[2], message[3])
+      to.incoming.call(message[1], message[2], message[3], size)
       return
     case MessageType.Notify:
-      to.incoming.notify(message[1], message[2])
+      to.incoming.notify(message[1], message[2], size)
       return
     case MessageType.Result:
       to.calls.resolve(message[1], message[2])

@@ -33,7 +33,9 @@ function setup(limits: Partial<IncomingLimits> = {}, peerWindow = 64) {
   const handlers = new Map<string, { fn: Handler; thisArg: unknown; context: boolean }>()
   const frames: unknown[][] = []
   const reports: Error[] = []
-  const state = { connected: true }
+  /** `saturated` stands for a full outbox; resolving `drainWaiter` stands for it draining. */
+  const state = { connected: true, saturated: false }
+  let drainWaiter = pDefer<void>()
   const waiting: { count: number; deferred: DeferredPromise<void> }[] = []
   const channel = { name: 'the channel' }
   const incoming = new IncomingCalls(
@@ -49,11 +51,17 @@ function setup(limits: Partial<IncomingLimits> = {}, peerWindow = 64) {
         }
       },
       connected: () => state.connected,
+      saturated: () => state.saturated,
+      drained: () => drainWaiter.promise,
       report: (error) => {
         reports.push(error)
       },
     },
-    { maxConcurrentCalls: limits.maxConcurrentCalls ?? 1024, maxWaitingCalls: limits.maxWaitingCalls ?? 1024 },
+    {
+      maxConcurrentCalls: limits.maxConcurrentCalls ?? 1024,
+      maxWaitingCalls: limits.maxWaitingCalls ?? 1024,
+      maxBufferedBytes: limits.maxBufferedBytes ?? DEFAULT_MAX_FRAME_SIZE,
+    },
     peerWindow,
   )
   return {
@@ -62,6 +70,13 @@ function setup(limits: Partial<IncomingLimits> = {}, peerWindow = 64) {
     frames,
     reports,
     state,
+    /** The outbox drains: producers waiting for it go on. */
+    drain(): void {
+      state.saturated = false
+      const waiter = drainWaiter
+      drainWaiter = pDefer<void>()
+      waiter.resolve()
+    },
     expose(name: string, fn: Handler, options: { context?: boolean; thisArg?: unknown } = {}) {
       handlers.set(name, { fn, thisArg: options.thisArg, context: options.context ?? false })
     },
@@ -93,7 +108,7 @@ describe('calls', () => {
     expose('times', function (this: typeof api, a: number, b: number) {
       return this.factor * a * b
     }, { thisArg: api })
-    incoming.call(1, 'times', [2, 5])
+    incoming.call(1, 'times', [2, 5], 16)
     expect(frames).toEqual([[MessageType.Result, 1, 30]])
     expect(incoming.running).toBe(0)
   })
@@ -102,7 +117,7 @@ describe('calls', () => {
     const { incoming, frames, expose, framesSent } = setup()
     const handler = controlledHandler()
     expose('later', handler.fn)
-    incoming.call(7, 'later', ['x'])
+    incoming.call(7, 'later', ['x'], 16)
     expect(incoming.running).toBe(1)
     expect(frames).toEqual([])
     handler.started[0].deferred.resolve({ done: true })
@@ -116,7 +131,7 @@ describe('calls', () => {
     expose('fails', () => {
       throw Object.assign(new RangeError('out of range'), { code: 'E_RANGE' })
     })
-    incoming.call(3, 'fails', [])
+    incoming.call(3, 'fails', [], 16)
     expect(frames).toHaveLength(1)
     const [type, id, envelope] = frames[0] as [number, number, Record<string, unknown>]
     expect([type, id]).toEqual([MessageType.Error, 3])
@@ -130,8 +145,8 @@ describe('calls', () => {
     expose('throwsString', () => {
       throw 'just a string'
     })
-    incoming.call(1, 'rejects', [])
-    incoming.call(2, 'throwsString', [])
+    incoming.call(1, 'rejects', [], 16)
+    incoming.call(2, 'throwsString', [], 16)
     await framesSent(2)
     expect(frames).toContainEqual([MessageType.Error, 2, { type: 'value', value: 'just a string' }])
     expect(frames).toContainEqual([MessageType.Error, 1, expect.objectContaining({ type: 'error', name: 'TypeError', message: 'nope' })])
@@ -140,7 +155,7 @@ describe('calls', () => {
 
   test('an unknown name is answered with MethodNotFoundError', () => {
     const { incoming, frames } = setup()
-    incoming.call(4, 'missing', [1])
+    incoming.call(4, 'missing', [1], 16)
     expect(frames).toHaveLength(1)
     expect(frames[0][0]).toBe(MessageType.Error)
     expect(frames[0][1]).toBe(4)
@@ -157,10 +172,10 @@ describe('calls', () => {
     const handler = controlledHandler()
     expose('later', handler.fn)
     expose('now', () => 1)
-    incoming.call(1, 'later', [])
+    incoming.call(1, 'later', [], 16)
     state.connected = false
-    incoming.call(2, 'now', [])
-    incoming.call(3, 'missing', [])
+    incoming.call(2, 'now', [], 16)
+    incoming.call(3, 'missing', [], 16)
     handler.started[0].deferred.resolve('late')
     await settled()
     expect(frames).toEqual([])
@@ -171,14 +186,14 @@ describe('calls', () => {
     const { incoming, expose, framesSent } = setup()
     const handler = controlledHandler()
     expose('later', handler.fn)
-    incoming.call(1, 'later', [])
-    expect(() => incoming.call(1, 'later', [])).toThrow(new ProtocolError('call id 1 is already running'))
-    expect(() => incoming.call(1, 'later', [])).toThrow(ProtocolError)
+    incoming.call(1, 'later', [], 16)
+    expect(() => incoming.call(1, 'later', [], 16)).toThrow(new ProtocolError('call id 1 is already running'))
+    expect(() => incoming.call(1, 'later', [], 16)).toThrow(ProtocolError)
     expect(handler.started).toHaveLength(1)
     // Once answered, the id is free again.
     handler.started[0].deferred.resolve('done')
     await framesSent(1)
-    incoming.call(1, 'later', [])
+    incoming.call(1, 'later', [], 16)
     expect(handler.started).toHaveLength(2)
   })
 })
@@ -200,7 +215,7 @@ describe('context', () => {
       },
       { context: true },
     )
-    incoming.call(5, 'work', [10])
+    incoming.call(5, 'work', [10], 16)
     expect(seen!.channel).toBe(channel)
     expect(seen!.signal).toBeInstanceOf(AbortSignal)
     expect(seen!.signal.aborted).toBe(false)
@@ -229,7 +244,7 @@ describe('context', () => {
       },
       { context: true },
     )
-    incoming.call(2, 'fails', [])
+    incoming.call(2, 'fails', [], 16)
     expect(frames[0]).toEqual([MessageType.Error, 2, expect.objectContaining({ message: 'at once' })])
     expect(incoming.running).toBe(0)
   })
@@ -240,7 +255,7 @@ describe('maxConcurrentCalls', () => {
     const { incoming, frames, expose, framesSent } = setup({ maxConcurrentCalls: 2 })
     const handler = controlledHandler()
     expose('work', handler.fn)
-    for (let id = 1; id <= 4; id++) incoming.call(id, 'work', [id])
+    for (let id = 1; id <= 4; id++) incoming.call(id, 'work', [id], 16)
     expect(handler.startedArgs()).toEqual([1, 2])
     expect(incoming.running).toBe(2)
     expect(incoming.waiting).toBe(2)
@@ -252,7 +267,7 @@ describe('maxConcurrentCalls', () => {
     expect(incoming.waiting).toBe(1)
 
     // A call that arrives while others wait queues behind them, even when a slot is about to free up.
-    incoming.call(5, 'work', [5])
+    incoming.call(5, 'work', [5], 16)
     handler.started[1].deferred.resolve('two')
     await framesSent(2)
     await settled()
@@ -270,11 +285,11 @@ describe('maxConcurrentCalls', () => {
     const { incoming, expose } = setup({ maxConcurrentCalls: 1 })
     const handler = controlledHandler()
     expose('work', handler.fn)
-    incoming.call(1, 'work', [1])
-    incoming.call(2, 'work', [2])
+    incoming.call(1, 'work', [1], 16)
+    incoming.call(2, 'work', [2], 16)
     // The cancel frees the slot at once; the waiting call starts a microtask later.
     incoming.cancel(1, () => 'stop')
-    incoming.call(3, 'work', [3])
+    incoming.call(3, 'work', [3], 16)
     expect(handler.startedArgs()).toEqual([1])
     await settled()
     expect(handler.startedArgs()).toEqual([1, 2])
@@ -284,7 +299,7 @@ describe('maxConcurrentCalls', () => {
   test('handlers that return at once take no slot', () => {
     const { incoming, frames, expose } = setup({ maxConcurrentCalls: 1, maxWaitingCalls: 0 })
     expose('now', (x: number) => x)
-    for (let id = 1; id <= 3; id++) incoming.call(id, 'now', [id])
+    for (let id = 1; id <= 3; id++) incoming.call(id, 'now', [id], 16)
     expect(frames.map((frame) => frame[0])).toEqual([MessageType.Result, MessageType.Result, MessageType.Result])
   })
 
@@ -292,8 +307,8 @@ describe('maxConcurrentCalls', () => {
     const { incoming, expose, state } = setup({ maxConcurrentCalls: 1 })
     const handler = controlledHandler()
     expose('work', handler.fn)
-    incoming.call(1, 'work', [1])
-    incoming.call(2, 'work', [2])
+    incoming.call(1, 'work', [1], 16)
+    incoming.call(2, 'work', [2], 16)
     state.connected = false
     handler.started[0].deferred.resolve('one')
     await settled()
@@ -307,7 +322,7 @@ describe('maxWaitingCalls', () => {
     const { incoming, frames, expose } = setup({ maxConcurrentCalls: 1, maxWaitingCalls: 2 })
     const handler = controlledHandler()
     expose('work', handler.fn)
-    for (let id = 1; id <= 4; id++) incoming.call(id, 'work', [id])
+    for (let id = 1; id <= 4; id++) incoming.call(id, 'work', [id], 16)
     expect(handler.startedArgs()).toEqual([1])
     expect(incoming.waiting).toBe(2)
     expect(frames).toEqual([
@@ -329,9 +344,9 @@ describe('cancel', () => {
     const { incoming, frames, expose, framesSent } = setup({ maxConcurrentCalls: 1 })
     const handler = controlledHandler()
     expose('work', handler.fn)
-    incoming.call(1, 'work', [1])
-    incoming.call(2, 'work', [2])
-    incoming.call(3, 'work', [3])
+    incoming.call(1, 'work', [1], 16)
+    incoming.call(2, 'work', [2], 16)
+    incoming.call(3, 'work', [3], 16)
     let reasonAsked = false
     incoming.cancel(2, () => {
       reasonAsked = true
@@ -361,8 +376,8 @@ describe('cancel', () => {
     )
     const other = controlledHandler()
     expose('other', other.fn)
-    incoming.call(1, 'work', [])
-    incoming.call(2, 'other', ['second'])
+    incoming.call(1, 'work', [], 16)
+    incoming.call(2, 'other', ['second'], 16)
     const reason = new Error('caller gave up')
     incoming.cancel(1, () => reason)
     expect(signal!.aborted).toBe(true)
@@ -386,7 +401,7 @@ describe('cancel', () => {
       },
       { context: true },
     )
-    incoming.call(1, 'work', [])
+    incoming.call(1, 'work', [], 16)
     incoming.cancel(1, () => 'the reason')
     expect(context!.signal.aborted).toBe(true)
     expect(context!.signal.reason).toBe('the reason')
@@ -403,7 +418,7 @@ describe('cancel', () => {
       },
       { context: true },
     )
-    incoming.call(1, 'work', [])
+    incoming.call(1, 'work', [], 16)
     incoming.cancel(1, () => 'stop')
     context!.progress(50)
     expect(frames).toEqual([])
@@ -427,8 +442,8 @@ describe('cancel', () => {
       },
       { context: true },
     )
-    incoming.call(1, 'work', [])
-    incoming.call(2, 'work', [])
+    incoming.call(1, 'work', [], 16)
+    incoming.call(2, 'work', [], 16)
     const reason = new Error('connection lost')
     incoming.cancelAll(reason)
     expect(signal!.reason).toBe(reason)
@@ -461,7 +476,7 @@ describe('streams', () => {
     const { incoming, frames, expose, framesSent } = setup({}, 2)
     const stream = counted(5)
     expose('numbers', stream.fn)
-    incoming.call(1, 'numbers', [])
+    incoming.call(1, 'numbers', [], 16)
     await framesSent(2)
     await settled()
     expect(frames).toEqual([
@@ -493,9 +508,9 @@ describe('streams', () => {
     const { incoming, frames, expose, framesSent } = setup({}, 8)
     expose('later', async () => counted(2).fn())
     expose('withContext', (_context: Context) => counted(1).fn(), { context: true })
-    incoming.call(1, 'later', [])
+    incoming.call(1, 'later', [], 16)
     await framesSent(3)
-    incoming.call(2, 'withContext', [])
+    incoming.call(2, 'withContext', [], 16)
     await framesSent(5)
     expect(frames).toEqual([
       [MessageType.Item, 1, 0],
@@ -511,8 +526,8 @@ describe('streams', () => {
     expose('numbers', counted(3).fn)
     const other = controlledHandler()
     expose('other', other.fn)
-    incoming.call(1, 'numbers', [])
-    incoming.call(2, 'other', [])
+    incoming.call(1, 'numbers', [], 16)
+    incoming.call(2, 'other', [], 16)
     await framesSent(1)
     await settled()
     expect(other.started).toHaveLength(0)
@@ -526,7 +541,7 @@ describe('streams', () => {
     const { incoming, frames, expose, framesSent } = setup({}, 1)
     const stream = counted(5)
     expose('numbers', stream.fn)
-    incoming.call(1, 'numbers', [])
+    incoming.call(1, 'numbers', [], 16)
     await framesSent(1)
     await settled()
     incoming.cancel(1, () => 'enough')
@@ -549,7 +564,7 @@ describe('streams', () => {
         throw failure
       }
     })
-    incoming.call(1, 'numbers', [])
+    incoming.call(1, 'numbers', [], 16)
     await framesSent(1)
     await settled()
     incoming.cancel(1, () => 'enough')
@@ -569,7 +584,7 @@ describe('streams', () => {
         progress.finished = true
       }
     })
-    incoming.call(1, 'bad', [])
+    incoming.call(1, 'bad', [], 16)
     await framesSent(2)
     await settled()
     expect(frames[0]).toEqual([MessageType.Item, 1, 1])
@@ -585,7 +600,7 @@ describe('streams', () => {
       yield 'first'
       throw new Error('broke')
     })
-    incoming.call(1, 'breaks', [])
+    incoming.call(1, 'breaks', [], 16)
     await framesSent(2)
     expect(frames).toEqual([
       [MessageType.Item, 1, 'first'],
@@ -598,7 +613,7 @@ describe('streams', () => {
     const { incoming, frames, expose, framesSent } = setup({}, 1)
     expose('numbers', counted(5).fn)
     incoming.peerWindow = 3
-    incoming.call(1, 'numbers', [])
+    incoming.call(1, 'numbers', [], 16)
     await framesSent(3)
     await settled()
     expect(frames).toHaveLength(3)
@@ -614,7 +629,7 @@ describe('notifications', () => {
       seen.push(this.tag, a, b)
       return 'ignored'
     }, { thisArg: owner })
-    incoming.notify('note', [1, 'two'])
+    incoming.notify('note', [1, 'two'], 16)
     expect(seen).toEqual(['owner', 1, 'two'])
     expect(frames).toEqual([])
     expect(reports).toEqual([])
@@ -631,7 +646,7 @@ describe('notifications', () => {
       },
       { context: true },
     )
-    incoming.notify('note', [])
+    incoming.notify('note', [], 16)
     expect(context!.channel).toBe(channel)
     expect(context!.signal.aborted).toBe(false)
     expect(frames).toEqual([])
@@ -639,7 +654,7 @@ describe('notifications', () => {
 
   test('an unknown name is reported, not answered', () => {
     const { incoming, frames, reports } = setup()
-    incoming.notify('missing', [])
+    incoming.notify('missing', [], 16)
     expect(reports).toHaveLength(1)
     expect(reports[0].name).toBe('MethodNotFoundError')
     expect(reports[0].message).toBe('notification for an unknown method: "missing"')
@@ -654,9 +669,9 @@ describe('notifications', () => {
       throw thrown
     })
     expose('rejects', () => Promise.reject(rejected))
-    incoming.notify('throws', [])
+    incoming.notify('throws', [], 16)
     expect(reports).toEqual([thrown])
-    incoming.notify('rejects', [])
+    incoming.notify('rejects', [], 16)
     await settled()
     expect(reports).toEqual([thrown, rejected])
     expect(frames).toEqual([])
@@ -667,7 +682,7 @@ describe('notifications', () => {
     expose('throwsValue', () => {
       throw 42
     })
-    incoming.notify('throwsValue', [])
+    incoming.notify('throwsValue', [], 16)
     expect(reports).toHaveLength(1)
     expect(reports[0]).toBeInstanceOf(Error)
     expect(reports[0].message).toBe('notification handler "throwsValue" threw')
