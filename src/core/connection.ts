@@ -235,10 +235,12 @@ export class Connection implements TransportSink, OutboxSink {
         }
         const transport = this.#transport
         const peer = await this.#handshake!.receive(message, (auth) => transport.send(this.#encoder.encode(auth)))
+        if (this.#phase !== 'handshaking' || this.#closeReason) return
         // A transport that closed meanwhile (an oversized frame right behind the peer's proof) ends a
-        // handshake that never opened: one outcome, the failed attach, instead of an open that no one
-        // sees followed at once by a disconnect.
-        if (this.#phase !== 'handshaking' || this.#closeReason || this.#closedDuringHandshake) return
+        // handshake that never opens: one outcome, the failed attach, instead of an open that no one
+        // sees followed at once by a disconnect. Frames still queued (the peer's proof) are checked
+        // first, so that a wrong secret is still reported as such.
+        if (peer && this.#closedDuringHandshake) return
         if (peer) this.#open(peer)
       }
       // Frames that arrived behind the peer's last handshake frame (the peer's first calls, sent as
