@@ -29,6 +29,13 @@ const MAX_ERRORS = 1000
 const RESERVED_KEYS = new Set(['name', 'message', 'stack', 'cause', 'errors'])
 
 /**
+ * Names a received prop may not take, besides those the rebuilt error inherits (see {@link isSafeProp}):
+ * the dedicated fields, and members that code calls or tests without checking their type (`then` makes
+ * an object a thenable, `toJSON` changes JSON.stringify).
+ */
+const UNSAFE_PROPS = new Set([...RESERVED_KEYS, '__proto__', 'constructor', 'toString', 'toLocaleString', 'valueOf', 'toJSON', 'then'])
+
+/**
  * Built-in classes that come back as themselves. A null-prototype object, so that a remote name like
  * `constructor` or `__proto__` can never select anything.
  */
@@ -55,7 +62,7 @@ const LIBRARY: Record<string, (message: string, props: Record<string, unknown>) 
     SerializationError: (message: string) => new SerializationError(message),
     BufferFullError: (message: string) => new BufferFullError(message),
     MethodNotFoundError: (message: string, props: Record<string, unknown>) =>
-      new MethodNotFoundError(String(props.method ?? ''), { message }),
+      new MethodNotFoundError(typeof props.method === 'string' ? props.method : '', { message }),
   },
 )
 
@@ -166,7 +173,7 @@ function rebuild(envelope: unknown, registered: ReadonlyMap<string, ErrorClass> 
   }
   define(error, 'name', name, false)
   define(error, 'stack', typeof envelope.stack === 'string' ? envelope.stack : `${name}: ${message}`, false)
-  for (const key of Object.keys(props)) define(error, key, props[key], true)
+  for (const key of Object.keys(props)) if (isSafeProp(error, key, props[key])) define(error, key, props[key], true)
   if (depth < MAX_DEPTH && budget.left > 0) {
     if ('cause' in envelope) define(error, 'cause', rebuild(envelope.cause, registered, depth + 1, budget), false)
     if (Array.isArray(envelope.errors)) {
@@ -180,6 +187,19 @@ function rebuild(envelope: unknown, registered: ReadonlyMap<string, ErrorClass> 
   }
   markRemote(error)
   return error
+}
+
+/**
+ * Whether a received prop may become an own property of the rebuilt error: not one of
+ * {@link UNSAFE_PROPS}, and not a member its class or Error or Object inherit (`toString`, `name`, a
+ * registered class's methods and accessors), so that a peer cannot make `String(error)` throw or
+ * `error.name` an object. A field the constructor set (`code`, `method`) may be replaced, as the
+ * protocol's `props.code` is meant to, by a value of the same type only.
+ */
+function isSafeProp(error: Error, key: string, value: unknown): boolean {
+  if (UNSAFE_PROPS.has(key)) return false
+  if (Object.hasOwn(error, key)) return typeof (error as unknown as Record<string, unknown>)[key] === typeof value
+  return !(key in error)
 }
 
 function define(target: object, key: string, value: unknown, enumerable: boolean): void {

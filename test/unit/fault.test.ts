@@ -99,11 +99,11 @@ describe('own properties', () => {
     expect((envelope as { props: object }).props).not.toHaveProperty('cyclic')
   })
 
-  test('a "__proto__" property from the peer becomes an own property, never a prototype', () => {
+  test('a "__proto__" property from the peer is dropped, never a prototype', () => {
     const props = JSON.parse('{"__proto__": {"polluted": true}, "code": "E"}') as Record<string, unknown>
     const back = fromEnvelope({ type: 'error', name: 'TypeError', message: 'm', props }) as Error
     expect(Object.getPrototypeOf(back)).toBe(TypeError.prototype)
-    expect(Object.hasOwn(back, '__proto__')).toBe(true)
+    expect(Object.hasOwn(back, '__proto__')).toBe(false)
     expect((back as { polluted?: unknown }).polluted).toBeUndefined()
     expect(Object.prototype).not.toHaveProperty('polluted')
     expect((back as unknown as { code: string }).code).toBe('E')
@@ -492,5 +492,116 @@ describe('toEnvelope', () => {
     const envelope: ErrorEnvelope = toEnvelope(new AggregateError([new Error('a', { cause: 1n })], 'agg'))
     const codec = new Codec()
     expect(() => codec.encode([MessageType.Error, 1, envelope])).not.toThrow()
+  })
+})
+
+describe('hostile envelope props', () => {
+  /** Member names of an error that a received prop must not replace: reserved fields, then inherited members. */
+  const hostileNames = [
+    'name',
+    'message',
+    'stack',
+    'cause',
+    'errors',
+    'toString',
+    'constructor',
+    '__proto__',
+    'valueOf',
+    'toJSON',
+    'then',
+    'hasOwnProperty',
+    'toLocaleString',
+    'isPrototypeOf',
+    'propertyIsEnumerable',
+  ]
+  /** The values a peer would put there: each of the wrong type for what it shadows. */
+  const hostileProps = (): Record<string, unknown> => {
+    const props = Object.create(null) as Record<string, unknown>
+    for (const [i, key] of hostileNames.entries()) props[key] = i % 2 === 0 ? { evil: i } : i
+    props.code = 'E_KEPT'
+    props.detail = 'kept too'
+    return props
+  }
+
+  test.each([
+    ['a built-in class', 'TypeError', undefined],
+    ['an unknown class (RemoteError)', 'QuotaError', undefined],
+    ['a library class', 'TimeoutError', undefined],
+    ['MethodNotFoundError', 'MethodNotFoundError', undefined],
+  ])('on %s, reserved and inherited names are dropped; the rest is kept', (_label, name) => {
+    const back = fromEnvelope({ type: 'error', name, message: 'm', stack: `${name}: m\n    at far`, props: hostileProps() }) as Error &
+      Record<string, unknown>
+    expect(String(back)).toBe(`${name}: m`)
+    expect(back.name).toBe(name)
+    expect(back.message).toBe('m')
+    expect(back.stack).toBe(`${name}: m\n    at far`)
+    expect(typeof back.toString).toBe('function')
+    expect(typeof back.valueOf).toBe('function')
+    expect(typeof back.constructor).toBe('function')
+    expect(back.then).toBeUndefined()
+    expect(back.toJSON).toBeUndefined()
+    expect(Object.hasOwn(back, 'cause')).toBe(false)
+    expect(Object.hasOwn(back, 'errors')).toBe(false)
+    expect(Object.hasOwn(back, '__proto__')).toBe(false)
+    expect(() => JSON.stringify(back)).not.toThrow()
+    expect(() => `${back}`).not.toThrow()
+    expect(back.code).toBe('E_KEPT')
+    expect(back.detail).toBe('kept too')
+    expect(Object.keys(back).sort()).toEqual(name === 'MethodNotFoundError' ? ['code', 'detail', 'method'] : ['code', 'detail'])
+  })
+
+  test('a registered class keeps its own methods and accessors: props of those names are dropped', () => {
+    class Quota extends Error {
+      override name = 'Quota'
+      describe(): string {
+        return `quota: ${this.message}`
+      }
+      get level(): string {
+        return 'high'
+      }
+    }
+    const back = fromEnvelope(
+      { type: 'error', name: 'Quota', message: 'full', props: { describe: 'not a function', level: 7, limit: 3 } },
+      errorClassMap([Quota]),
+    ) as Quota & { limit: number }
+    expect(back).toBeInstanceOf(Quota)
+    expect(back.describe()).toBe('quota: full')
+    expect(back.level).toBe('high')
+    expect(back.limit).toBe(3)
+  })
+
+  test('a non-text method of a MethodNotFoundError does not throw while rebuilding', () => {
+    const back = fromEnvelope({ type: 'error', name: 'MethodNotFoundError', message: 'm', props: { method: { toString: 1 } } }) as MethodNotFoundError
+    expect(back).toBeInstanceOf(MethodNotFoundError)
+    expect(back.method).toBe('')
+  })
+
+  test('fields the constructor set keep their type: a code or method that is not text is dropped', () => {
+    const remote = fromEnvelope({ type: 'error', name: 'Quota', message: 'm', props: { code: { x: 1 } } }) as RemoteError
+    expect(remote.code).toBe('ERR_REMOTE')
+    const missing = fromEnvelope({ type: 'error', name: 'MethodNotFoundError', message: 'm', props: { method: 5, code: 6 } }) as MethodNotFoundError
+    expect(missing.method).toBe('')
+    expect(missing.code).toBe('ERR_METHOD_NOT_FOUND')
+    const builtIn = fromEnvelope({ type: 'error', name: 'TypeError', message: 'm', props: { code: { x: 1 } } }) as TypeError & { code: unknown }
+    expect(builtIn.code).toEqual({ x: 1 })
+  })
+
+  test('name, message and stack of the wrong type become text; props cannot put them back', () => {
+    const back = fromEnvelope({ type: 'error', name: { x: 1 }, message: 7, stack: ['s'], props: { name: 1, message: 2, stack: 3 } }) as Error
+    expect(back.name).toBe('Error')
+    expect(back.message).toBe('')
+    expect(back.stack).toBe('Error: ')
+    expect(String(back)).toBe('Error')
+  })
+
+  test('an error travelling through the codec with such props comes back printable', () => {
+    const error = new Error('x')
+    for (const key of ['toString', 'name', 'stack', 'constructor', 'valueOf', 'then']) {
+      Object.defineProperty(error, key, { value: 1, enumerable: true, writable: true, configurable: true })
+    }
+    const back = travel(error) as Error
+    expect(() => String(back)).not.toThrow()
+    expect(typeof back.name).toBe('string')
+    expect(typeof back.stack).toBe('string')
   })
 })
