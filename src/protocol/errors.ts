@@ -117,6 +117,30 @@ export class RemoteError extends IpcError {
   }
 }
 
+/** The classes whose instances {@link isLibraryError} recognises: RemoteError stands for an application error. */
+const LIBRARY_CLASS_NAMES = new Set([
+  'IpcError',
+  'ChannelClosedError',
+  'TimeoutError',
+  'AbortError',
+  'AuthenticationError',
+  'MethodNotFoundError',
+  'ProtocolError',
+  'SerializationError',
+  'BufferFullError',
+])
+
+/**
+ * Whether `value` is an error this library made (or one of its classes rebuilt from a peer, or made by
+ * another copy of the package): an instance of exactly one of its classes, told by the brand. Not a
+ * RemoteError (an application error of the peer) and not an application's subclass of a library class.
+ */
+export function isLibraryError(value: unknown): boolean {
+  if (!isObject(value)) return false
+  const names = (value as Branded)[kBrand]
+  return Array.isArray(names) && LIBRARY_CLASS_NAMES.has(names[0] as string)
+}
+
 /** Marks an error as having come from the peer, so that `instanceof RemoteError` holds for it. */
 export function markRemote(error: object): void {
   Object.defineProperty(error, kRemote, { value: true, enumerable: false, configurable: true })

@@ -13,6 +13,7 @@ import {
   RemoteError,
   SerializationError,
   TimeoutError,
+  isLibraryError,
   markRemote,
 } from './errors.js'
 import type { ErrorEnvelope, ErrorObjectEnvelope } from './messages.js'
@@ -71,25 +72,36 @@ function isError(value: unknown): value is Error {
   return value instanceof Error || Object.prototype.toString.call(value) === '[object Error]'
 }
 
+/** How {@link toEnvelope} writes an envelope. */
+export interface EnvelopeOptions {
+  /**
+   * Whether application errors carry their stack traces (a channel's `sendStacks` option); default
+   * true. Errors this library made ({@link isLibraryError}) never carry theirs, whatever this says:
+   * their stacks show only this library's internals and this process's file paths.
+   */
+  stacks?: boolean
+}
+
 /**
  * Turns a thrown value into an envelope.
  * @param canEncode when given, property values (and thrown non-Error values) that it rejects are left
  *   out; the channel passes it on a second attempt after the plain envelope failed to encode.
  */
-export function toEnvelope(thrown: unknown, canEncode?: (value: unknown) => boolean): ErrorEnvelope {
-  return envelopeOf(thrown, canEncode, 0, { left: MAX_ERRORS })
+export function toEnvelope(thrown: unknown, canEncode?: (value: unknown) => boolean, options?: EnvelopeOptions): ErrorEnvelope {
+  return envelopeOf(thrown, canEncode, options?.stacks ?? true, 0, { left: MAX_ERRORS })
 }
 
 function envelopeOf(
   thrown: unknown,
   canEncode: ((value: unknown) => boolean) | undefined,
+  stacks: boolean,
   depth: number,
   budget: { left: number },
 ): ErrorEnvelope {
   budget.left--
   if (!isError(thrown)) {
     if (canEncode && !canEncode(thrown)) {
-      return envelopeOf(new SerializationError(`thrown value cannot be serialized: ${describe(thrown)}`), undefined, depth, budget)
+      return envelopeOf(new SerializationError(`thrown value cannot be serialized: ${describe(thrown)}`), undefined, stacks, depth, budget)
     }
     return { type: 'value', value: thrown }
   }
@@ -100,7 +112,7 @@ function envelopeOf(
   }
   const className = (thrown as { constructor?: { name?: unknown } }).constructor?.name
   if (typeof className === 'string' && className !== envelope.name && className !== '') envelope.class = className
-  if (typeof thrown.stack === 'string') envelope.stack = thrown.stack
+  if (stacks && typeof thrown.stack === 'string' && !isLibraryError(thrown)) envelope.stack = thrown.stack
   let props: Record<string, unknown> | undefined
   for (const key of Object.keys(thrown)) {
     if (RESERVED_KEYS.has(key)) continue
@@ -112,13 +124,13 @@ function envelopeOf(
   }
   if (props) envelope.props = props
   if (depth < MAX_DEPTH && budget.left > 0) {
-    if (Object.hasOwn(thrown, 'cause')) envelope.cause = envelopeOf(thrown.cause, canEncode, depth + 1, budget)
+    if (Object.hasOwn(thrown, 'cause')) envelope.cause = envelopeOf(thrown.cause, canEncode, stacks, depth + 1, budget)
     const errors = (thrown as { errors?: unknown }).errors
     if (Array.isArray(errors)) {
       envelope.errors = []
       for (const member of errors) {
         if (budget.left <= 0) break
-        envelope.errors.push(envelopeOf(member, canEncode, depth + 1, budget))
+        envelope.errors.push(envelopeOf(member, canEncode, stacks, depth + 1, budget))
       }
     }
   }

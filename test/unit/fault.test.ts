@@ -10,10 +10,11 @@ import {
   RemoteError,
   SerializationError,
   TimeoutError,
+  isLibraryError,
 } from '../../src/protocol/errors.js'
 import { errorClassMap, fromEnvelope, toEnvelope, type ErrorClass } from '../../src/protocol/fault.js'
 import { Codec } from '../../src/protocol/codec.js'
-import { MessageType, type ErrorEnvelope } from '../../src/protocol/messages.js'
+import { MessageType, type ErrorEnvelope, type ErrorObjectEnvelope } from '../../src/protocol/messages.js'
 import * as publicApi from '../../src/index.js'
 
 /** Through the envelope and the real codec, as a thrown value travels from one side to the other. */
@@ -603,5 +604,73 @@ describe('hostile envelope props', () => {
     expect(() => String(back)).not.toThrow()
     expect(typeof back.name).toBe('string')
     expect(typeof back.stack).toBe('string')
+  })
+})
+
+describe('stacks on the wire', () => {
+  const libraryErrors = [
+    () => new IpcError('m', 'ERR_TEST'),
+    () => new ChannelClosedError(),
+    () => new TimeoutError(),
+    () => new AbortError(),
+    () => new AuthenticationError(),
+    () => new MethodNotFoundError('someMethod'),
+    () => new ProtocolError(),
+    () => new SerializationError(),
+    () => new BufferFullError(),
+  ]
+
+  test.each(libraryErrors.map((make) => [make().name, make] as const))('a %s this library made carries no stack', (_name, make) => {
+    const envelope = toEnvelope(make()) as ErrorObjectEnvelope
+    expect(envelope.type).toBe('error')
+    expect(envelope).not.toHaveProperty('stack')
+    expect(isLibraryError(make())).toBe(true)
+  })
+
+  test('nor does one made by another copy of the package (recognised by its brand)', () => {
+    const foreign = Object.defineProperty(new Error('late'), Symbol.for('ipc-channel.error-classes'), { value: ['TimeoutError', 'IpcError'] })
+    expect(isLibraryError(foreign)).toBe(true)
+    expect(toEnvelope(foreign)).not.toHaveProperty('stack')
+  })
+
+  test('application errors keep theirs: built-ins, own classes, subclasses of library classes, RemoteError', () => {
+    class MyTimeout extends TimeoutError {}
+    const remote = fromEnvelope({ type: 'error', name: 'Quota', message: 'm', stack: 'Quota: m\n    at far' }) as Error
+    for (const error of [new TypeError('t'), new (class Custom extends Error {})('c'), new MyTimeout('mine'), remote]) {
+      expect(isLibraryError(error)).toBe(false)
+      expect((toEnvelope(error) as ErrorObjectEnvelope).stack).toBe(error.stack)
+    }
+  })
+
+  test('each level of a cause chain is judged on its own', () => {
+    const application = new TypeError('app')
+    const wrapped = new SerializationError('could not send', { cause: application })
+    const top = new Error('top', { cause: wrapped })
+    const envelope = toEnvelope(top) as ErrorObjectEnvelope
+    expect(envelope.stack).toBe(top.stack)
+    const middle = envelope.cause as ErrorObjectEnvelope
+    expect(middle.name).toBe('SerializationError')
+    expect(middle).not.toHaveProperty('stack')
+    expect((middle.cause as ErrorObjectEnvelope).stack).toBe(application.stack)
+  })
+
+  test('a thrown value that cannot be encoded becomes a SerializationError without a stack', () => {
+    const codec = new Codec()
+    const envelope = toEnvelope(Symbol('s'), (value) => codec.canEncode(value)) as ErrorObjectEnvelope
+    expect(envelope.name).toBe('SerializationError')
+    expect(envelope).not.toHaveProperty('stack')
+  })
+
+  test('with stacks: false no level carries one', () => {
+    const aggregate = new AggregateError([new RangeError('r', { cause: new Error('deep') })], 'agg', { cause: new TypeError('c') })
+    const envelope = toEnvelope(aggregate, undefined, { stacks: false })
+    expect(JSON.stringify(envelope)).not.toContain('"stack"')
+    expect(envelope).toMatchObject({ name: 'AggregateError', errors: [{ name: 'RangeError', cause: { name: 'Error' } }], cause: { name: 'TypeError' } })
+    expect((toEnvelope(aggregate, undefined, { stacks: true }) as ErrorObjectEnvelope).stack).toBe(aggregate.stack)
+  })
+
+  test('the receiver of a library error sees a stack naming it, not the sender’s', () => {
+    const back = travel(new MethodNotFoundError('gone')) as Error
+    expect(back.stack).toBe('MethodNotFoundError: method not found: "gone"')
   })
 })
