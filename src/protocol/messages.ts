@@ -132,9 +132,9 @@ export function isHandshakeMessage(type: number): boolean {
 }
 
 /**
- * The message type of an encoded message, read from its first two bytes without decoding it; -1 when
- * they are not a definite-length array of 1 to 23 elements whose first element is a small unsigned
- * integer (every well-formed message starts so).
+ * The message type of an encoded message, read from its first two bytes without decoding: a
+ * definite-length array head of 1 to 23 elements (0x81-0x97) followed by a type in one byte
+ * (0x00-0x17); -1 for anything else. What a channel checks frames against before the handshake.
  */
 export function peekMessageType(payload: Uint8Array): number {
   const head = payload[0]
@@ -209,4 +209,46 @@ export const MESSAGE_NAMES: Readonly<Record<number, string>> = Object.freeze({
 
 function malformed(kind: string): ProtocolError {
   return new ProtocolError(`malformed ${kind} message`)
+}
+
+/**
+ * Element `index` of an encoded message, when it and every element before it are unsigned integers
+ * (major type 0) with at most a 4-byte argument, as section 3.2 of PROTOCOL.md requires of the
+ * protocol's fields; -1 otherwise (a float, even an integral one, a negative or 8-byte integer, any
+ * other type, too few elements, a payload that is not a definite-length array). Reads a few bytes,
+ * decodes nothing: the decoded message cannot tell `1` from `1.0`, the bytes can.
+ */
+export function peekUint(payload: Uint8Array, index: number): number {
+  const head = payload[0]
+  // A definite-length array: 0x80-0x97, or 0x98-0x9a with a 1, 2 or 4-byte count.
+  if (head === undefined || head < 0x80 || head > 0x9a) return -1
+  let at = 1
+  let count = head & 0x1f
+  if (count >= 24) {
+    count = readArgument(payload, at, count)
+    at += 1 << (head - 0x98)
+  }
+  if (!(index < count)) return -1
+  for (let i = 0; ; i++) {
+    const initial = payload[at]
+    // Major type 0 with additional information 0-26.
+    if (initial === undefined || initial > 0x1a) return -1
+    const value = initial < 24 ? initial : readArgument(payload, at + 1, initial)
+    if (i === index) return value
+    at += initial < 24 ? 1 : 1 + (1 << (initial - 24))
+  }
+}
+
+/** Element 1 of an encoded message (the `id` of most messages, the `token` of Ping and Pong) by {@link peekUint}. */
+export function peekId(payload: Uint8Array): number {
+  return peekUint(payload, 1)
+}
+
+/** The argument after an initial byte whose additional information is `info` (24-26), at `at`; -1 if truncated. */
+function readArgument(payload: Uint8Array, at: number, info: number): number {
+  const size = 1 << (info - 24)
+  if (at + size > payload.byteLength) return -1
+  let value = 0
+  for (let i = 0; i < size; i++) value = value * 256 + payload[at + i]
+  return value
 }
