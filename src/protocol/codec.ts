@@ -5,10 +5,10 @@
  */
 import { Decoder, Encoder, type Options } from 'cbor-x'
 import { ProtocolError, SerializationError } from './errors.js'
-import { fastDecode, fastEncode, GENERAL } from './fast-cbor.js'
+import { fastDecode, fastEncode, GENERAL, TOO_MANY_ITEMS } from './fast-cbor.js'
 import type { Payload } from './framing.js'
 import type { Message } from './messages.js'
-import { checkProfile, MAX_BIGNUM_BYTES, profileViolation } from './profile.js'
+import { checkProfile, DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES, profileViolation } from './profile.js'
 
 /**
  * The wire encoding: plain RFC 8949 CBOR with registered tags only (1 epoch date, 2/3 bignum,
@@ -44,16 +44,39 @@ const LARGE_BINARY_SCAN_WIDTH = 32
 const MARKER_ENCODED_SIZE = 20
 const MARKER_HEAD = [0xd8, 0x40, 0x51] as const
 
+/** Limits of one codec. */
+export interface CodecOptions {
+  /**
+   * Data items a received payload may hold (counted as profile.ts counts them); more is a
+   * ProtocolError. Default {@link DEFAULT_MAX_FRAME_ITEMS}.
+   */
+  maxFrameItems?: number
+  /**
+   * Data items a sent payload may hold: what the peer accepts. More is a SerializationError for that
+   * message. Default {@link DEFAULT_MAX_FRAME_ITEMS}; see {@link Codec.peerMaxFrameItems}.
+   */
+  peerMaxFrameItems?: number
+}
+
 /** Encodes and decodes whole messages for one channel. */
 export class Codec {
   readonly #encoder: Encoder
   readonly #decoder: Decoder
   /** Random bytes that, with an index byte, stand in for large binaries while the rest is encoded. */
   readonly #markerBase = crypto.getRandomValues(new Uint8Array(16))
+  /** Data items a received payload may hold. */
+  readonly maxFrameItems: number
+  /**
+   * Data items a sent payload may hold. The peer's limit: a channel that learns it (from the peer's
+   * hello) sets it there, before sending anything but its own handshake.
+   */
+  peerMaxFrameItems: number
 
-  constructor() {
+  constructor(options: CodecOptions = {}) {
     this.#encoder = new Encoder(CODEC_OPTIONS)
     this.#decoder = new Decoder(CODEC_OPTIONS)
+    this.maxFrameItems = options.maxFrameItems ?? DEFAULT_MAX_FRAME_ITEMS
+    this.peerMaxFrameItems = options.peerMaxFrameItems ?? DEFAULT_MAX_FRAME_ITEMS
   }
 
   /**
@@ -88,7 +111,8 @@ export class Codec {
 
   /**
    * Encodes a message to one payload.
-   * @throws SerializationError when a value cannot be encoded (a function, a symbol, a cycle).
+   * @throws SerializationError when a value cannot be encoded (a function, a symbol, a cycle), is
+   *   outside the profile, or holds more than {@link peerMaxFrameItems} data items.
    */
   encode(message: Message): Uint8Array {
     const fast = this.#fastEncode(message, 0)
@@ -100,27 +124,34 @@ export class Codec {
       throw new SerializationError(describeEncodeFailure(error), { cause: error })
     }
     // What the peer would refuse (an oversized bignum, an iterable written with an indefinite length,
-    // an Error value with an unusual name) fails here, for this message only. The scan runs only where
-    // such a thing can be: a payload over the bignum cap, or one holding a break byte (which every
-    // indefinite length needs) or a tag-27 head; nearly all small messages skip it.
-    if (payload.byteLength > MAX_BIGNUM_BYTES || payload.indexOf(0xff) !== -1 || hasTag27(payload)) {
-      const problem = profileViolation(payload)
+    // an Error value with an unusual name, too many items) fails here, for this message only. The scan
+    // runs only where such a thing can be: a payload over the bignum cap or with more bytes than the
+    // peer's item limit (every item takes a byte), or one holding a break byte (which every indefinite
+    // length needs) or a tag-27 head (which counts for more items); nearly all small messages skip it.
+    const limit = this.peerMaxFrameItems
+    if (payload.byteLength > MAX_BIGNUM_BYTES || payload.byteLength > limit || payload.indexOf(0xff) !== -1 || hasTag27(payload)) {
+      const problem = profileViolation(payload, limit)
       if (problem !== undefined) throw new SerializationError(`value cannot be sent: ${problem}`)
     }
     return payload
   }
 
   /**
-   * The fast path (fast-cbor.ts), or undefined for cbor-x. What it writes needs no sender-side check:
-   * no indefinite lengths, no tags but 64, no bignums.
+   * The fast path (fast-cbor.ts), or undefined for cbor-x. What it writes needs no sender-side check
+   * but the item count, which it keeps itself: no indefinite lengths, no tags but 64, no bignums.
    */
   #fastEncode(message: Message, largeBinaryFrom: number): Payload | undefined {
+    let fast: ReturnType<typeof fastEncode>
     try {
-      return fastEncode(message, largeBinaryFrom)
+      fast = fastEncode(message, largeBinaryFrom, this.peerMaxFrameItems)
     } catch (error) {
       // A getter of the value threw.
       throw new SerializationError(describeEncodeFailure(error), { cause: error })
     }
+    if (fast === TOO_MANY_ITEMS) {
+      throw new SerializationError(`value cannot be sent: more than ${this.peerMaxFrameItems} data items (maxFrameItems)`)
+    }
+    return fast
   }
 
   /** Whether `value` can be encoded; used to drop what cannot travel from an error's properties. */
@@ -135,12 +166,13 @@ export class Codec {
 
   /**
    * Decodes one payload, after checking it keeps to the profile (see profile.ts).
-   * @throws ProtocolError when the payload is not well-formed CBOR within the profile.
+   * @throws ProtocolError when the payload is not well-formed CBOR within the profile, or holds more
+   *   than {@link maxFrameItems} data items.
    */
   decode(payload: Uint8Array): unknown {
-    const fast = fastDecode(payload)
+    const fast = fastDecode(payload, this.maxFrameItems)
     if (fast !== GENERAL) return fast
-    checkProfile(payload)
+    checkProfile(payload, this.maxFrameItems)
     try {
       return this.#decoder.decode(payload)
     } catch (error) {

@@ -13,9 +13,16 @@
  * runs twice.
  */
 import type { Payload } from './framing.js'
+import { DEFAULT_MAX_FRAME_ITEMS } from './profile.js'
 
 /** Returned by {@link fastDecode} when the payload needs the general decoder. */
 export const GENERAL: unique symbol = Symbol('general')
+
+/**
+ * Returned by {@link fastEncode} when the value holds more data items than allowed, counted as the
+ * profile check counts them (profile.ts): the message cannot be sent.
+ */
+export const TOO_MANY_ITEMS: unique symbol = Symbol('too many items')
 
 /** Nesting the fast path goes into; deeper values (and cycles) are left to cbor-x. */
 const MAX_DEPTH = 64
@@ -56,14 +63,17 @@ let encoding = false
 let largeBinary = 0
 let chunks: Uint8Array[] | undefined
 let chunkStart = 0
+/** Data items the message being written may still hold; below 0, it holds too many. */
+let encodeItemsLeft = 0
 
 /**
  * Encodes `value` as cbor-x would, or returns undefined when it holds something the fast path leaves
  * to cbor-x. With `largeBinary` > 0, byte strings of that many bytes or more are not copied: the result
  * is then a list of chunks, each large value one of them behind a header in the chunk before.
- * Exceptions of the value's own getters propagate.
+ * Returns {@link TOO_MANY_ITEMS}, as soon as it is known, when the message would hold more than
+ * `maxItems` data items. Exceptions of the value's own getters propagate.
  */
-export function fastEncode(value: unknown, largeBinaryFrom = 0): Payload | undefined {
+export function fastEncode(value: unknown, largeBinaryFrom = 0, maxItems = DEFAULT_MAX_FRAME_ITEMS): Payload | undefined | typeof TOO_MANY_ITEMS {
   if (encoding) return undefined
   encoding = true
   if (target.length - position < 256) {
@@ -73,12 +83,14 @@ export function fastEncode(value: unknown, largeBinaryFrom = 0): Payload | undef
   start = chunkStart = position
   largeBinary = largeBinaryFrom
   chunks = undefined
-  let payload: Payload | undefined
+  encodeItemsLeft = maxItems - 1
+  let payload: Payload | undefined | typeof TOO_MANY_ITEMS
   try {
     if (write(value, 0)) payload = cut()
+    else if (encodeItemsLeft < 0) payload = TOO_MANY_ITEMS
   } finally {
     encoding = false
-    if (payload === undefined) position = start
+    if (payload === undefined || payload === TOO_MANY_ITEMS) position = start
     chunks = undefined
     // A buffer grown for one large message is not kept for the next ones: the payload handed out
     // keeps it alive for as long as it is needed, and no longer.
@@ -153,6 +165,7 @@ function write(value: unknown, depth: number): boolean {
 
 function writeArray(array: unknown[], depth: number): boolean {
   const length = array.length
+  if ((encodeItemsLeft -= length) < 0) return false
   writeHead(0x80, length)
   for (let i = 0; i < length; i++) if (!write(array[i], depth)) return false
   return true
@@ -163,6 +176,7 @@ function writeObject(object: Record<string, unknown>, depth: number): boolean {
   const keys = Object.keys(object)
   const values = Object.values(object)
   const length = keys.length
+  if ((encodeItemsLeft -= 2 * length) < 0) return false
   writeHead(0xa0, length)
   for (let i = 0; i < length; i++) {
     writeString(keys[i])
@@ -254,6 +268,8 @@ function writeBytes(bytes: Uint8Array, tagged: boolean): boolean {
   const length = bytes.byteLength
   // A length beyond 32 bits needs a head this encoder does not write; no frame could carry it anyway.
   if (length > 0xffffffff) return false
+  // Tag 64's content is an item of its own.
+  if (tagged && --encodeItemsLeft < 0) return false
   reserve(2)
   if (tagged) {
     target[position++] = 0xd8
@@ -275,16 +291,21 @@ function writeBytes(bytes: Uint8Array, tagged: boolean): boolean {
 let src: Uint8Array = target
 let at = 0
 let end = 0
+/** Data items the payload being read may still hold; below 0, it holds too many. */
+let decodeItemsLeft = 0
 
 /**
  * Decodes a payload as cbor-x would, when it is made only of what the fast path handles (and keeps to
- * the CBOR profile: definite lengths, counts the payload can hold, valid UTF-8); otherwise returns
- * {@link GENERAL}. It never throws: anything malformed is GENERAL, for the general path to reject.
+ * the CBOR profile: definite lengths, counts the payload can hold, valid UTF-8, at most `maxItems` data
+ * items counted as profile.ts counts them); otherwise returns {@link GENERAL}. It never throws:
+ * anything malformed is GENERAL, for the general path to reject. Item counts are checked at each
+ * array and map head, before anything is built for its elements.
  */
-export function fastDecode(payload: Uint8Array): unknown {
+export function fastDecode(payload: Uint8Array, maxItems = DEFAULT_MAX_FRAME_ITEMS): unknown {
   src = payload
   at = 0
   end = payload.byteLength
+  decodeItemsLeft = maxItems - 1
   const value = read(0)
   const whole = at === end
   src = target
@@ -309,7 +330,7 @@ function read(depth: number): unknown {
     case 3:
       return readString(n)
     case 4: {
-      if (n > end - at || depth >= MAX_DEPTH) return GENERAL
+      if (n > end - at || depth >= MAX_DEPTH || (decodeItemsLeft -= n) < 0) return GENERAL
       const array = new Array(n)
       for (let i = 0; i < n; i++) {
         const member = read(depth + 1)
@@ -319,7 +340,7 @@ function read(depth: number): unknown {
       return array
     }
     case 5: {
-      if (n > (end - at) / 2 || depth >= MAX_DEPTH) return GENERAL
+      if (n > (end - at) / 2 || depth >= MAX_DEPTH || (decodeItemsLeft -= 2 * n) < 0) return GENERAL
       const object: Record<string, unknown> = {}
       for (let i = 0; i < n; i++) {
         // Text-string keys only: cbor-x turns other keys into strings, which is left to it.
@@ -338,7 +359,7 @@ function read(depth: number): unknown {
     }
     case 6: {
       // Tag 64: a Uint8Array viewing the byte string that follows. Any other tag is general.
-      if (n !== 64 || at >= end || src[at] >> 5 !== 2) return GENERAL
+      if (n !== 64 || at >= end || src[at] >> 5 !== 2 || --decodeItemsLeft < 0) return GENERAL
       const length = readArgument(src[at++] & 0x1f)
       if (length < 0 || length > end - at) return GENERAL
       const view = new Uint8Array(src.buffer, src.byteOffset + at, length)

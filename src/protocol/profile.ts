@@ -10,7 +10,8 @@
  *   RegExp passed as a value, with a name that is not an Object.prototype member), 64-87 except 76
  *   (typed arrays), 258 (set), 259 (map with keys of any type);
  * - simple values false, true, null and undefined, and floats;
- * - nesting no deeper than {@link MAX_NESTING}.
+ * - nesting no deeper than {@link MAX_NESTING};
+ * - at most `maxItems` (>= 1) data items, {@link DEFAULT_MAX_FRAME_ITEMS} by default.
  */
 import { ProtocolError } from './errors.js'
 
@@ -19,6 +20,26 @@ export const MAX_NESTING = 512
 
 /** Largest bignum magnitude, in bytes (8,192 bits). */
 export const MAX_BIGNUM_BYTES = 1024
+
+/**
+ * Data items one payload may hold by default (a future `maxFrameItems` option). Decoding makes an
+ * object of nearly every item, and an item takes as little as one byte: an empty byte string costs
+ * cbor-x about 104 bytes of memory and 1 µs, so a 4 MiB frame of them grew a process by 460 MiB and
+ * held its event loop for seconds. At 2^20 items a frame costs at most about 110 MB and a second
+ * however it is built (SECURITY.md has the figures), while a byte string, however long, is one item.
+ *
+ * Counted: the payload's top-level item, every element of an array, every key and every value of a
+ * map, and the content of every tag, a tag 27 counting {@link ERROR_VALUE_ITEMS} more. Each item
+ * takes at least one byte, so a payload of at most that many bytes without tag 27 is always within.
+ */
+export const DEFAULT_MAX_FRAME_ITEMS = 1_048_576
+
+/**
+ * What a tag 27 (an Error or RegExp passed as a value) counts for, besides its content: decoding an
+ * Error value captures a stack trace, some 11 µs and 645 bytes each, 6 times the memory and 20 to 40
+ * times the time of an empty byte string. So a frame holds at most 2^20 / 36 = 29,127 of them.
+ */
+export const ERROR_VALUE_ITEMS = 32
 
 const TAG_ERROR_VALUE = 27
 
@@ -32,30 +53,52 @@ function isAllowedTag(tag: number): boolean {
 const textDecoder = new TextDecoder()
 
 /**
- * Throws a ProtocolError when `bytes` is not exactly one data item within the profile.
+ * Throws a ProtocolError when `bytes` is not exactly one data item within the profile, or holds more
+ * than `maxItems` data items.
  * Linear in the number of items; byte and text strings are skipped, not read.
  */
-export function checkProfile(bytes: Uint8Array): void {
-  const problem = profileViolation(bytes)
-  if (problem !== undefined) throw new ProtocolError(`malformed CBOR payload: ${problem}`)
+export function checkProfile(bytes: Uint8Array, maxItems = DEFAULT_MAX_FRAME_ITEMS): void {
+  const problem = violationOf(bytes, maxItems)
+  if (problem !== undefined) {
+    throw new ProtocolError(problem.overBudget ? `payload refused: ${problem.message}` : `malformed CBOR payload: ${problem.message}`)
+  }
 }
 
-/** What takes `bytes` outside the profile, or undefined when nothing does. */
-export function profileViolation(bytes: Uint8Array): string | undefined {
+/** What takes `bytes` outside the profile (or over `maxItems` data items), or undefined when nothing does. */
+export function profileViolation(bytes: Uint8Array, maxItems = DEFAULT_MAX_FRAME_ITEMS): string | undefined {
+  return violationOf(bytes, maxItems)?.message
+}
+
+function violationOf(bytes: Uint8Array, maxItems: number): ProfileViolation | undefined {
   try {
-    scan(bytes)
+    scan(bytes, maxItems)
     return undefined
   } catch (error) {
-    if (error instanceof ProfileViolation) return error.message
+    if (error instanceof ProfileViolation) return error
     throw error
   }
 }
 
-class ProfileViolation extends Error {}
+class ProfileViolation extends Error {
+  constructor(
+    message: string,
+    /** Set when the payload is well-formed but holds more items than allowed. */
+    readonly overBudget = false,
+  ) {
+    super(message)
+  }
+}
 
-function scan(bytes: Uint8Array): void {
+/** The violation of a payload over `maxItems` data items. */
+function overBudget(maxItems: number): ProfileViolation {
+  return new ProfileViolation(`more than ${maxItems} data items (maxFrameItems)`, true)
+}
+
+function scan(bytes: Uint8Array, maxItems: number): void {
   const end = bytes.byteLength
   let pos = 0
+  /** Data items the payload may still hold, the top-level one already counted. */
+  let budget = maxItems - 1
   /** Items still to read at each open nesting level; the innermost last. */
   const pending: number[] = []
   let remaining = 1
@@ -122,6 +165,7 @@ function scan(bytes: Uint8Array): void {
       case 5: {
         const items = major === 5 ? argument * 2 : argument
         if (items > end - pos) throw invalid('more elements declared than bytes remain')
+        if ((budget -= items) < 0) throw overBudget(maxItems)
         if (pending.length >= MAX_NESTING) throw invalid('nested too deeply')
         pending.push(remaining)
         remaining = items
@@ -129,6 +173,7 @@ function scan(bytes: Uint8Array): void {
       }
       case 6:
         if (!isAllowedTag(argument)) throw invalid(`tag ${argument} is not allowed`)
+        if ((budget -= argument === TAG_ERROR_VALUE ? 1 + ERROR_VALUE_ITEMS : 1) < 0) throw overBudget(maxItems)
         if (pending.length >= MAX_NESTING) throw invalid('nested too deeply')
         if (argument === TAG_ERROR_VALUE) expectGeneric = true
         else if (argument === 2 || argument === 3) expectBignum = true

@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest'
 import { CODEC_OPTIONS, Codec } from '../../src/protocol/codec.js'
 import { SerializationError } from '../../src/protocol/errors.js'
 import { fastDecode, fastEncode, GENERAL } from '../../src/protocol/fast-cbor.js'
-import { joinPayload } from '../../src/protocol/framing.js'
+import { joinPayload, type Payload } from '../../src/protocol/framing.js'
 import { MessageType } from '../../src/protocol/messages.js'
 import { checkProfile } from '../../src/protocol/profile.js'
 import { mulberry32 as random } from '../helpers/random.js'
@@ -218,7 +218,7 @@ describe('fast encode writes the bytes cbor-x writes', () => {
     expect(Array.isArray(payload)).toBe(true)
     expect(payload).toContain(big)
     expect(payload).toContain(other)
-    expect(hex(joinPayload(payload!))).toBe(hex(encoder.encode(value)))
+    expect(hex(joinPayload(payload as Payload))).toBe(hex(encoder.encode(value)))
   })
 
   test('a getter that sends a message of its own is encoded through cbor-x, the outer one still exactly', () => {
