@@ -4,8 +4,9 @@
  * refuses it at the array head, before anything is built.
  */
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { Client } from '../../dist/index.js'
-import { frame, helloFrame, rawConnect, startFaultServer, within } from './faults-support.js'
+import { Client } from '../../../dist/index.js'
+import { frame, helloFrame, rawConnect } from '../../helpers/wire.js'
+import { startFaultServer, within } from './support.js'
 
 const MiB = 1024 * 1024
 
