@@ -36,7 +36,11 @@ export class IpcError extends Error {
 
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (Function.prototype[Symbol.hasInstance].call(this, value)) return true
-    return isObject(value) && Array.isArray((value as Branded)[kBrand]) && (value as Branded)[kBrand]!.includes(this.name)
+    // A class's prototype carries the brand but is no instance (it has its own `constructor`); an
+    // instance from another copy of the package reads the brand from its prototype, or its own.
+    if (!isObject(value) || Object.hasOwn(value, 'constructor')) return false
+    const brand = (value as Branded)[kBrand]
+    return Array.isArray(brand) && brand.includes(this.name)
   }
 }
 
