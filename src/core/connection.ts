@@ -4,6 +4,7 @@
  * heartbeat, pausing reads, and why it ended. Made when a transport is attached, dropped when it closes.
  */
 import type { MessageEncoder } from '../protocol/encoder.js'
+import { decodeHandshake } from '../protocol/handshake-decoder.js'
 import type { Payload } from '../protocol/framing.js'
 import { isHandshakeMessage, MessageType, parseMessage, peekMessageType, type Message } from '../protocol/messages.js'
 import { ChannelClosedError, ProtocolError, TimeoutError } from './errors.js'
@@ -229,7 +230,9 @@ export class Connection implements TransportSink, OutboxSink {
       // A close reason set while crypto was pending means this side already failed the handshake: it
       // must not open, whatever frames are still queued.
       while (this.#inbox.length > 0 && this.#phase === 'handshaking' && !this.#closeReason) {
-        const message = parseMessage(this.#encoder.codec.decode(this.#inbox.shift()!))
+        // Checked against the fixed shapes on the bytes: what a hello holds beyond them is never built,
+        // so an unauthenticated peer cannot make decoding it expensive.
+        const message = decodeHandshake(this.#inbox.shift()!)
         if (message[0] === MessageType.Goodbye) {
           throw new ChannelClosedError('the peer closed the connection during the handshake')
         }
@@ -293,7 +296,7 @@ export class Connection implements TransportSink, OutboxSink {
 
   #deliver(payload: Uint8Array): void {
     try {
-      this.#owner.received(parseMessage(this.#encoder.codec.decode(payload)), payload.byteLength)
+      this.#owner.received(parseMessage(this.#encoder.codec.decode(payload), payload), payload.byteLength)
     } catch (error) {
       // A protocol error ends this connection only; anything else is a bug of ours and is reported.
       if (error instanceof ProtocolError) this.fail(error)
