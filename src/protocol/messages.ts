@@ -149,11 +149,14 @@ export function isId(value: unknown): value is number {
 }
 
 /**
- * Checks the shape of a decoded message and returns it as the typed union. Hello and auth are returned
- * unchecked beyond their type: the handshake checks them, and after it they are refused anyway.
+ * Checks the shape of a decoded message and returns it as the typed union. Ids, tokens and counts must
+ * have been written as unsigned integers (PROTOCOL.md section 3.2): decoding cannot tell `1` from
+ * `1.0`, so they are read again from `payload`, the bytes the message was decoded from (without it,
+ * only their decoded values are checked). Hello and auth
+ * are returned unchecked beyond their type: the handshake checks them, and after it they are refused.
  * @throws ProtocolError naming what is wrong.
  */
-export function parseMessage(decoded: unknown): Message {
+export function parseMessage(decoded: unknown, payload?: Uint8Array): Message {
   if (!Array.isArray(decoded) || typeof decoded[0] !== 'number') {
     throw new ProtocolError('a message must be an array starting with its type')
   }
@@ -161,13 +164,13 @@ export function parseMessage(decoded: unknown): Message {
   const type = message[0] as number
   switch (type) {
     case MessageType.Call:
-      if (!isId(message[1]) || typeof message[2] !== 'string' || !Array.isArray(message[3])) throw malformed('call')
+      if (!isWireId(message[1], payload, 1) || typeof message[2] !== 'string' || !Array.isArray(message[3])) throw malformed('call')
       break
     case MessageType.Notify:
       if (typeof message[1] !== 'string' || !Array.isArray(message[2])) throw malformed('notify')
       break
     case MessageType.Credit:
-      if (!isId(message[1]) || !isId(message[2])) throw malformed('credit')
+      if (!isWireId(message[1], payload, 1) || !isWireId(message[2], payload, 2)) throw malformed('credit')
       break
     case MessageType.Result:
     case MessageType.Error:
@@ -176,7 +179,7 @@ export function parseMessage(decoded: unknown): Message {
     case MessageType.Item:
     case MessageType.End:
     case MessageType.Ping:
-      if (!isId(message[1])) throw malformed(MESSAGE_NAMES[type])
+      if (!isWireId(message[1], payload, 1)) throw malformed(MESSAGE_NAMES[type])
       break
     case MessageType.Hello:
     case MessageType.Auth:
@@ -187,6 +190,11 @@ export function parseMessage(decoded: unknown): Message {
       throw new ProtocolError(`unknown message type ${String(type)}`)
   }
   return message as Message
+}
+
+/** A decoded field that was written as an unsigned integer (element `index` of `payload`). */
+function isWireId(value: unknown, payload: Uint8Array | undefined, index: number): value is number {
+  return payload === undefined ? isId(value) : typeof value === 'number' && value >= 0 && peekUint(payload, index) === value
 }
 
 /** Names of the message types, as error texts and traces spell them. */
