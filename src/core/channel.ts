@@ -116,7 +116,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     super()
     this.#options = options
     const resolved = (this.#resolved = resolveOptions(options))
-    const encoder = (this.#encoder = new MessageEncoder(new Codec(), DEFAULTS.maxFrameSize))
+    const encoder = (this.#encoder = new MessageEncoder(new Codec(), DEFAULTS.maxFrameSize, resolved.sendStacks))
     const outbox = (this.#outbox = new Outbox(resolved.maxBufferedBytes, resolved.maxQueuedCalls))
     const connected = (): boolean => this.#state === 'open'
     this.#calls = new OutgoingCalls(resolved, {

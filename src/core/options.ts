@@ -68,6 +68,14 @@ export interface ChannelOptions {
    */
   maxBufferedBytes?: number
   /**
+   * Send the stack of an error a handler throws to the caller, as the remote error's `stack`. Errors
+   * this library makes itself (method not found, buffer full, ...) never carry one. A stack shows the
+   * peer this process's file paths and code structure: turn this off for peers you do not trust,
+   * typically over TCP.
+   * @default true
+   */
+  sendStacks?: boolean
+  /**
    * Calls and notifications held while not connected (before the handshake, or while a client
    * reconnects); more reject with ChannelClosedError.
    * @default 1024
@@ -113,6 +121,7 @@ export interface ResolvedOptions {
   readonly maxWaitingCalls: number
   readonly maxBufferedBytes: number
   readonly maxQueuedCalls: number
+  readonly sendStacks: boolean
 }
 
 /**
@@ -145,6 +154,7 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
     maxWaitingCalls: options.maxWaitingCalls ?? DEFAULTS.maxWaitingCalls,
     maxBufferedBytes: options.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes,
     maxQueuedCalls: options.maxQueuedCalls ?? DEFAULTS.maxQueuedCalls,
+    sendStacks: options.sendStacks ?? true,
   })
 }
 

@@ -5,7 +5,7 @@
  */
 import { Codec } from './codec.js'
 import { SerializationError } from './errors.js'
-import { toEnvelope, withoutStacks } from './fault.js'
+import { toEnvelope, withoutStacks, type EnvelopeOptions } from './fault.js'
 import { payloadLength, type Payload } from './framing.js'
 import { MessageType, type ErrorEnvelope, type Message } from './messages.js'
 
@@ -15,9 +15,13 @@ export class MessageEncoder {
   /** Largest payload the peer accepts, from its hello; until then, this side's own default. */
   peerMaxFrameSize: number
 
-  constructor(codec: Codec, peerMaxFrameSize: number) {
+  readonly #envelope: EnvelopeOptions
+
+  /** @param sendStacks send the stacks of errors handlers throw (the library's own never carry one). */
+  constructor(codec: Codec, peerMaxFrameSize: number, sendStacks = true) {
     this.codec = codec
     this.peerMaxFrameSize = peerMaxFrameSize
+    this.#envelope = { stacks: sendStacks }
   }
 
   /** Any message, unchecked against the peer's limit: the handshake's, which come before it is known. */
@@ -106,9 +110,9 @@ export class MessageEncoder {
   #withEnvelope(build: (envelope: ErrorEnvelope) => Message, thrown: unknown): Uint8Array {
     const canEncode = (value: unknown): boolean => this.codec.canEncode(value)
     const attempts: (() => ErrorEnvelope)[] = [
-      () => toEnvelope(thrown),
-      () => toEnvelope(thrown, canEncode),
-      () => withoutStacks(toEnvelope(thrown, canEncode)),
+      () => toEnvelope(thrown, undefined, this.#envelope),
+      () => toEnvelope(thrown, canEncode, this.#envelope),
+      () => withoutStacks(toEnvelope(thrown, canEncode, this.#envelope)),
     ]
     let failure: unknown
     for (const attempt of attempts) {
