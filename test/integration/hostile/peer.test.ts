@@ -69,6 +69,33 @@ async function untilSteady(server: HostileServer, value: (s: HostileStats) => nu
   return samples
 }
 
+describe('unauthenticated and malformed frames', () => {
+  test('hellos full of Error values cost the server about what plain ones do: refused on their shape', async () => {
+    const server = await startHostileServer({ secret: 'the secret' })
+    const junk = Array.from({ length: 5000 }, () => new Error('x'))
+    // 55 KB each, within maxHandshakeBytes: 5,000 Error values that the general decoder would build.
+    const hello = messageFrame([MessageType.Hello, 'ipc-channel', 1, new Uint8Array(32), { junk }])
+    const peers = await Promise.all(Array.from({ length: 48 }, () => rawConnect(server.path)))
+    await server.stats()
+    for (const peer of peers) peer.socket.write(hello)
+    await Promise.all(peers.map((peer) => peer.closed))
+    const { stall, stats } = await server.stats()
+    expect(stats.errors.ProtocolError).toBe(48)
+    // Through the general decoder each took 110-130 ms of the event loop; refused on the bytes, well under 1 ms.
+    expect(stall).toBeLessThan(250)
+  })
+
+  test('an id written as a float is refused, even when its value is a whole number', async () => {
+    const server = await startHostileServer()
+    const peer = await rawConnect(server.path)
+    // [2, 1.0 (float64), "echo", ["x"]]: decoded, the id is the number 1; on the wire it is no integer.
+    const call = Buffer.concat([Buffer.from([0x84, 0x02, 0xfb]), Buffer.from(new Float64Array([1]).buffer).reverse(), encode('echo'), encode(['x'])])
+    peer.socket.write(Buffer.concat([helloFrame(), frame(call)]))
+    expect(await server.mail.take('server-error')).toMatchObject({ name: 'ProtocolError', message: 'malformed call message' })
+    await peer.closed
+  })
+})
+
 describe('handler slots', () => {
   test('Call+Cancel pairs to a handler that ignores its signal never run more than maxConcurrentCalls at once', async () => {
     const server = await startHostileServer({ maxConcurrentCalls: 64, maxWaitingCalls: 64 })
