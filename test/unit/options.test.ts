@@ -1,7 +1,18 @@
 import { describe, expect, test } from 'vitest'
 import { DEFAULT_MAX_FRAME_SIZE, DEFAULTS, frameSizeOf, resolveOptions, type ResolvedOptions } from '../../src/core/options.js'
+import { MAX_STREAM_WINDOW, MIN_FRAME_SIZE } from '../../src/protocol/messages.js'
 
 const MiB = 1024 * 1024
+
+/** What `fn` throws; fails the test when it does not throw. */
+function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (error) {
+    return error
+  }
+  throw new Error('expected a throw')
+}
 
 describe('DEFAULTS', () => {
   test('are the numbers the documentation states, and cannot be changed', () => {
@@ -50,7 +61,7 @@ describe('resolveOptions', () => {
     const resolved = resolveOptions({
       secret: new Uint8Array([1, 2, 3]),
       errors: [AppError],
-      maxFrameSize: 1000,
+      maxFrameSize: 1024,
       handshakeTimeout: 1,
       callTimeout: 2,
       streamWindow: 3,
@@ -64,7 +75,7 @@ describe('resolveOptions', () => {
     expect(resolved).toEqual({
       secret: new Uint8Array([1, 2, 3]),
       errorClasses: new Map([['AppError', AppError]]),
-      maxFrameSize: 1000,
+      maxFrameSize: 1024,
       handshakeTimeout: 1,
       callTimeout: 2,
       streamWindow: 3,
@@ -99,35 +110,42 @@ describe('resolveOptions', () => {
     expect(resolveOptions({ errors: [] }).errorClasses).toBeUndefined()
   })
 
-  test('streamWindow 1 is the smallest allowed', () => {
+  test('streamWindow 1 is the smallest allowed, 65536 the largest', () => {
     expect(resolveOptions({ streamWindow: 1 }).streamWindow).toBe(1)
+    expect(resolveOptions({ streamWindow: 65_536 }).streamWindow).toBe(65_536)
+    expect(MAX_STREAM_WINDOW).toBe(65_536)
   })
 
-  test.each([0, -1, 0.5, Number.NaN, Number.NEGATIVE_INFINITY])('streamWindow %s is a RangeError', (streamWindow) => {
-    let thrown: unknown
-    try {
-      resolveOptions({ streamWindow })
-    } catch (error) {
-      thrown = error
-    }
+  test.each([0, -1, 0.5, 65_537, 2 ** 32, Number.NaN, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY])(
+    'streamWindow %s is a RangeError',
+    (streamWindow) => {
+      expect(thrownBy(() => resolveOptions({ streamWindow }))).toEqual(new RangeError('streamWindow must be a whole number from 1 to 65536'))
+    },
+  )
+
+  // The window is announced in the hello, where the peer takes only a whole number and otherwise assumes
+  // 64, while this side would enforce the fraction (InProgress.item): a compliant peer streaming to a
+  // slow `for await` loop would then fail the connection with "stream 1 sent more items than its credit
+  // allows". A fraction is refused like the values above.
+  test('a fractional streamWindow is refused', () => {
+    const thrown = thrownBy(() => resolveOptions({ streamWindow: 1.5 }))
     expect(thrown).toBeInstanceOf(RangeError)
-    expect((thrown as Error).message).toBe('streamWindow must be at least 1')
+    expect((thrown as Error).message).toBe('streamWindow must be a whole number from 1 to 65536')
   })
 
-  // BUG: a fractional streamWindow passes the check. The window is announced in the hello, where the
-  // peer takes only a safe integer (handshake.ts isCount) and otherwise assumes 64; this side keeps
-  // enforcing 1.5 (InProgress.item), so a compliant peer streaming to a slow `for await` loop sends a
-  // second unconsumed item and the connection fails with "stream 1 sent more items than its credit
-  // allows". Either refuse it like the values above or make it whole.
-  test.fails('a fractional streamWindow is refused or made whole', () => {
-    let resolved: ResolvedOptions
-    try {
-      resolved = resolveOptions({ streamWindow: 1.5 })
-    } catch (error) {
-      expect(error).toBeInstanceOf(RangeError)
-      return
-    }
-    expect(Number.isSafeInteger(resolved.streamWindow)).toBe(true)
+  test('maxFrameSize 1024 is the smallest allowed', () => {
+    expect(MIN_FRAME_SIZE).toBe(1024)
+    expect(resolveOptions({ maxFrameSize: 1024 }).maxFrameSize).toBe(1024)
+  })
+
+  test.each([1023, 0, -1, Number.NaN, Number.NEGATIVE_INFINITY])('maxFrameSize %s is a RangeError', (maxFrameSize) => {
+    expect(thrownBy(() => resolveOptions({ maxFrameSize }))).toEqual(new RangeError('maxFrameSize must be at least 1024'))
+  })
+
+  test('the streamWindow is checked before the maxFrameSize', () => {
+    expect((thrownBy(() => resolveOptions({ streamWindow: 0, maxFrameSize: 0 })) as Error).message).toBe(
+      'streamWindow must be a whole number from 1 to 65536',
+    )
   })
 
   test('each call resolves afresh', () => {
@@ -146,6 +164,6 @@ describe('frameSizeOf', () => {
   })
 
   test('is what resolveOptions uses', () => {
-    for (const options of [{}, { maxFrameSize: 123 }]) expect(resolveOptions(options).maxFrameSize).toBe(frameSizeOf(options))
+    for (const options of [{}, { maxFrameSize: 1234 }]) expect(resolveOptions(options).maxFrameSize).toBe(frameSizeOf(options))
   })
 })
