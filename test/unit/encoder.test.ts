@@ -3,7 +3,7 @@ import { SerializationError } from '../../src/core/errors.js'
 import { Codec, LARGE_BINARY } from '../../src/protocol/codec.js'
 import { MessageEncoder } from '../../src/protocol/encoder.js'
 import { joinPayload, payloadLength, type Payload } from '../../src/protocol/framing.js'
-import { MAGIC, MessageType, PROTOCOL_VERSION, parseMessage, type ErrorObjectEnvelope } from '../../src/protocol/messages.js'
+import { MAGIC, MessageType, MIN_FRAME_SIZE, PROTOCOL_VERSION, parseMessage, type ErrorObjectEnvelope } from '../../src/protocol/messages.js'
 
 const codec = new Codec()
 
@@ -221,20 +221,42 @@ describe('error envelopes degrade until they fit', () => {
     })
   })
 
-  test('an error whose property getter throws becomes a minimal SerializationError, its message cut at 1000 characters', () => {
+  /** An error whose enumerable property `trap` throws an error with `message` when it is read. */
+  function withThrowingGetter(message: string): Error {
     const thrown = new Error('with a getter')
     Object.defineProperty(thrown, 'trap', {
       enumerable: true,
       get() {
-        throw new Error('g'.repeat(3000))
+        throw new Error(message)
       },
     })
-    const payload = encoder(limit).error(4, thrown)
+    return thrown
+  }
+
+  test('an error whose property getter throws becomes a minimal SerializationError, its message cut at 200 characters', () => {
+    const payload = encoder(limit).error(4, withThrowingGetter('g'.repeat(3000)))
     expect(payloadLength(payload)).toBeLessThanOrEqual(limit)
     const envelope = envelopeOf(payload)
-    expect(envelope.name).toBe('SerializationError')
-    expect(envelope.message).toHaveLength(1000)
-    expect(envelope.message).toBe(`the error could not be sent: ${'g'.repeat(3000)}`.slice(0, 1000))
+    expect(envelope).toEqual({
+      type: 'error',
+      name: 'SerializationError',
+      message: `the error could not be sent: ${'g'.repeat(3000)}`.slice(0, 200),
+      props: { code: 'ERR_SERIALIZATION' },
+    })
+    expect(envelope.message).toHaveLength(200)
+  })
+
+  // 200 UTF-16 units are at most 600 bytes of UTF-8 ('€' is one unit and three bytes); a cut through a
+  // surrogate pair travels as U+FFFD.
+  test.each(['g', '€', '😀'])('the last resort fits the smallest frame limit a peer may announce, with a message of %s', (character) => {
+    const encode = encoder(MIN_FRAME_SIZE)
+    const thrown = withThrowingGetter(character.repeat(3000))
+    for (const payload of [encode.error(7, thrown), encode.cancel(7, thrown)]) {
+      expect(payloadLength(payload)).toBeLessThanOrEqual(MIN_FRAME_SIZE)
+      const envelope = envelopeOf(payload)
+      expect(envelope.name).toBe('SerializationError')
+      expect(envelope.message.startsWith(`the error could not be sent: ${character}`)).toBe(true)
+    }
   })
 
   test('a cancel reason degrades the same way', () => {
