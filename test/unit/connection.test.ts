@@ -7,7 +7,7 @@ import { DEFAULT_MAX_FRAME_SIZE, resolveOptions, type ChannelOptions } from '../
 import { Codec } from '../../src/protocol/codec.js'
 import { MessageEncoder } from '../../src/protocol/encoder.js'
 import { joinPayload } from '../../src/protocol/framing.js'
-import { MAGIC, MessageType, PROTOCOL_VERSION, type Message } from '../../src/protocol/messages.js'
+import { MAGIC, MAX_STREAM_WINDOW, MessageType, MIN_FRAME_SIZE, PROTOCOL_VERSION, type Message } from '../../src/protocol/messages.js'
 import { memoryPair, type MemoryTransport } from '../helpers/memory-transport.js'
 
 type Entry =
@@ -21,6 +21,8 @@ type Entry =
 /** A ConnectionOwner that records every call, settles the attach at once, and can be waited on. */
 function recordingOwner() {
   const log: Entry[] = []
+  /** The frame size given with each `received` entry, in the same order. */
+  const sizes: number[] = []
   const codec = new Codec()
   let waiters: { test: () => boolean; resolve: () => void }[] = []
   const push = (entry: Entry): void => {
@@ -34,7 +36,10 @@ function recordingOwner() {
       push(['opened', peer])
       settle()
     },
-    received: (message) => push(['received', message]),
+    received: (message, size) => {
+      sizes.push(size)
+      push(['received', message])
+    },
     report: (error) => push(['report', error]),
     drained: () => push(['drained']),
     sendFrame: (payload) => push(['sendFrame', codec.decode(joinPayload(payload))]),
@@ -44,6 +49,7 @@ function recordingOwner() {
   return {
     owner,
     log,
+    sizes,
     /** The entries of one kind, without the kind. */
     all: <K extends Entry[0]>(kind: K) => kinds(kind).map((entry) => entry[1]) as Extract<Entry, [K, ...unknown[]]>[1][],
     /** Resolves once `count` entries of `kind` have been recorded. */
@@ -293,6 +299,102 @@ describe('handshake', () => {
     expect(error.message).toBe('the peer failed to prove the secret')
     expect(await raw.ended()).toEqual({ reason: error, report: true, wasOpen: false })
   })
+
+  /**
+   * A raw peer with the secret `peerSecret` that has already computed its proof for this side's hello:
+   * its hello, its proof and its hang-up then all arrive while this side still checks the hello (Web
+   * Crypto completes on a later turn of the event loop, the frames and the close in microtasks).
+   */
+  async function proofAndHangUpDuringCrypto(peerSecret: string) {
+    const raw = withRawPeer({ secret: 'right' })
+    const peerHandshake = new Handshake('client', secretBytes(peerSecret), {})
+    raw.connection.start()
+    await microtasks()
+    expect(raw.received).toHaveLength(1)
+    let auth: unknown[] | undefined
+    await peerHandshake.receive(raw.received[0], (message) => {
+      auth = message
+    })
+    raw.send(peerHandshake.hello())
+    raw.send(auth!)
+    raw.peer.close()
+    return raw
+  }
+
+  test('a transport that closes while the handshake awaits crypto never opens, even behind a valid proof', async () => {
+    const raw = await proofAndHangUpDuringCrypto('right')
+    const error = await rejectionOf(raw.connection.ready)
+    expect(error).toBeInstanceOf(ChannelClosedError)
+    expect(error.message).toBe('the connection was lost')
+    expect(await raw.ended()).toEqual({ reason: error, report: false, wasOpen: false })
+    expect(raw.all('opened')).toEqual([])
+    expect(raw.connection.open).toBe(false)
+  })
+
+  test('a wrong proof queued before the transport closed during crypto is still checked: AuthenticationError', async () => {
+    const raw = await proofAndHangUpDuringCrypto('wrong')
+    const error = await rejectionOf(raw.connection.ready)
+    expect(error).toBeInstanceOf(AuthenticationError)
+    expect(error.message).toBe('the peer failed to prove the secret')
+    expect(await raw.ended()).toEqual({ reason: error, report: true, wasOpen: false })
+    expect(raw.all('opened')).toEqual([])
+  })
+})
+
+describe('limits announced in the hello', () => {
+  test('a stream window above 65536 is a ProtocolError', async () => {
+    const raw = withRawPeer()
+    raw.connection.start()
+    raw.send(raw.hello({ window: MAX_STREAM_WINDOW + 1 }))
+    const error = await rejectionOf(raw.connection.ready)
+    expect(error).toBeInstanceOf(ProtocolError)
+    expect(error.message).toBe('hello announces a stream window of 65537, above the maximum of 65536')
+    expect(await raw.ended()).toEqual({ reason: error, report: true, wasOpen: false })
+    expect(raw.all('opened')).toEqual([])
+  })
+
+  test('a maxFrameSize below 1024 is a ProtocolError', async () => {
+    const raw = withRawPeer()
+    raw.connection.start()
+    raw.send(raw.hello({ maxFrameSize: MIN_FRAME_SIZE - 1 }))
+    const error = await rejectionOf(raw.connection.ready)
+    expect(error).toBeInstanceOf(ProtocolError)
+    expect(error.message).toBe('hello announces a maxFrameSize of 1023, below the minimum of 1024')
+    expect(await raw.ended()).toEqual({ reason: error, report: true, wasOpen: false })
+  })
+
+  test('the limits are checked before any proof is computed', async () => {
+    const raw = withRawPeer({ secret: 's' })
+    raw.connection.start()
+    raw.send([MessageType.Hello, MAGIC, PROTOCOL_VERSION, new Uint8Array(32).fill(1), { maxFrameSize: 1 }])
+    const error = await rejectionOf(raw.connection.ready)
+    expect(error.message).toBe('hello announces a maxFrameSize of 1, below the minimum of 1024')
+    // Only this side's hello went out: no auth.
+    await raw.peerClosed
+    expect(raw.received.map((message) => message[0])).toEqual([MessageType.Hello])
+  })
+
+  test('a window of 65536 and a maxFrameSize of 1024 are taken', async () => {
+    const raw = withRawPeer()
+    raw.connection.start()
+    raw.send(raw.hello({ window: MAX_STREAM_WINDOW, maxFrameSize: MIN_FRAME_SIZE }))
+    await raw.connection.ready
+    expect(raw.all('opened')).toEqual([{ options: { window: 65_536, maxFrameSize: 1024 } }])
+  })
+
+  test('values that are not whole numbers of at least 1 are ignored, as if not announced', async () => {
+    const raw = withRawPeer()
+    raw.connection.start()
+    raw.send(raw.hello({ window: 1.5, maxFrameSize: 0 }))
+    await raw.connection.ready
+    expect(raw.all('opened')).toEqual([{ options: {} }])
+  })
+
+  test('between two connections, the largest window and the smallest frame limit open', async () => {
+    const { server, client } = connectionPair({ streamWindow: MAX_STREAM_WINDOW, maxFrameSize: MIN_FRAME_SIZE }, {})
+    await Promise.all([server.connection.ready, client.connection.ready])
+    expect(client.all('opened')).toEqual([{ options: { window: 65_536, maxFrameSize: 1024, role: 'server' } }])
+  })
 })
 
 describe('the backlog behind the handshake', () => {
@@ -315,6 +417,21 @@ describe('the backlog behind the handshake', () => {
     raw.send([MessageType.Ping, 3])
     await raw.until('received', 3)
     expect(raw.all('received')[2]).toEqual([MessageType.Ping, 3])
+  })
+
+  test('each message reaches the owner with the byte size of its frame, from the backlog and after it', async () => {
+    const raw = withRawPeer()
+    raw.connection.start()
+    raw.send(raw.hello())
+    const codec = new Codec()
+    const first = codec.encode([MessageType.Call, 1, 'first', ['x'.repeat(300)]])
+    const second = codec.encode([MessageType.Notify, 'second', []])
+    raw.inject(first)
+    await raw.connection.ready
+    raw.inject(second)
+    await raw.until('received', 2)
+    expect(raw.sizes).toEqual([first.byteLength, second.byteLength])
+    expect(first.byteLength).toBeGreaterThan(300)
   })
 
   test('without frames behind the handshake, the first frame is delivered as it arrives', async () => {
