@@ -37,6 +37,8 @@ function setup(limits: Partial<IncomingLimits> = {}, peerWindow = 64) {
   const state = { connected: true, saturated: false }
   let drainWaiter = pDefer<void>()
   const waiting: { count: number; deferred: DeferredPromise<void> }[] = []
+  /** `sent`, when set, is called with each frame as it is sent, before send() returns. */
+  const hooks: { sent?: (frame: unknown[]) => void } = {}
   const channel = { name: 'the channel' }
   const incoming = new IncomingCalls(
     {
@@ -44,7 +46,9 @@ function setup(limits: Partial<IncomingLimits> = {}, peerWindow = 64) {
       encoder: new MessageEncoder(new Codec(), DEFAULT_MAX_FRAME_SIZE),
       lookup: (name) => handlers.get(name),
       send: (payload) => {
-        frames.push(codec.decode(joinPayload(payload)) as unknown[])
+        const frame = codec.decode(joinPayload(payload)) as unknown[]
+        frames.push(frame)
+        hooks.sent?.(frame)
         for (const waiter of waiting.splice(0)) {
           if (frames.length >= waiter.count) waiter.deferred.resolve()
           else waiting.push(waiter)
@@ -70,6 +74,7 @@ function setup(limits: Partial<IncomingLimits> = {}, peerWindow = 64) {
     frames,
     reports,
     state,
+    hooks,
     /** The outbox drains: producers waiting for it go on. */
     drain(): void {
       state.saturated = false
@@ -282,16 +287,23 @@ describe('maxConcurrentCalls', () => {
   })
 
   test('a call arriving just as a slot frees does not overtake the calls that wait', async () => {
-    const { incoming, expose } = setup({ maxConcurrentCalls: 1 })
+    const { incoming, expose, hooks } = setup({ maxConcurrentCalls: 1 })
     const handler = controlledHandler()
     expose('work', handler.fn)
     incoming.call(1, 'work', [1], 16)
     incoming.call(2, 'work', [2], 16)
-    // The cancel frees the slot at once; the waiting call starts a microtask later.
-    incoming.cancel(1, () => 'stop')
-    incoming.call(3, 'work', [3], 16)
-    expect(handler.startedArgs()).toEqual([1])
+    // Call 1 is answered as its slot frees, and the waiting call starts a microtask later: call 3
+    // arrives in between, finds the slot free, and still queues behind call 2.
+    const when = { running: -1, started: [] as unknown[] }
+    hooks.sent = () => {
+      hooks.sent = undefined
+      when.running = incoming.running
+      incoming.call(3, 'work', [3], 16)
+      when.started = handler.startedArgs()
+    }
+    handler.started[0].deferred.resolve('one')
     await settled()
+    expect(when).toEqual({ running: 0, started: [1] })
     expect(handler.startedArgs()).toEqual([1, 2])
     expect(incoming.waiting).toBe(1)
   })
@@ -362,7 +374,7 @@ describe('cancel', () => {
     expect(frames.map((frame) => frame[1])).toEqual([1])
   })
 
-  test('a running call: its signal aborts with the reason, its answer is not sent, and its slot frees', async () => {
+  test('a running call: its signal aborts with the reason, its answer is not sent, and it keeps its slot until its handler ends', async () => {
     const { incoming, frames, expose } = setup({ maxConcurrentCalls: 1 })
     let signal: AbortSignal | undefined
     const done = pDefer<string>()
@@ -382,11 +394,16 @@ describe('cancel', () => {
     incoming.cancel(1, () => reason)
     expect(signal!.aborted).toBe(true)
     expect(signal!.reason).toBe(reason)
-    expect(incoming.running).toBe(0)
+    // The handler ignores its signal and runs on: its slot stays taken, the waiting call waits.
+    expect(incoming.running).toBe(1)
     await settled()
-    expect(other.startedArgs()).toEqual(['second'])
+    expect(other.startedArgs()).toEqual([])
+    expect(incoming.waiting).toBe(1)
     done.resolve('finished anyway')
     await settled()
+    expect(other.startedArgs()).toEqual(['second'])
+    expect(incoming.running).toBe(1)
+    expect(incoming.waiting).toBe(0)
     expect(frames).toEqual([])
   })
 
@@ -447,10 +464,12 @@ describe('cancel', () => {
     const reason = new Error('connection lost')
     incoming.cancelAll(reason)
     expect(signal!.reason).toBe(reason)
-    expect(incoming.running).toBe(0)
     expect(incoming.waiting).toBe(0)
+    // The aborted handler holds its slot until it ends.
+    expect(incoming.running).toBe(1)
     done.resolve('late')
     await settled()
+    expect(incoming.running).toBe(0)
     expect(frames).toEqual([])
   })
 })
