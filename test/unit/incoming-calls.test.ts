@@ -708,3 +708,215 @@ describe('notifications', () => {
     expect(reports[0].cause).toBe(42)
   })
 })
+
+describe('a cancelled handler keeps its slot until it really ends', () => {
+  test('until its promise rejects, too; the rejection is not sent, and a waiting call starts only then', async () => {
+    const { incoming, frames, reports, expose } = setup({ maxConcurrentCalls: 1 })
+    const handler = controlledHandler()
+    expose('work', handler.fn)
+    incoming.call(1, 'work', [1], 16)
+    incoming.call(2, 'work', [2], 16)
+    incoming.cancel(1, () => 'stop')
+    await settled()
+    expect(handler.startedArgs()).toEqual([1])
+    expect(incoming.running).toBe(1)
+    handler.started[0].deferred.reject(new Error('aborted'))
+    await settled()
+    expect(handler.startedArgs()).toEqual([1, 2])
+    expect(frames).toEqual([])
+    expect(reports).toEqual([])
+    handler.started[1].deferred.resolve('two')
+    await settled()
+    expect(frames).toEqual([[MessageType.Result, 2, 'two']])
+  })
+
+  test('a handler that never ends keeps its slot for ever', async () => {
+    const { incoming, expose } = setup({ maxConcurrentCalls: 1 })
+    const handler = controlledHandler()
+    expose('work', handler.fn)
+    incoming.call(1, 'work', [1], 16)
+    incoming.call(2, 'work', [2], 16)
+    incoming.cancel(1, () => 'stop')
+    // Cancelling again frees nothing either.
+    incoming.cancel(1, () => 'stop again')
+    await settled()
+    expect(handler.startedArgs()).toEqual([1])
+    expect(incoming.running).toBe(1)
+    expect(incoming.waiting).toBe(1)
+  })
+
+  test('its id is free at once: the peer may reuse it while the cancelled handler still runs', async () => {
+    const { incoming, frames, expose } = setup({ maxConcurrentCalls: 2 })
+    const contexts: Context[] = []
+    const handler = controlledHandler()
+    expose(
+      'work',
+      (context: Context, n: number) => {
+        contexts.push(context)
+        return handler.fn(n)
+      },
+      { context: true },
+    )
+    incoming.call(1, 'work', ['old'], 16)
+    incoming.cancel(1, () => 'stop')
+    incoming.call(1, 'work', ['new'], 16)
+    expect(handler.startedArgs()).toEqual(['old', 'new'])
+    expect(incoming.running).toBe(2)
+    // The old handler ends: the new call with the same id is still the one running under it.
+    handler.started[0].deferred.resolve('old result')
+    await settled()
+    expect(incoming.running).toBe(1)
+    expect(() => incoming.call(1, 'work', ['third'], 16)).toThrow(new ProtocolError('call id 1 is already running'))
+    contexts[0].progress('from the old one')
+    contexts[1].progress('from the new one')
+    handler.started[1].deferred.resolve('new result')
+    await settled()
+    expect(frames).toEqual([
+      [MessageType.Progress, 1, 'from the new one'],
+      [MessageType.Result, 1, 'new result'],
+    ])
+    expect(contexts[0].signal.aborted).toBe(true)
+    expect(contexts[1].signal.aborted).toBe(false)
+  })
+
+  test('a cancelled stream waiting for credit frees its slot once its pump stops', async () => {
+    const { incoming, expose } = setup({ maxConcurrentCalls: 1 }, 1)
+    const finished = { value: false }
+    expose('numbers', async function* () {
+      try {
+        for (let i = 0; ; i++) yield i
+      } finally {
+        finished.value = true
+      }
+    })
+    const other = controlledHandler()
+    expose('other', other.fn)
+    incoming.call(1, 'numbers', [], 16)
+    incoming.call(2, 'other', [], 16)
+    await settled()
+    expect(other.started).toHaveLength(0)
+    incoming.cancel(1, () => 'enough')
+    // The pump has not stopped yet.
+    expect(incoming.running).toBe(1)
+    await settled()
+    expect(finished.value).toBe(true)
+    expect(other.started).toHaveLength(1)
+    expect(incoming.running).toBe(1)
+  })
+})
+
+describe('duplicate ids', () => {
+  test('a call id already waiting for a slot is a ProtocolError, and it waits once', async () => {
+    const { incoming, frames, expose } = setup({ maxConcurrentCalls: 1 })
+    const handler = controlledHandler()
+    expose('work', handler.fn)
+    incoming.call(1, 'work', [1], 16)
+    incoming.call(2, 'work', [2], 16)
+    expect(() => incoming.call(2, 'work', ['again'], 16)).toThrow(new ProtocolError('call id 2 is already waiting for a handler slot'))
+    expect(incoming.waiting).toBe(1)
+    handler.started[0].deferred.resolve('one')
+    await settled()
+    expect(handler.startedArgs()).toEqual([1, 2])
+    expect(() => incoming.call(2, 'work', ['again'], 16)).toThrow(new ProtocolError('call id 2 is already running'))
+    expect(frames).toEqual([[MessageType.Result, 1, 'one']])
+  })
+})
+
+describe('notifications have slots of their own', () => {
+  test('a notification never waits behind calls', () => {
+    const { incoming, expose } = setup({ maxConcurrentCalls: 1 })
+    const handler = controlledHandler()
+    expose('work', handler.fn)
+    const notes: unknown[] = []
+    expose('note', (n: unknown) => {
+      notes.push(n)
+      return pDefer<void>().promise
+    })
+    incoming.call(1, 'work', [1], 16)
+    incoming.call(2, 'work', [2], 16)
+    expect(incoming.waiting).toBe(1)
+    incoming.notify('note', ['first'], 16)
+    expect(notes).toEqual(['first'])
+    expect(incoming.running).toBe(1)
+  })
+
+  test('a call never waits behind notifications', () => {
+    const { incoming, expose } = setup({ maxConcurrentCalls: 1 })
+    const notes = controlledHandler()
+    expose('note', notes.fn)
+    const handler = controlledHandler()
+    expose('work', handler.fn)
+    incoming.notify('note', ['a'], 16)
+    incoming.notify('note', ['b'], 16)
+    expect(notes.startedArgs()).toEqual(['a'])
+    incoming.call(1, 'work', [1], 16)
+    expect(handler.startedArgs()).toEqual([1])
+    expect(incoming.waiting).toBe(1)
+  })
+
+  test('at most maxConcurrentCalls notification handlers are pending at once; the others wait in order', async () => {
+    const { incoming, reports, expose } = setup({ maxConcurrentCalls: 2 })
+    const notes = controlledHandler()
+    expose('note', notes.fn)
+    for (const name of ['a', 'b', 'c', 'd', 'e']) incoming.notify('note', [name], 16)
+    expect(notes.startedArgs()).toEqual(['a', 'b'])
+    expect(incoming.waiting).toBe(3)
+    // Notifications hold no call slot.
+    expect(incoming.running).toBe(0)
+    notes.started[0].deferred.resolve(undefined)
+    await settled()
+    expect(notes.startedArgs()).toEqual(['a', 'b', 'c'])
+    // A rejection frees the slot too, and is reported.
+    const failure = new Error('note failed')
+    notes.started[1].deferred.reject(failure)
+    await settled()
+    expect(notes.startedArgs()).toEqual(['a', 'b', 'c', 'd'])
+    expect(reports).toEqual([failure])
+    notes.started[2].deferred.resolve(undefined)
+    await settled()
+    expect(notes.startedArgs()).toEqual(['a', 'b', 'c', 'd', 'e'])
+    expect(incoming.waiting).toBe(0)
+  })
+
+  test('a notification handler that returns at once takes no slot', () => {
+    const { incoming, expose } = setup({ maxConcurrentCalls: 1, maxWaitingCalls: 0 })
+    const notes: unknown[] = []
+    expose('note', (n: unknown) => notes.push(n))
+    for (let n = 1; n <= 3; n++) incoming.notify('note', [n], 16)
+    expect(notes).toEqual([1, 2, 3])
+  })
+
+  test('a notification beyond maxWaitingCalls is dropped and reported as BufferFullError', async () => {
+    const { incoming, frames, reports, expose } = setup({ maxConcurrentCalls: 1, maxWaitingCalls: 1 })
+    const notes = controlledHandler()
+    expose('note', notes.fn)
+    incoming.notify('note', ['a'], 16)
+    incoming.notify('note', ['b'], 16)
+    incoming.notify('note', ['c'], 16)
+    expect(reports).toHaveLength(1)
+    expect(reports[0]).toBeInstanceOf(BufferFullError)
+    expect(reports[0].message).toBe('notification "note" dropped: 1 notifications already wait for a handler slot (maxWaitingCalls)')
+    notes.started[0].deferred.resolve(undefined)
+    await settled()
+    notes.started[1].deferred.resolve(undefined)
+    await settled()
+    // The dropped one never runs; nothing is ever answered.
+    expect(notes.startedArgs()).toEqual(['a', 'b'])
+    expect(frames).toEqual([])
+  })
+
+  test('waiting notifications do not start while not connected, and cancelAll drops them', async () => {
+    const { incoming, expose, state } = setup({ maxConcurrentCalls: 1 })
+    const notes = controlledHandler()
+    expose('note', notes.fn)
+    incoming.notify('note', ['a'], 16)
+    incoming.notify('note', ['b'], 16)
+    state.connected = false
+    notes.started[0].deferred.resolve(undefined)
+    await settled()
+    expect(notes.startedArgs()).toEqual(['a'])
+    expect(incoming.waiting).toBe(1)
+    incoming.cancelAll(new Error('gone'))
+    expect(incoming.waiting).toBe(0)
+  })
+})
