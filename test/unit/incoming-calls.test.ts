@@ -920,3 +920,90 @@ describe('notifications have slots of their own', () => {
     expect(incoming.waiting).toBe(0)
   })
 })
+
+describe('maxBufferedBytes bounds the frames that wait', () => {
+  /** IncomingCalls with one call slot, taken by a call that waits for the test, and 100 bytes to wait in. */
+  function full(limits: Partial<IncomingLimits> = {}) {
+    const harness = setup({ maxConcurrentCalls: 1, maxBufferedBytes: 100, ...limits })
+    const handler = controlledHandler()
+    harness.expose('work', handler.fn)
+    const notes = controlledHandler()
+    harness.expose('note', notes.fn)
+    // Running calls and notifications do not count, however large their frames were.
+    harness.incoming.call(1, 'work', [1], 10_000)
+    harness.incoming.notify('note', ['first'], 10_000)
+    return { ...harness, handler, notes }
+  }
+
+  /** The name, message and code of a BufferFullError sent for call `id`. */
+  function bufferFull(id: number, message: string) {
+    return [MessageType.Error, id, expect.objectContaining({ name: 'BufferFullError', message, props: { code: new BufferFullError().code } })]
+  }
+
+  test('a call that would take the waiting bytes over it is answered with BufferFullError; up to it is allowed', () => {
+    const { incoming, frames, handler } = full()
+    incoming.call(2, 'work', [2], 60)
+    incoming.call(3, 'work', [3], 40)
+    expect(incoming.waiting).toBe(2)
+    incoming.call(4, 'work', [4], 1)
+    expect(incoming.waiting).toBe(2)
+    expect(frames).toEqual([bufferFull(4, '100 bytes of calls and notifications already wait for a handler slot (maxBufferedBytes)')])
+    expect(handler.startedArgs()).toEqual([1])
+  })
+
+  test('calls and notifications share the bytes; a notification beyond them is dropped and reported', () => {
+    const { incoming, frames, reports } = full()
+    incoming.call(2, 'work', [2], 60)
+    incoming.notify('note', ['too large'], 41)
+    expect(reports).toHaveLength(1)
+    expect(reports[0]).toBeInstanceOf(BufferFullError)
+    expect(reports[0].message).toBe('notification "note" dropped: 60 bytes of calls and notifications already wait for a handler slot (maxBufferedBytes)')
+    incoming.notify('note', ['fits'], 40)
+    expect(incoming.waiting).toBe(2)
+    incoming.call(3, 'work', [3], 1)
+    expect(frames).toEqual([bufferFull(3, '100 bytes of calls and notifications already wait for a handler slot (maxBufferedBytes)')])
+  })
+
+  test('maxWaitingCalls is checked first', () => {
+    const { incoming, frames } = full({ maxWaitingCalls: 1 })
+    incoming.call(2, 'work', [2], 10)
+    incoming.call(3, 'work', [3], 1000)
+    expect(frames).toEqual([bufferFull(3, '1 calls already wait for a handler slot (maxWaitingCalls)')])
+  })
+
+  test('the bytes of a waiting call are released when it is cancelled, and when it starts', async () => {
+    const { incoming, frames, handler } = full()
+    incoming.call(2, 'work', [2], 100)
+    incoming.cancel(2, () => 'never mind')
+    incoming.call(3, 'work', [3], 100)
+    expect(frames).toEqual([])
+    handler.started[0].deferred.resolve('one')
+    await settled()
+    expect(handler.startedArgs()).toEqual([1, 3])
+    incoming.call(4, 'work', [4], 100)
+    expect(incoming.waiting).toBe(1)
+    expect(frames).toEqual([[MessageType.Result, 1, 'one']])
+  })
+
+  test('the bytes of a waiting notification are released when it starts', async () => {
+    const { incoming, frames, reports, notes } = full()
+    incoming.notify('note', ['second'], 100)
+    notes.started[0].deferred.resolve(undefined)
+    await settled()
+    expect(notes.startedArgs()).toEqual(['first', 'second'])
+    incoming.call(2, 'work', [2], 100)
+    expect(incoming.waiting).toBe(1)
+    expect(frames).toEqual([])
+    expect(reports).toEqual([])
+  })
+
+  test('cancelAll releases every waiting byte', () => {
+    const { incoming, frames } = full()
+    incoming.call(2, 'work', [2], 50)
+    incoming.notify('note', ['second'], 50)
+    incoming.cancelAll(new Error('gone'))
+    incoming.call(3, 'work', [3], 100)
+    expect(incoming.waiting).toBe(1)
+    expect(frames).toEqual([])
+  })
+})
