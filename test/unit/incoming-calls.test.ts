@@ -1007,3 +1007,224 @@ describe('maxBufferedBytes bounds the frames that wait', () => {
     expect(frames).toEqual([])
   })
 })
+
+describe('streams and a saturated outbox', () => {
+  /** An async generator handler of `count` items that counts how far it was pulled and whether it finished. */
+  function counted(count: number) {
+    const progress = { pulled: 0, finished: false }
+    async function* fn() {
+      try {
+        for (let i = 0; i < count; i++) {
+          progress.pulled++
+          yield i
+        }
+      } finally {
+        progress.finished = true
+      }
+    }
+    return { fn, progress }
+  }
+
+  /** Lets macrotasks run until `frames` stops growing, for at most `turns` of the event loop. */
+  async function untilIdle(frames: unknown[], turns = 10_000): Promise<void> {
+    for (let turn = 0; turn < turns; turn++) {
+      const before = frames.length
+      await settled()
+      await settled()
+      if (frames.length === before) return
+    }
+  }
+
+  test('a stream does not pull its generator while the outbox is saturated, and goes on when it drains', async () => {
+    const { incoming, frames, expose, state, drain } = setup({}, 8)
+    const stream = counted(3)
+    expose('numbers', stream.fn)
+    state.saturated = true
+    incoming.call(1, 'numbers', [], 16)
+    await settled()
+    expect(frames).toEqual([])
+    expect(stream.progress.pulled).toBe(0)
+    drain()
+    await settled()
+    expect(frames).toEqual([
+      [MessageType.Item, 1, 0],
+      [MessageType.Item, 1, 1],
+      [MessageType.Item, 1, 2],
+      [MessageType.End, 1],
+    ])
+  })
+
+  test('a stream stops right after the item that saturated the outbox', async () => {
+    const { incoming, frames, expose, state, hooks, drain } = setup({}, 10)
+    const stream = counted(5)
+    expose('numbers', stream.fn)
+    hooks.sent = () => {
+      if (frames.length === 2) state.saturated = true
+    }
+    incoming.call(1, 'numbers', [], 16)
+    await settled()
+    expect(frames).toHaveLength(2)
+    expect(stream.progress.pulled).toBe(2)
+    // Still saturated after a drain: it waits again.
+    drain()
+    state.saturated = true
+    await settled()
+    expect(frames).toHaveLength(2)
+    drain()
+    await settled()
+    expect(frames.at(-1)).toEqual([MessageType.End, 1])
+    expect(stream.progress.finished).toBe(true)
+  })
+
+  test('a stream cancelled while it waits for the outbox sends nothing more, and its generator is returned', async () => {
+    const { incoming, frames, expose, state, hooks, drain } = setup({}, 10)
+    const stream = counted(5)
+    expose('numbers', stream.fn)
+    hooks.sent = () => {
+      state.saturated = true
+    }
+    incoming.call(1, 'numbers', [], 16)
+    await settled()
+    expect(frames).toEqual([[MessageType.Item, 1, 0]])
+    incoming.cancel(1, () => 'enough')
+    await settled()
+    expect(stream.progress.finished).toBe(true)
+    drain()
+    await settled()
+    expect(frames).toEqual([[MessageType.Item, 1, 0]])
+    expect(stream.progress.pulled).toBe(1)
+    expect(incoming.running).toBe(0)
+  })
+
+  test('a stream yields to the event loop after every 64 items', async () => {
+    const { incoming, frames, expose } = setup({}, 1000)
+    expose('numbers', counted(200).fn)
+    incoming.call(1, 'numbers', [], 16)
+    // Each check runs in its own turn of the event loop, queued ahead of the pump's next turn.
+    const seen: number[] = []
+    for (let turn = 0; turn < 10 && frames.length < 201; turn++) {
+      await settled()
+      seen.push(frames.length)
+    }
+    expect(seen).toEqual([64, 128, 192, 201])
+  })
+
+  test('outstanding credit is clamped at 65536 items, whatever the peer grants', async () => {
+    const { incoming, frames, expose } = setup({}, 64)
+    const stream = counted(70_000)
+    expose('numbers', stream.fn)
+    incoming.call(1, 'numbers', [], 16)
+    // 64 from the window plus 2^32-1 granted: 65536 outstanding, not more.
+    incoming.credit(1, 2 ** 32 - 1)
+    await untilIdle(frames)
+    expect(frames).toHaveLength(65_536)
+    expect(frames.at(-1)).toEqual([MessageType.Item, 1, 65_535])
+    expect(stream.progress.pulled).toBe(65_536)
+    // The clamp applies to what is outstanding: once it is spent, each grant counts again.
+    incoming.credit(1, 3)
+    await untilIdle(frames)
+    expect(frames).toHaveLength(65_539)
+    incoming.cancel(1, () => 'enough')
+    await settled()
+    expect(stream.progress.finished).toBe(true)
+  })
+})
+
+describe('progress while the outbox is saturated', () => {
+  /** A context handler `work` whose context and outcome the test controls. */
+  function withProgress(limits: Partial<IncomingLimits> = {}) {
+    const harness = setup(limits)
+    const calls: { context: Context; deferred: DeferredPromise<unknown> }[] = []
+    harness.expose(
+      'work',
+      (context: Context) => {
+        const deferred = pDefer<unknown>()
+        calls.push({ context, deferred })
+        return deferred.promise
+      },
+      { context: true },
+    )
+    return { ...harness, calls }
+  }
+
+  test('reports are coalesced to the latest, which is sent once the outbox drains', async () => {
+    const { incoming, frames, state, drain, calls } = withProgress()
+    incoming.call(1, 'work', [], 16)
+    const { context } = calls[0]
+    state.saturated = true
+    context.progress(1)
+    context.progress(2)
+    context.progress(3)
+    await settled()
+    expect(frames).toEqual([])
+    drain()
+    await settled()
+    expect(frames).toEqual([[MessageType.Progress, 1, 3]])
+    // Not saturated: straight through.
+    context.progress(4)
+    expect(frames).toEqual([
+      [MessageType.Progress, 1, 3],
+      [MessageType.Progress, 1, 4],
+    ])
+  })
+
+  test('a held report goes out ahead of the result, and not again at the drain', async () => {
+    const { incoming, frames, state, drain, calls } = withProgress()
+    incoming.call(1, 'work', [], 16)
+    state.saturated = true
+    calls[0].context.progress('half')
+    calls[0].context.progress('almost')
+    calls[0].deferred.resolve('done')
+    await settled()
+    expect(frames).toHaveLength(2)
+    drain()
+    await settled()
+    expect(frames).toEqual([
+      [MessageType.Progress, 1, 'almost'],
+      [MessageType.Result, 1, 'done'],
+    ])
+  })
+
+  test('a held report goes out ahead of an error too', async () => {
+    const { incoming, frames, state, calls } = withProgress()
+    incoming.call(1, 'work', [], 16)
+    state.saturated = true
+    calls[0].context.progress('half')
+    calls[0].deferred.reject(new Error('failed'))
+    await settled()
+    expect(frames).toEqual([
+      [MessageType.Progress, 1, 'half'],
+      [MessageType.Error, 1, expect.objectContaining({ message: 'failed' })],
+    ])
+  })
+
+  test('reports of different calls are held apart', async () => {
+    const { incoming, frames, state, drain, calls } = withProgress()
+    incoming.call(1, 'work', [], 16)
+    incoming.call(2, 'work', [], 16)
+    state.saturated = true
+    calls[0].context.progress('one a')
+    calls[1].context.progress('two a')
+    calls[0].context.progress('one b')
+    drain()
+    await settled()
+    expect(frames).toEqual([
+      [MessageType.Progress, 1, 'one b'],
+      [MessageType.Progress, 2, 'two a'],
+    ])
+  })
+
+  test('a held report is dropped when the call is cancelled, or when the connection ends', async () => {
+    const { incoming, frames, state, drain, calls } = withProgress()
+    incoming.call(1, 'work', [], 16)
+    incoming.call(2, 'work', [], 16)
+    state.saturated = true
+    calls[0].context.progress('cancelled')
+    calls[1].context.progress('disconnected')
+    incoming.cancel(1, () => 'stop')
+    state.connected = false
+    drain()
+    await settled()
+    expect(frames).toEqual([])
+  })
+})
