@@ -1,4 +1,5 @@
 import { getEventListeners } from 'node:events'
+import type { Runtime } from 'node:inspector'
 import { Session } from 'node:inspector/promises'
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { AbortError, ChannelClosedError, ProtocolError, RemoteError, TimeoutError } from '../../src/core/errors.js'
@@ -56,7 +57,9 @@ async function skipIdsTo(calls: OutgoingCalls, id: number): Promise<void> {
   session.connect()
   global[key] = calls
   try {
-    const evaluated = await session.post('Runtime.evaluate', { expression: `globalThis.${key}.#nextId = ${id}`, replMode: true })
+    // replMode (what lets the expression name a private field) is missing from @types/node's parameters.
+    const params = { expression: `globalThis.${key}.#nextId = ${id}`, replMode: true } as Runtime.EvaluateParameterType
+    const evaluated = await session.post('Runtime.evaluate', params)
     if (evaluated.exceptionDetails) throw new Error(`could not set the next id: ${evaluated.result.description ?? evaluated.exceptionDetails.text}`)
   } finally {
     delete global[key]
