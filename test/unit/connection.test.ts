@@ -278,10 +278,14 @@ describe('handshake', () => {
     const raw = withRawPeer({ secret: 'right' })
     const codec = new Codec()
     const peerHandshake = new Handshake('client', secretBytes('wrong'), {})
-    // The peer answers our hello with its proof and closes the transport straight after it.
+    // The peer answers our hello with its proof and closes the transport straight after it. It reads
+    // our hello only: our proof may arrive while it still computes its own, and it hangs up anyway.
     const started = pDefer<void>()
+    let helloRead = false
     raw.peer.sink = {
       message: (payload) => {
+        if (helloRead) return
+        helloRead = true
         void peerHandshake.receive(codec.decode(payload) as unknown[], (auth) => {
           raw.peer.send(codec.encode(auth))
           raw.peer.close()
