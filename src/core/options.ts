@@ -126,8 +126,8 @@ export interface ResolvedOptions {
 
 /**
  * Fills in the defaults and checks what cannot work.
- * @throws TypeError for an empty secret; RangeError for a streamWindow outside 1..65536 or a
- *   maxFrameSize below 1024.
+ * @throws TypeError for an empty secret; RangeError for a streamWindow that is not a whole number from
+ *   1 to 65536, or a maxFrameSize that is not a whole number of at least 1024.
  */
 export function resolveOptions(options: ChannelOptions): ResolvedOptions {
   const streamWindow = options.streamWindow ?? DEFAULTS.streamWindow
@@ -136,7 +136,10 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
     throw new RangeError(`streamWindow must be a whole number from 1 to ${MAX_STREAM_WINDOW}`)
   }
   const maxFrameSize = frameSizeOf(options)
-  if (!(maxFrameSize >= MIN_FRAME_SIZE)) throw new RangeError(`maxFrameSize must be at least ${MIN_FRAME_SIZE}`)
+  // A whole number, like the window: the peer ignores any other limit in the hello.
+  if (!Number.isSafeInteger(maxFrameSize) || maxFrameSize < MIN_FRAME_SIZE) {
+    throw new RangeError(`maxFrameSize must be a whole number of at least ${MIN_FRAME_SIZE}`)
+  }
   const heartbeat = options.heartbeat
   return Object.freeze({
     secret: secretBytes(options.secret),

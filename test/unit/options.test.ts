@@ -48,6 +48,7 @@ describe('resolveOptions', () => {
       maxWaitingCalls: 1024,
       maxBufferedBytes: 64 * MiB,
       maxQueuedCalls: 1024,
+      sendStacks: true,
     }
     expect(resolveOptions({})).toEqual(expected)
   })
@@ -71,6 +72,7 @@ describe('resolveOptions', () => {
       maxWaitingCalls: 8,
       maxBufferedBytes: 9,
       maxQueuedCalls: 10,
+      sendStacks: false,
     })
     expect(resolved).toEqual({
       secret: new Uint8Array([1, 2, 3]),
@@ -85,6 +87,7 @@ describe('resolveOptions', () => {
       maxWaitingCalls: 8,
       maxBufferedBytes: 9,
       maxQueuedCalls: 10,
+      sendStacks: false,
     })
   })
 
@@ -139,7 +142,7 @@ describe('resolveOptions', () => {
   })
 
   test.each([1023, 0, -1, Number.NaN, Number.NEGATIVE_INFINITY])('maxFrameSize %s is a RangeError', (maxFrameSize) => {
-    expect(thrownBy(() => resolveOptions({ maxFrameSize }))).toEqual(new RangeError('maxFrameSize must be at least 1024'))
+    expect(thrownBy(() => resolveOptions({ maxFrameSize }))).toEqual(new RangeError('maxFrameSize must be a whole number of at least 1024'))
   })
 
   test('the streamWindow is checked before the maxFrameSize', () => {
