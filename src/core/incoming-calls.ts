@@ -374,6 +374,7 @@ export class IncomingCalls<C> {
    */
   async #pumpStream(id: number, running: RunningCall, iterable: AsyncIterable<unknown>): Promise<void> {
     let outcome: { error: unknown } | 'end' | undefined
+    let drained: Promise<void> | undefined
     try {
       const iterator = iterable[Symbol.asyncIterator]()
       running.iterator = iterator
@@ -383,7 +384,14 @@ export class IncomingCalls<C> {
             running.resume = resume
           })
         }
-        while (!running.cancelled && this.#ports.saturated()) await this.#ports.drained()
+        // Woken by a drain, or through `resume` by a cancel (a cancelled stream frees its slot at once)
+        // or a credit; one drain waiter per pump, however many credits wake it meanwhile.
+        while (!running.cancelled && this.#ports.saturated()) {
+          drained ??= this.#ports.drained().then(() => {
+            drained = undefined
+          })
+          await Promise.race([drained, new Promise<void>((resume) => (running.resume = resume))])
+        }
         if (running.cancelled) return
         const step = await iterator.next()
         if (running.cancelled) return
