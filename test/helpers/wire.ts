@@ -5,6 +5,7 @@
 import { connect as netConnect, type Socket } from 'node:net'
 import { Decoder, Encoder } from 'cbor-x'
 import { onTestFinished } from 'vitest'
+import { netPath } from './address.js'
 import { CODEC_OPTIONS } from '../../dist/protocol/codec.js'
 import { MAGIC, MessageType, PROTOCOL_VERSION } from '../../dist/protocol/messages.js'
 
@@ -40,7 +41,7 @@ export function helloFrame(options: Record<string, unknown> = { window: 64 }): B
   return messageFrame([MessageType.Hello, MAGIC, PROTOCOL_VERSION, null, options])
 }
 
-/** A raw socket to `path`, destroyed after the test. `closed` resolves when the other side (or we) closed it. */
+/** A raw socket to the socket path `path` (on Windows, the pipe it maps to), destroyed after the test. `closed` resolves when the other side (or we) closed it. */
 export interface RawPeer {
   socket: Socket
   closed: Promise<void>
@@ -60,7 +61,7 @@ export interface RawPeer {
  */
 export function rawConnect(path: string, { read = true } = {}): Promise<RawPeer> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect(path)
+    const socket = netConnect(netPath(path))
     onTestFinished(() => {
       socket.destroy()
     })

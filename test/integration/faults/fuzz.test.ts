@@ -10,6 +10,7 @@
 import { createServer } from 'node:net'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { Client } from '../../../dist/index.js'
+import { netPath } from '../../helpers/address.js'
 import { tempSocket } from '../../helpers/processes.js'
 import {
   FrameReader,
@@ -58,7 +59,7 @@ async function captureFrames(): Promise<Captured> {
       }
     })
   })
-  await new Promise<void>((resolve) => server.listen(path, resolve))
+  await new Promise<void>((resolve) => server.listen(netPath(path), resolve))
   onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
 
   const plain = new Client(path, { heartbeat: false })

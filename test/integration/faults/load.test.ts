@@ -5,6 +5,7 @@
 import { createServer, type Socket } from 'node:net'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { Client } from '../../../dist/index.js'
+import { netPath } from '../../helpers/address.js'
 import { mailbox, type Report } from '../../helpers/mailbox.js'
 import { spawnFixture, tempSocket } from '../../helpers/processes.js'
 import { MessageType, helloFrame, messageFrame, rawConnect } from '../../helpers/wire.js'
@@ -81,7 +82,7 @@ function startStalledReader(): { path: string; accepted: Promise<Socket> } {
       resolve(socket)
     })
   })
-  server.listen(path)
+  server.listen(netPath(path))
   onTestFinished(
     () =>
       new Promise<void>((done) => {

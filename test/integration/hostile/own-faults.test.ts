@@ -5,6 +5,7 @@
 import { createServer, type Socket } from 'node:net'
 import { expect, onTestFinished, test } from 'vitest'
 import { Client, type InProgress } from '../../../dist/index.js'
+import { netPath } from '../../helpers/address.js'
 import { runScript, tempSocket, within } from '../../helpers/processes.js'
 import { FrameReader, MessageType, helloFrame } from '../../helpers/wire.js'
 
@@ -47,7 +48,7 @@ async function stalledPeer(): Promise<{ path: string; read: () => void; calls: n
     socket?.destroy()
     server.close()
   })
-  await new Promise<void>((resolve) => server.listen(path, resolve))
+  await new Promise<void>((resolve) => server.listen(netPath(path), resolve))
   return {
     path,
     read: () => {

@@ -7,6 +7,7 @@ import { connect as netConnect } from 'node:net'
 import { dirname, join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { listen, type Server } from '../../../dist/index.js'
+import { netPath } from '../../helpers/address.js'
 import { spawnFixture, tempDir, tempSocket } from '../../helpers/processes.js'
 import { connectClient, type FixtureMessage, listenHere, nextMessage, startServer, within } from '../support.js'
 
@@ -138,7 +139,7 @@ describe.skipIf(process.platform === 'win32')('probes of a live server', () => {
     const watch = watchErrors(live)
     for (let i = 0; i < 20; i++) {
       // What a liveness probe does: connect, then hang up at once.
-      const probe = netConnect(path)
+      const probe = netConnect(netPath(path))
       await within(
         5000,
         new Promise<void>((resolve) => {
