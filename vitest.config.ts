@@ -1,5 +1,6 @@
 import ts from 'typescript'
 import { defineConfig, type Plugin } from 'vitest/config'
+import { patience } from './test/helpers/time.js'
 
 /**
  * Node 20 cannot parse TC39 decorators and Vite's own transform leaves them in place, so test files
@@ -30,8 +31,9 @@ export default defineConfig({
   plugins: [lowerDecorators()],
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 20_000,
-    hookTimeout: 20_000,
+    // Longer where processes start slowly (the Windows suite under Wine sets IPC_TEST_TIME_FACTOR).
+    testTimeout: patience(20_000),
+    hookTimeout: patience(20_000),
     // Integration tests spawn processes; two cores run two files at a time comfortably.
     maxWorkers: 2,
     typecheck: {

@@ -4,6 +4,7 @@
  * first use; from then on the mailbox reads every message the fixture sends.
  */
 import type { Fixture } from './processes.js'
+import { patience } from './time.js'
 
 /** A control message of a fixture process. */
 export interface Report {
@@ -44,8 +45,8 @@ class Mailbox {
 
   /**
    * Resolves with the first message of `type` (or of any of `types`) that `match` accepts and that was
-   * not taken before, waiting up to `ms` (Infinity: as long as the test runs). Each message is handed
-   * out once; rejects if the fixture exits first.
+   * not taken before, waiting up to `ms` times the time factor (Infinity: as long as the test runs).
+   * Each message is handed out once; rejects if the fixture exits first.
    */
   take<T extends Report = Report>(type: string | string[], ms = 10_000, match: (message: T) => boolean = () => true): Promise<T> {
     const types = Array.isArray(type) ? type : [type]
@@ -68,8 +69,8 @@ class Mailbox {
       const timer = Number.isFinite(ms)
         ? setTimeout(() => {
             finish()
-            reject(new Error(`no ${what} message within ${ms} ms:\n${this.fixture.output()}`))
-          }, ms)
+            reject(new Error(`no ${what} message within ${patience(ms)} ms:\n${this.fixture.output()}`))
+          }, patience(ms))
         : undefined
       const finish = (): void => {
         clearTimeout(timer)

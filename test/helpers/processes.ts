@@ -8,14 +8,21 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { onTestFinished } from 'vitest'
+import { patience } from './time.js'
+
+export { timeFactor, patience } from './time.js'
 
 export const fixturesDir = fileURLToPath(new URL('../fixtures/', import.meta.url))
 
 /** The repository root: where example and demo scripts are run from. */
 export const repositoryRoot = fileURLToPath(new URL('../../', import.meta.url))
 
-/** Rejects with a clear message when `promise` (or an InProgress) has not settled within `ms`. */
-export function within<T>(ms: number, promise: PromiseLike<T>, what: string): Promise<T> {
+/**
+ * Rejects with a clear message when `promise` (or an InProgress) has not settled within `ms` (times
+ * the {@link timeFactor} of slow platforms).
+ */
+export function within<T>(deadlineMs: number, promise: PromiseLike<T>, what: string): Promise<T> {
+  const ms = patience(deadlineMs)
   let timer: ReturnType<typeof setTimeout> | undefined
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)
