@@ -7,6 +7,7 @@ import { describe, expect, onTestFinished, test } from 'vitest'
 import { AuthenticationError, ChannelClosedError, Client, TimeoutError, type ClientOptions, type InProgress } from '../../../dist/index.js'
 import type { Report } from '../../helpers/mailbox.js'
 import { outcome } from '../../helpers/outcome.js'
+import { named, onWindows } from '../../helpers/platform.js'
 import { signal, startFaultServer, within } from './support.js'
 
 /** A Client of the test process, destroyed after the test. */
@@ -166,7 +167,8 @@ describe('a server restarted under a reconnecting client', () => {
 })
 
 describe('a stopped peer', () => {
-  test('SIGSTOP: the heartbeat closes the channel and pending calls reject with ChannelClosedError caused by TimeoutError', async () => {
+  const sigstop = 'SIGSTOP: the heartbeat closes the channel and pending calls reject with ChannelClosedError caused by TimeoutError'
+  test.skipIf(onWindows)(named(sigstop, onWindows, 'Windows has no SIGSTOP'), async () => {
     const server = await startFaultServer()
     // SIGCONT before the helper's SIGKILL (and harmless if the process is gone).
     onTestFinished(() => signal(server.fixture.child.pid, 'SIGCONT'))
