@@ -2,6 +2,7 @@ import { existsSync, linkSync, readdirSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { ChannelClosedError, Server } from '../../../dist/index.js'
+import { named, onWindows } from '../../helpers/platform.js'
 import { tempDir, tempSocket } from '../../helpers/processes.js'
 
 test('a handshakeTimeout that is not a positive number of milliseconds is refused with a RangeError', () => {
@@ -10,7 +11,8 @@ test('a handshakeTimeout that is not a positive number of milliseconds is refuse
   }
 })
 
-test.skipIf(process.platform === 'win32')('listening is false until listen() has resolved, over a stale socket file or a fresh path', async () => {
+const overStale = 'listening is false until listen() has resolved, over a stale socket file or a fresh path'
+test.skipIf(onWindows)(named(overStale, onWindows, 'Windows has no socket files'), async () => {
   const path = tempSocket()
   const stale = new Server(path)
   await stale.listen()
@@ -43,7 +45,8 @@ test('close() while listen() is binding: listen() rejects, nothing stays bound, 
   await next.close()
 })
 
-test.skipIf(process.platform === 'win32')('a socket path longer than the platform allows is refused with a RangeError; nothing is bound', async () => {
+const tooLong = 'a socket path longer than the platform allows is refused with a RangeError; nothing is bound'
+test.skipIf(onWindows)(named(tooLong, onWindows, 'pipe names have no socket path limit'), async () => {
   const dir = tempDir()
   // Node would bind to this path cut at 107 bytes (103 on macOS), a file the caller never named.
   const server = new Server(join(dir, 'a'.repeat(120)))

@@ -7,6 +7,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { Client, Server } from '../../../dist/index.js'
+import { named, onWindows } from '../../helpers/platform.js'
 import { spawnFixture, tempDir, type Fixture } from '../../helpers/processes.js'
 import { type FixtureMessage, nextMessage, within } from '../support.js'
 
@@ -39,7 +40,7 @@ async function whoAnswers(path: string): Promise<unknown> {
   }
 }
 
-describe.skipIf(process.platform === 'win32')('two listen() on one socket path', () => {
+describe.skipIf(onWindows)(named('two listen() on one socket path', onWindows, 'Windows has no socket files to race over'), () => {
   test('in one process: one resolves and is reachable, the other rejects with EADDRINUSE', async () => {
     const dir = tempDir()
     for (let trial = 0; trial < 2 * TRIALS; trial++) {

@@ -1,6 +1,7 @@
 /**
  * Socket files on disk: stale files left by a killed server, a live server's path, cleanup on close,
- * files that are not sockets, and the owner-only modes of ipcPath().
+ * files that are not sockets, and the owner-only modes of ipcPath(). On Windows the same paths name
+ * pipes: what concerns files and modes is skipped there, the rest runs over the pipes.
  */
 import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { connect as netConnect } from 'node:net'
@@ -8,8 +9,13 @@ import { dirname, join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { listen, type Server } from '../../../dist/index.js'
 import { netPath } from '../../helpers/address.js'
+import { named, onWindows, underWine } from '../../helpers/platform.js'
 import { spawnFixture, tempDir, tempSocket } from '../../helpers/processes.js'
 import { connectClient, type FixtureMessage, listenHere, nextMessage, startServer, within } from '../support.js'
+
+/** Wine lets a second server create a pipe name that a live one holds; Windows refuses it (EADDRINUSE). */
+const WINE_PIPE_IN_USE = 'Wine 8 lets a second server take a live pipe name (FILE_FLAG_FIRST_PIPE_INSTANCE)'
+const NO_SOCKET_FILES = 'Windows has no socket files: the path names a pipe'
 
 interface ListenFailed extends FixtureMessage {
   code: string
@@ -21,8 +27,9 @@ describe('socket files', () => {
     const dead = await startServer()
     dead.fixture.child.kill('SIGKILL')
     expect(await dead.fixture.exited).toBe('SIGKILL')
-    // SIGKILL gives the server no chance to clean up: its socket file stays behind.
-    expect(lstatSync(dead.path).isSocket()).toBe(true)
+    // SIGKILL gives the server no chance to clean up: its socket file stays behind. (A pipe goes with
+    // its process.)
+    if (!onWindows) expect(lstatSync(dead.path).isSocket()).toBe(true)
     const alive = await startServer({}, dead.path)
     const client = await connectClient(dead.path)
     expect(await client.rpc('pid')).toBe(alive.fixture.child.pid)
@@ -52,15 +59,16 @@ describe('socket files', () => {
     expect(await nextMessage(child, 'call-result')).toMatchObject({ value: 'test process' })
   })
 
-  test("listening on a live server's path rejects with EADDRINUSE and leaves that server working", async () => {
-    expect.assertions(5)
+  const inUse = "listening on a live server's path rejects with EADDRINUSE and leaves that server working"
+  test.skipIf(underWine)(named(inUse, underWine, WINE_PIPE_IN_USE), async () => {
+    expect.assertions(onWindows ? 4 : 5)
     const { fixture, path } = await startServer()
     try {
       await listen(path)
     } catch (error) {
       expect((error as NodeJS.ErrnoException).code).toBe('EADDRINUSE')
     }
-    expect(lstatSync(path).isSocket()).toBe(true)
+    if (!onWindows) expect(lstatSync(path).isSocket()).toBe(true)
     const client = await connectClient(path)
     expect(await client.rpc('pid')).toBe(fixture.child.pid)
     expect(fixture.child.exitCode).toBeNull()
@@ -69,7 +77,8 @@ describe('socket files', () => {
     expect((await nextMessage(fixture, 'errors')).errors).toEqual([])
   })
 
-  test('a second server process on a live path fails to listen with EADDRINUSE', async () => {
+  const secondProcess = 'a second server process on a live path fails to listen with EADDRINUSE'
+  test.skipIf(underWine)(named(secondProcess, underWine, WINE_PIPE_IN_USE), async () => {
     const { fixture, path } = await startServer()
     const second = spawnFixture('server.mjs', [path])
     const failed = await nextMessage<ListenFailed>(second, 'listen-failed')
@@ -79,7 +88,7 @@ describe('socket files', () => {
     expect(await client.rpc('pid')).toBe(fixture.child.pid)
   })
 
-  test('server.close() removes the socket file', async () => {
+  test.skipIf(onWindows)(named('server.close() removes the socket file', onWindows, NO_SOCKET_FILES), async () => {
     const { fixture, path } = await startServer()
     const client = await connectClient(path)
     expect(await client.rpc('add', 1, 1)).toBe(2)
@@ -90,7 +99,7 @@ describe('socket files', () => {
     expect(await fixture.exited).toBe(0)
   })
 
-  test('a regular file at the path is not deleted and listen rejects', async () => {
+  test.skipIf(onWindows)(named('a regular file at the path is not deleted and listen rejects', onWindows, NO_SOCKET_FILES), async () => {
     const path = tempSocket()
     writeFileSync(path, 'precious data')
     const fixture = spawnFixture('server.mjs', [path])
@@ -120,8 +129,9 @@ function watchErrors(server: Server): { errors: Error[]; settle(path: string): P
   }
 }
 
-describe.skipIf(process.platform === 'win32')('probes of a live server', () => {
-  test("a second process's listen() on the path fails with EADDRINUSE and the live server reports no error", async () => {
+describe('probes of a live server', () => {
+  const secondListen = "a second process's listen() on the path fails with EADDRINUSE and the live server reports no error"
+  test.skipIf(underWine)(named(secondListen, underWine, WINE_PIPE_IN_USE), async () => {
     const path = tempSocket()
     const live = await listenHere(path)
     const watch = watchErrors(live)
@@ -154,7 +164,7 @@ describe.skipIf(process.platform === 'win32')('probes of a live server', () => {
   })
 })
 
-describe.skipIf(process.platform === 'win32')('close() and a socket file that is no longer its own', () => {
+describe.skipIf(onWindows)(named('close() and a socket file that is no longer its own', onWindows, NO_SOCKET_FILES), () => {
   test('close() leaves alone the socket file of a server in another process that took over the path', async () => {
     const path = tempSocket()
     const first = await listenHere(path)
@@ -192,7 +202,17 @@ describe.skipIf(process.platform === 'win32')('close() and a socket file that is
   })
 })
 
-describe.skipIf(process.platform === 'win32')('ipcPath()', () => {
+describe.runIf(onWindows)('ipcPath() on Windows', () => {
+  test('names a pipe of this user, and a server listens on it', async () => {
+    const fixture = spawnFixture('server.mjs', ['ipc:pipe-test'])
+    const listening = await nextMessage<FixtureMessage & { address: string }>(fixture, 'listening')
+    expect(listening.address).toMatch(/^\\\\\.\\pipe\\ipc-channel-[\w.-]+-pipe-test$/)
+    const client = await connectClient(listening.address)
+    expect(await client.rpc('pid')).toBe(fixture.child.pid)
+  })
+})
+
+describe.skipIf(onWindows)(named('ipcPath()', onWindows, 'Windows has no socket files or file modes'), () => {
   test('the directory is mode 0700 and the socket file 0600', async () => {
     const tmp = tempDir()
     const fixture = spawnFixture('server.mjs', ['ipc:perm-test'], { TMPDIR: tmp })
