@@ -14,6 +14,7 @@ import { describe, expect, onTestFinished, test } from 'vitest'
 import { AbortError, ChannelClosedError, Client, type CallContext } from '../../../dist/index.js'
 import { tempDir } from '../../helpers/processes.js'
 import { rejection } from '../../helpers/outcome.js'
+import { onWindows } from '../../helpers/platform.js'
 import {
   lifecycleClient,
   nextMessage,
@@ -307,8 +308,11 @@ describe("closing the channel aborts every running handler's signal on the other
       const call = client.rpc('waitForAbort', `called-${i}`)
       const closing = client.close()
       // 'finish': the frames are written and the write side is shut down; then the server may go on.
+      // On Windows a pipe's shutdown (libuv's FlushFileBuffers) ends only once the server has read
+      // everything: there the server goes on first.
+      if (onWindows) writeFileSync(`${go}.${i}`, '')
       await within(5000, finished, "the client socket's FIN")
-      writeFileSync(`${go}.${i}`, '')
+      if (!onWindows) writeFileSync(`${go}.${i}`, '')
       await within(5000, closing, 'client.close()')
       expect(await rejection(call)).toBeInstanceOf(ChannelClosedError)
       // Both frames went out before the goodbye: the server handles them, then aborts the running handler.
