@@ -156,12 +156,14 @@ export class Codec {
 
   /** Whether `value` can be encoded; used to drop what cannot travel from an error's properties. */
   canEncode(value: unknown): boolean {
+    let payload: Uint8Array
     try {
-      this.#encoder.encode(value)
-      return true
+      payload = this.#encoder.encode(value)
     } catch {
       return false
     }
+    // As encode() checks: what the peer would refuse (an oversized bignum, say) cannot travel either.
+    return profileViolation(payload, this.peerMaxFrameItems) === undefined
   }
 
   /**
