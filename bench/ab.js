@@ -67,7 +67,10 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 const median = (values) => [...values].sort((x, y) => x - y)[values.length >> 1]
-const show = (values) => `${Math.min(...values).toFixed(0).padStart(7)} / ${median(values).toFixed(0).padStart(7)}`
+const show = (values) =>
+  `${Math.min(...values)
+    .toFixed(0)
+    .padStart(7)} / ${median(values).toFixed(0).padStart(7)}`
 console.log(`Node ${process.version}; ns of CPU time per operation, min / median of ${ROUNDS - WARM_UP} batches\n`)
 console.log(`${'operation'.padEnd(38)} ${'A'.padStart(17)}   ${'B'.padStart(17)}`)
 for (let k = 0; k < a.length; k++) {

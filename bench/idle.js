@@ -120,7 +120,9 @@ async function runClient(path, raw) {
       }
       if (message.calls > 0) {
         const bytes = new Uint8Array(1024).fill(7)
-        await Promise.all(clients.slice(start).map((client) => client && Promise.all(Array.from({ length: message.calls }, () => client.call(bytes)))))
+        await Promise.all(
+          clients.slice(start).map((client) => client && Promise.all(Array.from({ length: message.calls }, () => client.call(bytes)))),
+        )
       }
       process.send({ type: 'opened', open: clients.filter(Boolean).length, failed, firstFailure, memory: memory() })
     } else if (message.cmd === 'close') {

@@ -78,7 +78,11 @@ const codecScript = join(root, 'bench', 'lib', 'instructions-codec.js')
 const scenarioPreload = pathToFileURL(join(root, 'bench', 'lib', 'instructions-scenario.js')).href
 const REFERENCE = 'raw-socket'
 
-const list = (value) => value?.split(',').map((s) => s.trim()).filter(Boolean)
+const list = (value) =>
+  value
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
 const words = (value) => value?.split(/\s+/).filter(Boolean) ?? []
 const only = list(process.env.BENCH_ONLY) ?? [REFERENCE, 'cbor-rpc', 'ipc-channel']
 for (const name of only) if (!contenders.some((c) => c.name === name)) throw new Error(`unknown contender ${name}`)
@@ -155,7 +159,8 @@ function valgrindCommand(out, args) {
  * them) and deoptimizing. Counted apart, so that a late compile falling into a stretch does not move
  * the result.
  */
-const JIT = /^v8::internal::(Runtime_Compile\w*|Runtime_BytecodeBudgetInterrupt\w*|Runtime_NotifyDeoptimized|Deoptimizer::New|Deoptimizer::ComputeOutputFrames)\(/
+const JIT =
+  /^v8::internal::(Runtime_Compile\w*|Runtime_BytecodeBudgetInterrupt\w*|Runtime_NotifyDeoptimized|Deoptimizer::New|Deoptimizer::ComputeOutputFrames)\(/
 
 /** Instructions in dump number `n` of `out`, all threads: `total`, and `jit` within it. */
 function readDump(out, n) {
@@ -235,7 +240,11 @@ async function countPair(contender, shapeName) {
   const out = { server: join(dir, `pair${id}-server.out`), client: join(dir, `pair${id}-client.out`) }
   const boundaries = []
   let at = 0
-  for (const [label, count] of [['warm', warmupFor(shapeName)], ['a', calls], ['b', calls]]) {
+  for (const [label, count] of [
+    ['warm', warmupFor(shapeName)],
+    ['a', calls],
+    ['b', calls],
+  ]) {
     at += count
     boundaries.push({ at, label })
   }
@@ -406,7 +415,12 @@ if (mode !== 'calls') {
   console.log(`## Codec steps, one process per step (${sizes} bytes): instructions per operation\n`)
   const header = ['step', 'instr/op', ...(runs > 1 ? [...perRun.map((_, r) => `run ${r + 1}`), 'spread'] : [])]
   console.log(`| ${header.join(' | ')} |`)
-  console.log(`|:---|${header.slice(1).map(() => '---:').join('|')}|`)
+  console.log(
+    `|:---|${header
+      .slice(1)
+      .map(() => '---:')
+      .join('|')}|`,
+  )
   for (const [i, step] of steps.entries()) {
     const values = perRun.map((figures) => figures[i].perOp)
     console.log(`| ${step.label} | ${[fmt(mean(values)), ...(runs > 1 ? [...values.map((v) => fmt(v)), spread(values)] : [])].join(' | ')} |`)
@@ -471,7 +485,9 @@ if (mode !== 'codec') {
       const s = summary(contender.name, shapeName)
       const ratio = s.total / summary(REFERENCE, shapeName).total
       const name = contender.kind === 'subject' ? `**${contender.name}**` : contender.name
-      console.log(`| ${name} | ${shapeName} | ${fmt(s.client)} | ${fmt(s.server)} | ${fmt(s.total)} | ${ratio.toFixed(2)}x | ${fmt(s.up, 1)} | ${fmt(s.down, 1)} |`)
+      console.log(
+        `| ${name} | ${shapeName} | ${fmt(s.client)} | ${fmt(s.server)} | ${fmt(s.total)} | ${ratio.toFixed(2)}x | ${fmt(s.up, 1)} | ${fmt(s.down, 1)} |`,
+      )
     }
   }
   console.log(
@@ -486,7 +502,9 @@ if (mode !== 'codec') {
       const totals = s.perRun.map((p) => p.total)
       const drifts = s.perRun.map((p) => p.drift).join(', ')
       const frames = s.perRun.map((p) => `${fmt(p.up, 1)}/${fmt(p.down, 1)}`).join(', ')
-      console.log(`| ${contender.name} | ${shapeName} | ${totals.map((v) => fmt(v)).join(' | ')} | ${spread(totals)} | ${fmt(s.jit)} | ${drifts} | ${frames} |`)
+      console.log(
+        `| ${contender.name} | ${shapeName} | ${totals.map((v) => fmt(v)).join(' | ')} | ${spread(totals)} | ${fmt(s.jit)} | ${drifts} | ${frames} |`,
+      )
     }
   }
 }

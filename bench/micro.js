@@ -112,5 +112,7 @@ const concat = median(
 )
 console.log(`\n16 MiB frame from 256 chunks of 64 KiB:`)
 console.log(`${warm.toFixed(2).padStart(6)} ms  copy into a buffer used before`)
-console.log(`${cold.toFixed(2).padStart(6)} ms  new Uint8Array + copy, memory never touched (what FrameDecoder does when the allocator has no warm pages)`)
+console.log(
+  `${cold.toFixed(2).padStart(6)} ms  new Uint8Array + copy, memory never touched (what FrameDecoder does when the allocator has no warm pages)`,
+)
 console.log(`${concat.toFixed(2).padStart(6)} ms  Buffer.concat into memory never touched (the raw-socket contender, same case)`)

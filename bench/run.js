@@ -27,16 +27,10 @@ const quick = process.env.BENCH_QUICK === '1'
  * full-size in the quick run: with a few hundred calls the JIT is not done and p50 doubles.
  */
 const scenarioOptions = {
-  latency: quick
-    ? { size: 32, warmup: 2000, calls: 3000, maxMs: 1000 }
-    : { size: 32, warmup: 2000, calls: 10_000, maxMs: 3000 },
-  throughput: quick
-    ? { size: 32, inflight: 64, warmupMs: 300, durationMs: 500 }
-    : { size: 32, inflight: 64, warmupMs: 400, durationMs: 1500 },
+  latency: quick ? { size: 32, warmup: 2000, calls: 3000, maxMs: 1000 } : { size: 32, warmup: 2000, calls: 10_000, maxMs: 3000 },
+  throughput: quick ? { size: 32, inflight: 64, warmupMs: 300, durationMs: 500 } : { size: 32, inflight: 64, warmupMs: 400, durationMs: 1500 },
   bandwidth: quick ? { size: 16 * MiB, warmup: 1, reps: 2 } : { size: 16 * MiB, warmup: 1, reps: 5 },
-  memory: quick
-    ? { size: 32, inflight: 64, warmup: 2000, calls: 5000 }
-    : { size: 32, inflight: 64, warmup: 2000, calls: 20_000 },
+  memory: quick ? { size: 32, inflight: 64, warmup: 2000, calls: 5000 } : { size: 32, inflight: 64, warmup: 2000, calls: 20_000 },
 }
 
 const runs = Number(process.env.BENCH_RUNS ?? (quick ? 1 : 3))
@@ -72,7 +66,8 @@ function usablePinMode(mode) {
     usable = false
   }
   if (!usable || (mode === 'split' && availableParallelism() < 2)) {
-    if (!warnedUnpinned) process.stderr.write(`CPU pinning '${mode}' needs Linux, taskset${mode === 'split' ? ' and 2 CPUs' : ''}: running unpinned\n`)
+    if (!warnedUnpinned)
+      process.stderr.write(`CPU pinning '${mode}' needs Linux, taskset${mode === 'split' ? ' and 2 CPUs' : ''}: running unpinned\n`)
     warnedUnpinned = true
     return 'none'
   }
@@ -175,7 +170,11 @@ async function main() {
   const out = []
   out.push(`ipc-channel at ${revision}.`)
   out.push(`Machine: ${machine.nproc} CPUs (${machine.cpu}), Node ${machine.node}, ${machine.platform}; ${date.slice(0, 10)}.`)
-  out.push(`Medians of ${runs} run(s) per contender and scenario${quick ? ' (BENCH_QUICK)' : ''}; CPU placement: ${Object.entries(placement).map(([k, v]) => `${k} ${v}`).join(', ')}; total ${elapsed.toFixed(0)} s.`)
+  out.push(
+    `Medians of ${runs} run(s) per contender and scenario${quick ? ' (BENCH_QUICK)' : ''}; CPU placement: ${Object.entries(placement)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}; total ${elapsed.toFixed(0)} s.`,
+  )
   out.push('')
   out.push(table)
   out.push('')
@@ -195,7 +194,11 @@ async function main() {
   const resultsPath = fileURLToPath(new URL('./results.json', import.meta.url))
   writeFileSync(
     resultsPath,
-    JSON.stringify({ date, revision, machine, quick, runs, placement, elapsedSeconds: elapsed, scenarios: scenarioOptions, summary, targets, errors, perRun }, null, 2) + '\n',
+    JSON.stringify(
+      { date, revision, machine, quick, runs, placement, elapsedSeconds: elapsed, scenarios: scenarioOptions, summary, targets, errors, perRun },
+      null,
+      2,
+    ) + '\n',
   )
   console.error(`\nwrote ${resultsPath}`)
   if (errors.length) process.exitCode = 1
@@ -265,7 +268,10 @@ function evaluateTargets(summary) {
   const targets = [
     { text: `p50 latency ${fmt.ratio(subject.p50Ratio)} raw (target <= 1.15x)`, ok: subject.p50Ratio <= 1.15 },
     { text: `p99 latency ${fmt.ratio(subject.p99Ratio)} raw (target <= 2x)`, ok: subject.p99Ratio <= 2 },
-    { text: `calls/s with 64 in flight ${fmt.ratio(subject.throughputRatio)} raw-socket, uncoalesced (target >= 1.0x)`, ok: subject.throughputRatio >= 1 },
+    {
+      text: `calls/s with 64 in flight ${fmt.ratio(subject.throughputRatio)} raw-socket, uncoalesced (target >= 1.0x)`,
+      ok: subject.throughputRatio >= 1,
+    },
   ]
   if (best) {
     const vsBest = subject.callsPerSec / best[1].callsPerSec

@@ -149,10 +149,7 @@ async function main() {
     await client.next('ready')
 
     const sample = async (label, collect) => {
-      const [s, c] = await Promise.all([
-        server.ask({ cmd: 'memory', collect }, 'memory'),
-        client.ask({ cmd: 'memory', collect }, 'memory'),
-      ])
+      const [s, c] = await Promise.all([server.ask({ cmd: 'memory', collect }, 'memory'), client.ask({ cmd: 'memory', collect }, 'memory')])
       console.log(`${label.padEnd(16)} server ${describe(s.memory)} | client ${describe(c.memory)} | in flight ${c.pending}`)
       return { server: s.memory, client: c.memory }
     }

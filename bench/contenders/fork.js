@@ -8,8 +8,7 @@ import { fork } from 'node:child_process'
 import { fromBase64, toBase64 } from '../lib/framing.js'
 import { main } from '../lib/harness.js'
 
-const codecFor = (variant) =>
-  variant === 'json' ? { encode: toBase64, decode: fromBase64 } : { encode: (bytes) => bytes, decode: (bytes) => bytes }
+const codecFor = (variant) => (variant === 'json' ? { encode: toBase64, decode: fromBase64 } : { encode: (bytes) => bytes, decode: (bytes) => bytes })
 
 async function server({ variant, echo }) {
   if (!process.send) throw new Error('the fork contender server must be started by its client')

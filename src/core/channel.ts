@@ -55,16 +55,13 @@ export interface CallContext {
  */
 export type Remote<T> = {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  [K in keyof T as NonNullable<T[K]> extends (...args: any[]) => unknown ? K : never]-?: NonNullable<T[K]> extends (
-    ...args: infer A
-  ) => infer R
+  [K in keyof T as NonNullable<T[K]> extends (...args: any[]) => unknown ? K : never]-?: NonNullable<T[K]> extends (...args: infer A) => infer R
     ? (...args: A extends [CallContext, ...infer Rest] ? Rest : A) => RemoteReturn<R>
     : never
 }
 
 /** What a call to a function returning `R` gives the caller. */
-export type RemoteReturn<R> =
-  R extends AsyncIterable<infer Item> ? InProgress<Item[], Item> : InProgress<Awaited<R>, Awaited<R>>
+export type RemoteReturn<R> = R extends AsyncIterable<infer Item> ? InProgress<Item[], Item> : InProgress<Awaited<R>, Awaited<R>>
 
 type ChannelState = 'idle' | 'handshaking' | 'open' | 'closing' | 'closed'
 
@@ -443,4 +440,3 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.#resolveClosed?.()
   }
 }
-

@@ -153,7 +153,7 @@ function autoRole(own: Uint8Array, peer: Uint8Array): 'client' | 'server' {
   for (let i = 0; i < own.byteLength; i++) {
     if (own[i] !== peer[i]) return own[i] < peer[i] ? 'client' : 'server'
   }
-  throw new AuthenticationError('the peer sent back this side\'s own nonce')
+  throw new AuthenticationError("the peer sent back this side's own nonce")
 }
 
 function parseHello(message: unknown[]): HelloMessage {
@@ -176,12 +176,14 @@ function parseHello(message: unknown[]): HelloMessage {
     const { window, maxFrameSize, role } = options as Record<string, unknown>
     if (isCount(window)) {
       // A window this large would let the peer have a stream sent without any check.
-      if (window > MAX_STREAM_WINDOW) throw new ProtocolError(`hello announces a stream window of ${window}, above the maximum of ${MAX_STREAM_WINDOW}`)
+      if (window > MAX_STREAM_WINDOW)
+        throw new ProtocolError(`hello announces a stream window of ${window}, above the maximum of ${MAX_STREAM_WINDOW}`)
       helloOptions.window = window
     }
     if (isCount(maxFrameSize)) {
       // A frame limit this small could not take this side's answers, not even an error.
-      if (maxFrameSize < MIN_FRAME_SIZE) throw new ProtocolError(`hello announces a maxFrameSize of ${maxFrameSize}, below the minimum of ${MIN_FRAME_SIZE}`)
+      if (maxFrameSize < MIN_FRAME_SIZE)
+        throw new ProtocolError(`hello announces a maxFrameSize of ${maxFrameSize}, below the minimum of ${MIN_FRAME_SIZE}`)
       helloOptions.maxFrameSize = maxFrameSize
     }
     if (role === 'client' || role === 'server') helloOptions.role = role

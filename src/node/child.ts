@@ -83,8 +83,16 @@ export interface ChildExitInfo {
  *   killed when it is still running.
  */
 export async function spawnChild(modulePath: string | URL, args: readonly string[] = [], options: SpawnChildOptions = {}): Promise<ChildLink> {
-  const { expose, setup, stdio = 'inherit', cwd, env = process.env, execPath = process.execPath, execArgv = process.execArgv, ...channelOptions } =
-    options
+  const {
+    expose,
+    setup,
+    stdio = 'inherit',
+    cwd,
+    env = process.env,
+    execPath = process.execPath,
+    execArgv = process.execArgv,
+    ...channelOptions
+  } = options
   const [stdin, stdout, stderr] = typeof stdio === 'string' ? [stdio, stdio, stdio] : stdio
   const path = modulePath instanceof URL ? fileURLToPath(modulePath) : modulePath
   const channel = new Channel(channelOptions)

@@ -204,7 +204,6 @@ export class Client extends Channel {
   }
 }
 
-
 function isIp(host: string): boolean {
   return /^[\d.]+$/.test(host) || host.includes(':')
 }

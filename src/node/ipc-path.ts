@@ -16,10 +16,7 @@ export function socketPathLimit(platform: NodeJS.Platform = process.platform): n
 const PIPE_PREFIX = /^\\\\[.?]\\pipe\\/i
 
 /** Where an address leads. */
-export type ResolvedAddress =
-  | { kind: 'unix'; path: string }
-  | { kind: 'pipe'; path: string }
-  | { kind: 'tcp'; host: string; port: number }
+export type ResolvedAddress = { kind: 'unix'; path: string } | { kind: 'pipe'; path: string } | { kind: 'tcp'; host: string; port: number }
 
 /**
  * Interprets an address string for `platform`:

@@ -203,9 +203,7 @@ export class Server extends EventEmitter<ServerEvents> {
       socket.destroy()
       this.emit(
         'error',
-        error.code === 'ERR_TLS_HANDSHAKE_TIMEOUT'
-          ? new TimeoutError(`TLS handshake not completed within ${deadline} ms`, { cause: error })
-          : error,
+        error.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? new TimeoutError(`TLS handshake not completed within ${deadline} ms`, { cause: error }) : error,
       )
     })
     return server

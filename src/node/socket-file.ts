@@ -162,11 +162,11 @@ export function refusesConnections(path: string): Promise<boolean> {
 
 /** What placing a socket file needs from its server. */
 export interface PlacementHooks {
-/** The socket is bound (under its temporary name): its later errors are the server's. */
-bound(): void
-/** Throws when the server was closed meanwhile. */
-check(): void
-closing(): boolean
+  /** The socket is bound (under its temporary name): its later errors are the server's. */
+  bound(): void
+  /** Throws when the server was closed meanwhile. */
+  check(): void
+  closing(): boolean
 }
 
 /**

@@ -16,15 +16,7 @@
  * decoded, and may hold no tags and no arrays or maps nested deeper than {@link MAX_SKIPPED_NESTING}.
  */
 import { ProtocolError } from './errors.js'
-import {
-  MAGIC,
-  MessageType,
-  PROTOCOL_VERSION,
-  type AuthMessage,
-  type GoodbyeMessage,
-  type HelloMessage,
-  type HelloOptions,
-} from './messages.js'
+import { MAGIC, MessageType, PROTOCOL_VERSION, type AuthMessage, type GoodbyeMessage, type HelloMessage, type HelloOptions } from './messages.js'
 
 /** Bytes of a nonce and of a proof. */
 export const HANDSHAKE_SECRET_BYTES = 32
@@ -303,7 +295,8 @@ class Reader {
       const half = (b[from] << 8) | b[from + 1]
       const exponent = (half >> 10) & 0x1f
       const fraction = half & 0x3ff
-      const magnitude = exponent === 0 ? fraction * 2 ** -24 : exponent === 31 ? (fraction ? NaN : Infinity) : (fraction + 1024) * 2 ** (exponent - 25)
+      const magnitude =
+        exponent === 0 ? fraction * 2 ** -24 : exponent === 31 ? (fraction ? NaN : Infinity) : (fraction + 1024) * 2 ** (exponent - 25)
       return half & 0x8000 ? -magnitude : magnitude
     }
     const target = size === 4 ? float32Bytes : float64Bytes
@@ -352,7 +345,8 @@ class Reader {
       default: {
         const items = major === 5 ? argument * 2 : argument
         if (items > left) throw new ProtocolError(`malformed ${what}: more elements declared than bytes remain`)
-        if (depth === 0) throw new ProtocolError(`malformed ${what}: arrays or maps nested deeper than ${MAX_SKIPPED_NESTING} in a part that is ignored`)
+        if (depth === 0)
+          throw new ProtocolError(`malformed ${what}: arrays or maps nested deeper than ${MAX_SKIPPED_NESTING} in a part that is ignored`)
         for (let i = 0; i < items; i++) this.skip(depth - 1, what)
       }
     }

@@ -2,17 +2,7 @@
  * Compiled against the built declarations in dist/ with library checking on (tsconfig.json beside
  * this file), as a user's project would: catches declarations that reference stripped internals.
  */
-import {
-  Channel,
-  Client,
-  InProgress,
-  connect,
-  expose,
-  ipcPath,
-  listen,
-  type CallContext,
-  type Remote,
-} from 'ipc-channel'
+import { Channel, Client, InProgress, connect, expose, ipcPath, listen, type CallContext, type Remote } from 'ipc-channel'
 
 interface Api {
   add(a: number, b: number): number

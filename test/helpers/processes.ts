@@ -35,10 +35,7 @@ export function within<T>(deadlineMs: number, promise: PromiseLike<T>, what: str
  * its exit code (or signal, or a note that it did not exit) and everything it printed. The process is
  * killed after the test if it is still running.
  */
-export async function runScript(
-  script: string,
-  deadlineMs = 15_000,
-): Promise<{ exit: number | string; output: string; lines: string[] }> {
+export async function runScript(script: string, deadlineMs = 15_000): Promise<{ exit: number | string; output: string; lines: string[] }> {
   const child = spawn(process.execPath, [script], { cwd: repositoryRoot, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))

@@ -169,9 +169,7 @@ describe('expose', () => {
 
   test('an anonymous function throws', async () => {
     const { server } = await connectedPair()
-    expect(() => server.expose(() => 1)).toThrowErrorMatchingInlineSnapshot(
-      `[TypeError: expose(fn): fn has no name; use expose(name, fn)]`,
-    )
+    expect(() => server.expose(() => 1)).toThrowErrorMatchingInlineSnapshot(`[TypeError: expose(fn): fn has no name; use expose(name, fn)]`)
   })
 
   test('other wrong arguments throw TypeError', async () => {
@@ -300,7 +298,12 @@ describe('InProgress', () => {
       throw new TypeError('nope')
     })
     expect(await client.rpc<number>('value').then((v) => v + 1)).toBe(21)
-    expect(await client.rpc('bad').then(() => 'ok', (e: unknown) => (e as Error).message)).toBe('nope')
+    expect(
+      await client.rpc('bad').then(
+        () => 'ok',
+        (e: unknown) => (e as Error).message,
+      ),
+    ).toBe('nope')
     expect(await client.rpc('bad').catch((e: unknown) => `caught ${(e as Error).name}`)).toBe('caught TypeError')
     expect(await client.rpc('value').catch(() => 'unused')).toBe(20)
     const onFinally = vi.fn()
@@ -569,9 +572,7 @@ describe('closing', () => {
     expect((error as Error).message).toMatchInlineSnapshot(`"cannot call "add": the channel is closed"`)
     expect(await rejection(client.remote<{ add(a: number, b: number): number }>().add(1, 2))).toBeInstanceOf(ChannelClosedError)
     expect(() => client.notify('log', 'x')).toThrow(ChannelClosedError)
-    expect(() => client.notify('log', 'x')).toThrowErrorMatchingInlineSnapshot(
-      `[ChannelClosedError: cannot notify "log": the channel is closed]`,
-    )
+    expect(() => client.notify('log', 'x')).toThrowErrorMatchingInlineSnapshot(`[ChannelClosedError: cannot notify "log": the channel is closed]`)
   })
 
   test('the peer also ends, and its calls reject too', async () => {

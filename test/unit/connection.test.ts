@@ -10,13 +10,7 @@ import { joinPayload } from '../../src/protocol/framing.js'
 import { MAGIC, MAX_STREAM_WINDOW, MessageType, MIN_FRAME_SIZE, PROTOCOL_VERSION, type Message } from '../../src/protocol/messages.js'
 import { memoryPair, type MemoryTransport } from '../helpers/memory-transport.js'
 
-type Entry =
-  | ['opened', PeerInfo]
-  | ['received', Message]
-  | ['report', Error]
-  | ['drained']
-  | ['sendFrame', unknown]
-  | ['ended', ConnectionEnd]
+type Entry = ['opened', PeerInfo] | ['received', Message] | ['report', Error] | ['drained'] | ['sendFrame', unknown] | ['ended', ConnectionEnd]
 
 /** A ConnectionOwner that records every call, settles the attach at once, and can be waited on. */
 function recordingOwner() {
@@ -207,7 +201,7 @@ describe('handshake', () => {
     expect(await raw.ended()).toEqual({ reason: error, report: true, wasOpen: false })
   })
 
-  test('maxHandshakeBytes counts every frame up to the peer\'s last handshake frame', async () => {
+  test("maxHandshakeBytes counts every frame up to the peer's last handshake frame", async () => {
     const raw = withRawPeer({ maxHandshakeBytes: 100, secret: 's' })
     raw.connection.start()
     // A hello with a nonce (52 bytes) and a goodbye (64 bytes): each fits, together they do not.
@@ -217,7 +211,7 @@ describe('handshake', () => {
     expect(error.message).toBe('more than 100 bytes sent before the handshake completed')
   })
 
-  test('frames behind the peer\'s last handshake frame are not counted and may be as large as maxFrameSize', async () => {
+  test("frames behind the peer's last handshake frame are not counted and may be as large as maxFrameSize", async () => {
     const raw = withRawPeer({ maxHandshakeBytes: 100 })
     const limits: number[] = []
     Object.assign(raw.transport, { limitFrameSize: (bytes: number) => limits.push(bytes) })

@@ -58,6 +58,8 @@ function sameValue(bytes: Uint8Array): unknown {
 
 const utf16 = (units: number[]): string => String.fromCharCode(...units)
 
+// A few numbers a line read better than one a line.
+// prettier-ignore
 const numbers = [
   0, 1, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, 2 ** 53, 2 ** 64, -1, -24, -25, -256, -257,
   -65536, -65537, -(2 ** 31), -(2 ** 31) - 1, -(2 ** 32), -(2 ** 32) - 1, -0, 0.5, -1.25, 1e-300, 1e300, Math.PI,
@@ -331,7 +333,8 @@ describe('fast decode reads the values cbor-x reads', () => {
       const bytes = new Uint8Array(1 + Math.floor(next() * 12))
       for (let j = 0; j < bytes.length; j++) {
         // Mostly heads of small items, so that many payloads are well formed.
-        bytes[j] = next() < 0.7 ? [0x00, 0x18, 0x20, 0x40, 0x60, 0x61, 0x80, 0x82, 0xa1, 0xf4, 0xf6, 0xfb][Math.floor(next() * 12)] : Math.floor(next() * 256)
+        bytes[j] =
+          next() < 0.7 ? [0x00, 0x18, 0x20, 0x40, 0x60, 0x61, 0x80, 0x82, 0xa1, 0xf4, 0xf6, 0xfb][Math.floor(next() * 12)] : Math.floor(next() * 256)
       }
       const fast = fastDecode(bytes)
       if (fast === GENERAL) continue

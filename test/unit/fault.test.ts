@@ -298,7 +298,12 @@ describe('thrown non-Error values', () => {
 
   test('a value that cannot be serialized becomes a SerializationError, with canEncode', () => {
     const codec = new Codec()
-    const back = fromEnvelope(toEnvelope(() => 1, (value) => codec.canEncode(value))) as Error
+    const back = fromEnvelope(
+      toEnvelope(
+        () => 1,
+        (value) => codec.canEncode(value),
+      ),
+    ) as Error
     expect(back).toBeInstanceOf(SerializationError)
     expect(back).toBeInstanceOf(RemoteError)
     expect(back.message).toMatchInlineSnapshot(`"thrown value cannot be serialized: function (anonymous)"`)
@@ -366,8 +371,7 @@ describe('library errors', () => {
   test('every error class of the public API has its stable code', () => {
     // Found from the exports, so that a new class cannot be added without a code in this snapshot.
     const classes = (Object.values(publicApi) as unknown[]).filter(
-      (value): value is new (message: string) => IpcError =>
-        typeof value === 'function' && value.prototype instanceof IpcError,
+      (value): value is new (message: string) => IpcError => typeof value === 'function' && value.prototype instanceof IpcError,
     )
     const codes = Object.fromEntries(classes.map((Class) => [Class.name, new Class('m').code]).sort())
     expect(codes).toMatchInlineSnapshot(`
@@ -665,7 +669,11 @@ describe('stacks on the wire', () => {
     const aggregate = new AggregateError([new RangeError('r', { cause: new Error('deep') })], 'agg', { cause: new TypeError('c') })
     const envelope = toEnvelope(aggregate, undefined, { stacks: false })
     expect(JSON.stringify(envelope)).not.toContain('"stack"')
-    expect(envelope).toMatchObject({ name: 'AggregateError', errors: [{ name: 'RangeError', cause: { name: 'Error' } }], cause: { name: 'TypeError' } })
+    expect(envelope).toMatchObject({
+      name: 'AggregateError',
+      errors: [{ name: 'RangeError', cause: { name: 'Error' } }],
+      cause: { name: 'TypeError' },
+    })
     expect((toEnvelope(aggregate, undefined, { stacks: true }) as ErrorObjectEnvelope).stack).toBe(aggregate.stack)
   })
 

@@ -62,7 +62,13 @@ describe('decodeHandshake accepts', () => {
         role: 'client',
       },
     ]
-    expect(decodeHandshake(encode(hello))).toEqual([MessageType.Hello, MAGIC, PROTOCOL_VERSION, new Uint8Array(32).fill(7), { window: 8, role: 'client' }])
+    expect(decodeHandshake(encode(hello))).toEqual([
+      MessageType.Hello,
+      MAGIC,
+      PROTOCOL_VERSION,
+      new Uint8Array(32).fill(7),
+      { window: 8, role: 'client' },
+    ])
   })
 
   test('invalid values of known options are ignored, the last of duplicate keys wins', () => {
@@ -111,8 +117,12 @@ describe('decodeHandshake refuses, with a ProtocolError naming the problem', () 
     expect(refusal(encode([0, MAGIC, 1, null, { when: new Date(0) }]))).toMatchInlineSnapshot(`"malformed hello: tag 1 in a part that is ignored"`)
     expect(refusal(encode([0, MAGIC, 1, null, {}, new Set([1])]))).toMatchInlineSnapshot(`"malformed hello: tag 258 in a part that is ignored"`)
     expect(refusal(encode([0, MAGIC, 1, null, new Map([[1, 2]])]))).toMatchInlineSnapshot(`"malformed hello: tag 259 in a part that is ignored"`)
-    expect(refusal(encode([0, MAGIC, 1, null, { window: new Uint8Array(1) }]))).toMatchInlineSnapshot(`"malformed hello: tag 64 in a part that is ignored"`)
-    expect(refusal(encode([MessageType.Goodbye, 'bye', new Error('x')]))).toMatchInlineSnapshot(`"malformed goodbye: tag 27 in a part that is ignored"`)
+    expect(refusal(encode([0, MAGIC, 1, null, { window: new Uint8Array(1) }]))).toMatchInlineSnapshot(
+      `"malformed hello: tag 64 in a part that is ignored"`,
+    )
+    expect(refusal(encode([MessageType.Goodbye, 'bye', new Error('x')]))).toMatchInlineSnapshot(
+      `"malformed goodbye: tag 27 in a part that is ignored"`,
+    )
   })
 
   test('containers nested deeper than the bound in an ignored part', () => {
@@ -168,7 +178,8 @@ describe('decodeHandshake refuses, with a ProtocolError naming the problem', () 
     let refused = 0
     for (let i = 0; i < 5000; i++) {
       const payload = valid.slice(0, 1 + Math.floor(random() * valid.byteLength))
-      for (let flips = 1 + Math.floor(random() * 3); flips > 0; flips--) payload[Math.floor(random() * payload.byteLength)] = Math.floor(random() * 256)
+      for (let flips = 1 + Math.floor(random() * 3); flips > 0; flips--)
+        payload[Math.floor(random() * payload.byteLength)] = Math.floor(random() * 256)
       try {
         expect(decodeHandshake(payload)[0]).toBeTypeOf('number')
       } catch (error) {

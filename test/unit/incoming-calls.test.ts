@@ -110,9 +110,13 @@ describe('calls', () => {
   test('a handler runs with the arguments and its thisArg, and its value is the result', () => {
     const { incoming, frames, expose } = setup()
     const api = { factor: 3 }
-    expose('times', function (this: typeof api, a: number, b: number) {
-      return this.factor * a * b
-    }, { thisArg: api })
+    expose(
+      'times',
+      function (this: typeof api, a: number, b: number) {
+        return this.factor * a * b
+      },
+      { thisArg: api },
+    )
     incoming.call(1, 'times', [2, 5], 16)
     expect(frames).toEqual([[MessageType.Result, 1, 30]])
     expect(incoming.running).toBe(0)
@@ -644,10 +648,14 @@ describe('notifications', () => {
     const { incoming, frames, reports, expose } = setup()
     const seen: unknown[] = []
     const owner = { tag: 'owner' }
-    expose('note', function (this: typeof owner, a: number, b: string) {
-      seen.push(this.tag, a, b)
-      return 'ignored'
-    }, { thisArg: owner })
+    expose(
+      'note',
+      function (this: typeof owner, a: number, b: string) {
+        seen.push(this.tag, a, b)
+        return 'ignored'
+      },
+      { thisArg: owner },
+    )
     incoming.notify('note', [1, 'two'], 16)
     expect(seen).toEqual(['owner', 1, 'two'])
     expect(frames).toEqual([])
@@ -957,7 +965,9 @@ describe('maxBufferedBytes bounds the frames that wait', () => {
     incoming.notify('note', ['too large'], 41)
     expect(reports).toHaveLength(1)
     expect(reports[0]).toBeInstanceOf(BufferFullError)
-    expect(reports[0].message).toBe('notification "note" dropped: 60 bytes of calls and notifications already wait for a handler slot (maxBufferedBytes)')
+    expect(reports[0].message).toBe(
+      'notification "note" dropped: 60 bytes of calls and notifications already wait for a handler slot (maxBufferedBytes)',
+    )
     incoming.notify('note', ['fits'], 40)
     expect(incoming.waiting).toBe(2)
     incoming.call(3, 'work', [3], 1)

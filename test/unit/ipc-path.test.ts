@@ -105,13 +105,10 @@ describe('ipcPath on Windows (computed on any OS)', () => {
 })
 
 describe('ipcPath name validation', () => {
-  test.each(['', 'a/b', '../escape', 'a\\b', 'has space', 'x'.repeat(65), 'nul\0', 'ünï', 'a:b'])(
-    'rejects %j',
-    (name) => {
-      expect(() => ipcPath(name, 'win32')).toThrow(TypeError)
-      expect(() => ipcPath(name, 'linux')).toThrow(TypeError)
-    },
-  )
+  test.each(['', 'a/b', '../escape', 'a\\b', 'has space', 'x'.repeat(65), 'nul\0', 'ünï', 'a:b'])('rejects %j', (name) => {
+    expect(() => ipcPath(name, 'win32')).toThrow(TypeError)
+    expect(() => ipcPath(name, 'linux')).toThrow(TypeError)
+  })
 
   test('accepts letters, digits, _ . - up to 64 characters', () => {
     for (const name of ['a', 'demo', 'my_app.v2-test', 'x'.repeat(64)]) {

@@ -138,7 +138,11 @@ describe('a sent payload of more than the peer’s maxFrameItems is a Serializat
 
   test('through cbor-x: Dates, Sets, Error values', () => {
     const codec = new Codec({ peerMaxFrameItems: 100 })
-    for (const value of [Array.from({ length: 49 }, () => new Date(0)), new Set(Array.from({ length: 97 }, (_, i) => i)), [new Error('a'), new Error('b'), new Error('c')]]) {
+    for (const value of [
+      Array.from({ length: 49 }, () => new Date(0)),
+      new Set(Array.from({ length: 97 }, (_, i) => i)),
+      [new Error('a'), new Error('b'), new Error('c')],
+    ]) {
       const error = encodeFailure(codec, [MessageType.Result, 1, value])
       expect(error).toBeInstanceOf(SerializationError)
       expect(error.message).toBe('value cannot be sent: more than 100 data items (maxFrameItems)')

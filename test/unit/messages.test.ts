@@ -54,7 +54,13 @@ describe('parseMessage', () => {
   })
 
   test('leaves hello, auth, pong and goodbye unchecked beyond their type', () => {
-    for (const message of [[MessageType.Hello], [MessageType.Auth, 'x'], [MessageType.Pong, -1], [MessageType.Pong, 'token'], [MessageType.Goodbye, 42]]) {
+    for (const message of [
+      [MessageType.Hello],
+      [MessageType.Auth, 'x'],
+      [MessageType.Pong, -1],
+      [MessageType.Pong, 'token'],
+      [MessageType.Goodbye, 42],
+    ]) {
       expect(parseMessage(message)).toBe(message)
     }
   })
@@ -95,7 +101,13 @@ describe('parseMessage', () => {
   })
 
   test('a malformed credit', () => {
-    for (const message of [[MessageType.Credit, 1], [MessageType.Credit, -1, 1], [MessageType.Credit, 1, -1], [MessageType.Credit, 1, 0.5], [MessageType.Credit, 1, 2n]]) {
+    for (const message of [
+      [MessageType.Credit, 1],
+      [MessageType.Credit, -1, 1],
+      [MessageType.Credit, 1, -1],
+      [MessageType.Credit, 1, 0.5],
+      [MessageType.Credit, 1, 2n],
+    ]) {
       expect(refusal(message)).toBe('malformed credit message')
     }
   })

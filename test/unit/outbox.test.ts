@@ -327,7 +327,9 @@ describe('frame overhead', () => {
     expect(outbox.bytes).toBe(10 * FRAME_OVERHEAD)
     const refused = outbox.refuse(frame(11, 0))
     expect(refused).toBeInstanceOf(BufferFullError)
-    expect((refused as Error).message).toBe(`${10 * FRAME_OVERHEAD} bytes are waiting to be sent; the limit is ${10 * FRAME_OVERHEAD} (maxBufferedBytes)`)
+    expect((refused as Error).message).toBe(
+      `${10 * FRAME_OVERHEAD} bytes are waiting to be sent; the limit is ${10 * FRAME_OVERHEAD} (maxBufferedBytes)`,
+    )
   })
 
   test('counts for frames of the connection: tiny answers to a peer that never reads turn on backpressure', () => {
@@ -571,8 +573,24 @@ describe('detach', () => {
  */
 function countArrayWork(body: () => void): number {
   const methods = [
-    'filter', 'slice', 'splice', 'indexOf', 'lastIndexOf', 'includes', 'find', 'findIndex', 'findLast',
-    'findLastIndex', 'some', 'every', 'forEach', 'map', 'reduce', 'shift', 'unshift', 'copyWithin',
+    'filter',
+    'slice',
+    'splice',
+    'indexOf',
+    'lastIndexOf',
+    'includes',
+    'find',
+    'findIndex',
+    'findLast',
+    'findLastIndex',
+    'some',
+    'every',
+    'forEach',
+    'map',
+    'reduce',
+    'shift',
+    'unshift',
+    'copyWithin',
   ] as const
   const proto = Array.prototype as unknown as Record<string, (...args: unknown[]) => unknown>
   const originals = methods.map((name) => proto[name])

@@ -220,7 +220,10 @@ describe('answers', () => {
     }
     expect(call.error).toBeInstanceOf(AbortError)
     expect(calls.size).toBe(0)
-    expect(log).toEqual([['withdraw', id], ['cancel', id, call.error]])
+    expect(log).toEqual([
+      ['withdraw', id],
+      ['cancel', id, call.error],
+    ])
   })
 
   test('an answer settles only its own call', () => {

@@ -97,7 +97,16 @@ describe('peekMessageType', () => {
   })
 
   test('anything else is -1', () => {
-    for (const payload of [bytes(), bytes(0x80), bytes(0x81), bytes(0x81, 0x18, 0x02), bytes(0x98, 0x18, 0x00), bytes(0x9f, 0x00, 0xff), bytes(0x00), bytes(0x81, 0x20)]) {
+    for (const payload of [
+      bytes(),
+      bytes(0x80),
+      bytes(0x81),
+      bytes(0x81, 0x18, 0x02),
+      bytes(0x98, 0x18, 0x00),
+      bytes(0x9f, 0x00, 0xff),
+      bytes(0x00),
+      bytes(0x81, 0x20),
+    ]) {
       expect(peekMessageType(payload)).toBe(-1)
     }
   })

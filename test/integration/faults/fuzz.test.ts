@@ -69,7 +69,13 @@ async function captureFrames(): Promise<Captured> {
   const calls = [
     plain.rpc('add', 1, 2),
     plain.rpc('echo', { text: 'héllo', list: [1, -2, 3.5, null, true], when: new Date(0), big: 2n ** 70n, bytes: Buffer.from([1, 2, 3]) }),
-    plain.rpc('echo', new Map<unknown, unknown>([[1, 'one'], ['two', new Set([2])]])),
+    plain.rpc(
+      'echo',
+      new Map<unknown, unknown>([
+        [1, 'one'],
+        ['two', new Set([2])],
+      ]),
+    ),
     plain.rpc('slow', 0, 10),
   ]
   plain.notify('record', 'notified')
@@ -150,7 +156,21 @@ function randomCbor(r: Random, depth = 0): Buffer {
     }
     case 3:
       return Buffer.from(
-        r.pick([[0xf4], [0xf5], [0xf6], [0xf7], [0xf9, 0x7c, 0x00], [0xfa, 0x7f, 0xc0, 0, 0], [0xfb, 0, 0, 0, 0, 0, 0, 0, 1], [0xff], [0xf8, r.int(256)], [0xe0 | r.int(20)], [0x1f], [0x5f, 0xff], [0x7f, 0xff]]),
+        r.pick([
+          [0xf4],
+          [0xf5],
+          [0xf6],
+          [0xf7],
+          [0xf9, 0x7c, 0x00],
+          [0xfa, 0x7f, 0xc0, 0, 0],
+          [0xfb, 0, 0, 0, 0, 0, 0, 0, 1],
+          [0xff],
+          [0xf8, r.int(256)],
+          [0xe0 | r.int(20)],
+          [0x1f],
+          [0x5f, 0xff],
+          [0x7f, 0xff],
+        ]),
       )
     case 4:
     case 5: {
@@ -177,7 +197,10 @@ function randomCbor(r: Random, depth = 0): Buffer {
       return Buffer.concat([head(r, 6, tag), content])
     }
     default:
-      return Buffer.concat([Buffer.from([0xd8, 27]), encode([r.pick(['RegExp', 'Error', 'constructor', '__proto__', 'toString', 'Function']), '(a+)+$', 'g'])])
+      return Buffer.concat([
+        Buffer.from([0xd8, 27]),
+        encode([r.pick(['RegExp', 'Error', 'constructor', '__proto__', 'toString', 'Function']), '(a+)+$', 'g']),
+      ])
   }
 }
 
@@ -246,13 +269,36 @@ function protoAttacks(r: Random, id: number): Buffer[] {
   const polluting = { polluted: 'yes', isAdmin: true }
   return r.pick([
     () => [rawMessage(MessageType.Call, encode(id), encode('echo'), Buffer.concat([Buffer.from([0x81]), protoMap(polluting)]))],
-    () => [rawMessage(MessageType.Call, encode(id), encode('add'), Buffer.concat([Buffer.from([0x82]), protoMap(polluting), protoMap({ valueOf: 1 })]))],
+    () => [
+      rawMessage(MessageType.Call, encode(id), encode('add'), Buffer.concat([Buffer.from([0x82]), protoMap(polluting), protoMap({ valueOf: 1 })])),
+    ],
     () => [rawMessage(MessageType.Notify, encode('echo'), Buffer.concat([Buffer.from([0x81]), protoMap(polluting)]))],
-    () => [messageFrame([MessageType.Call, id, r.pick(['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', 'prototype']), [polluting]])],
+    () => [
+      messageFrame([
+        MessageType.Call,
+        id,
+        r.pick(['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', 'prototype']),
+        [polluting],
+      ]),
+    ],
     () => [messageFrame([MessageType.Call, id, 'echo', [{ constructor: { prototype: polluting } }]])],
     // A map with keys of any type (tag 259), then records and value sharing that the profile forbids.
-    () => [rawMessage(MessageType.Call, encode(id), encode('echo'), Buffer.concat([Buffer.from([0x81, 0xd9, 0x01, 0x03, 0xa1]), encode('__proto__'), encode(polluting)]))],
-    () => [rawMessage(MessageType.Call, encode(id), encode('echo'), Buffer.concat([Buffer.from([0x81, 0xd8, 105]), encode([0xe000, ['__proto__', 'b'], polluting, 2])]))],
+    () => [
+      rawMessage(
+        MessageType.Call,
+        encode(id),
+        encode('echo'),
+        Buffer.concat([Buffer.from([0x81, 0xd9, 0x01, 0x03, 0xa1]), encode('__proto__'), encode(polluting)]),
+      ),
+    ],
+    () => [
+      rawMessage(
+        MessageType.Call,
+        encode(id),
+        encode('echo'),
+        Buffer.concat([Buffer.from([0x81, 0xd8, 105]), encode([0xe000, ['__proto__', 'b'], polluting, 2])]),
+      ),
+    ],
   ])()
 }
 
@@ -315,7 +361,9 @@ const ATTACKS: Record<string, Attack> = {
     write(r, peer, Buffer.concat([helloFrame(), messageFrame([type, 1, 'add', [1, 2]])]))
   },
   async protoMaps(r, peer) {
-    const hello = r.chance(0.3) ? rawMessage(MessageType.Hello, encode(MAGIC), encode(PROTOCOL_VERSION), encode(null), protoMap({ window: 1 })) : helloFrame()
+    const hello = r.chance(0.3)
+      ? rawMessage(MessageType.Hello, encode(MAGIC), encode(PROTOCOL_VERSION), encode(null), protoMap({ window: 1 }))
+      : helloFrame()
     write(r, peer, Buffer.concat([hello, ...protoAttacks(r, 1 + r.int(100)), ...protoAttacks(r, 101 + r.int(100))]))
   },
   async replies(r, peer) {
@@ -346,7 +394,12 @@ describe('fuzzing a live server from raw sockets', () => {
     expect(captured.frames.length).toBeGreaterThanOrEqual(5)
 
     // Short handshake timeout and heartbeat: a connection left half-way is dropped within ~1.5 s.
-    const server = await startFaultServer({ callOnConnect: 'whoami', handshakeTimeout: 1000, heartbeat: { interval: 250, timeout: 1250 }, maxFrameSize: 1024 * 1024 })
+    const server = await startFaultServer({
+      callOnConnect: 'whoami',
+      handshakeTimeout: 1000,
+      heartbeat: { interval: 250, timeout: 1250 },
+      maxFrameSize: 1024 * 1024,
+    })
     const good = new Client(server.path)
     good.on('error', () => {})
     onTestFinished(() => good.destroy())
@@ -409,7 +462,10 @@ describe('fuzzing a live server from raw sockets', () => {
     onTestFinished(() => fresh.destroy())
     expect(await within(2000, fresh.rpc('add', 4, 5), 'a new connection')).toBe(9)
     const report = await server.stats()
-    if (process.env.FAULTS_VERBOSE) console.log(JSON.stringify({ calls, errors: report.stats.errors, callOnConnect: report.stats.callOnConnect, connections: report.stats.connections }))
+    if (process.env.FAULTS_VERBOSE)
+      console.log(
+        JSON.stringify({ calls, errors: report.stats.errors, callOnConnect: report.stats.callOnConnect, connections: report.stats.connections }),
+      )
     expect(report.pollution, context).toEqual([])
     expect(report.stats.unexpected, context).toEqual([])
     expect(report.stats.connections).toBeGreaterThan(CONNECTIONS / 3)

@@ -46,7 +46,9 @@ describe('a frame of tiny items', () => {
     expect(await within(5000, client.rpc('add', 2, 3), 'a call from another client')).toBe(5)
     const { memory, stats } = await server.stats()
     const grown = memory.rss - baseline.rss
-    console.log(`${payload.byteLength} bytes of ${label}: refused within ${refusedMs} ms, server RSS ${grown >= 0 ? '+' : ''}${(grown / MiB).toFixed(1)} MiB`)
+    console.log(
+      `${payload.byteLength} bytes of ${label}: refused within ${refusedMs} ms, server RSS ${grown >= 0 ? '+' : ''}${(grown / MiB).toFixed(1)} MiB`,
+    )
     // Before the budget the server grew by some 460 MiB here; now it holds the frame (4 MiB) at most.
     expect(grown).toBeLessThan(64 * MiB)
     expect(stats.unexpected).toEqual([])

@@ -127,7 +127,7 @@ describe('idempotence', () => {
     await within(1000, Promise.all([a.close(), a.destroy(), b.close(), b.destroy()]), 'closing again')
     expect(aDisconnects()).toBe(1)
     expect(bDisconnects()).toBe(1)
-    expect((await outcome(a.rpc('add', 1, 1)) as { reason: unknown }).reason).toBeInstanceOf(ChannelClosedError)
+    expect(((await outcome(a.rpc('add', 1, 1))) as { reason: unknown }).reason).toBeInstanceOf(ChannelClosedError)
     expect(() => b.notify('add', 1, 1)).toThrow(ChannelClosedError)
   })
 
@@ -153,7 +153,7 @@ describe('idempotence', () => {
     await within(1000, Promise.all([a.close(), b.close(), a.destroy(), b.destroy()]), 'closing again')
     const result = await outcome(pending)
     expect((result as { reason: unknown }).reason).toBeInstanceOf(ChannelClosedError)
-    expect(((result as { reason: Error }).reason).cause).toBe(cause)
+    expect((result as { reason: Error }).reason.cause).toBe(cause)
     expect(aDisconnects()).toBe(1)
     expect(bDisconnects()).toBe(1)
     expect(a.connected || b.connected).toBe(false)

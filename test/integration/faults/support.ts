@@ -53,11 +53,7 @@ export interface FaultServer {
 }
 
 /** Spawns test/fixtures/faults-server.mjs on `path` (a fresh one by default) and waits until it listens. */
-export async function startFaultServer(
-  options: FaultServerOptions = {},
-  path = tempSocket(),
-  env: NodeJS.ProcessEnv = {},
-): Promise<FaultServer> {
+export async function startFaultServer(options: FaultServerOptions = {}, path = tempSocket(), env: NodeJS.ProcessEnv = {}): Promise<FaultServer> {
   const fixture = spawnFixture('faults-server.mjs', [path, JSON.stringify(options)], env)
   const mail = mailbox(fixture)
   const listening = await mail.take(['listening', 'listen-failed'], 15_000)

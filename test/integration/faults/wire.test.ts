@@ -167,7 +167,16 @@ describe('cheap frames that must not be expensive to receive', () => {
     // Tag 2 (unsigned bignum) over 60,000 bytes: within maxHandshakeBytes, sent before any proof.
     const bignum = Buffer.concat([Buffer.from([0xc2, 0x59, 60_000 >> 8, 60_000 & 0xff]), Buffer.alloc(60_000, 0xff)])
     const hello = frame(
-      Buffer.concat([Buffer.from([0x85]), encode(MessageType.Hello), encode(MAGIC), encode(PROTOCOL_VERSION), encode(randomBytes(32)), Buffer.from([0xa1]), encode('big'), bignum]),
+      Buffer.concat([
+        Buffer.from([0x85]),
+        encode(MessageType.Hello),
+        encode(MAGIC),
+        encode(PROTOCOL_VERSION),
+        encode(randomBytes(32)),
+        Buffer.from([0xa1]),
+        encode('big'),
+        bignum,
+      ]),
     )
     const attacker = await rawConnect(server.path)
     attacker.socket.write(hello)
@@ -175,7 +184,10 @@ describe('cheap frames that must not be expensive to receive', () => {
     // bignum decoding could run (and the profile check caps bignums at 1 KiB after the handshake): the
     // hello is refused at once.
     await within(3000, attacker.closed, 'the server dropping the attacker')
-    expect(await server.mail.take('server-error')).toMatchObject({ name: 'ProtocolError', message: 'malformed hello: tag 2 in a part that is ignored' })
+    expect(await server.mail.take('server-error')).toMatchObject({
+      name: 'ProtocolError',
+      message: 'malformed hello: tag 2 in a part that is ignored',
+    })
     const { slowest, failures } = await caller.stop()
     expect(failures).toEqual([])
     expect(slowest, `a call took ${slowest} ms while the server refused a 60 KB bignum`).toBeLessThan(300)

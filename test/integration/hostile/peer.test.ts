@@ -165,7 +165,9 @@ describe('streams and progress respect the socket', () => {
   test('a huge credit grant to an endless generator, from a peer that stops reading: the pump waits for the socket', async () => {
     const server = await startHostileServer({ maxBufferedBytes: 4 * MiB })
     const peer = await rawConnect(server.path, { read: false })
-    peer.socket.write(Buffer.concat([helloFrame(), messageFrame([MessageType.Call, 1, 'endless', [1024]]), messageFrame([MessageType.Credit, 1, 2 ** 32 - 1])]))
+    peer.socket.write(
+      Buffer.concat([helloFrame(), messageFrame([MessageType.Call, 1, 'endless', [1024]]), messageFrame([MessageType.Credit, 1, 2 ** 32 - 1])]),
+    )
     const samples = await untilSteady(server, (s) => s.stats.items)
     const last = samples[samples.length - 1]
     expect(last.stats.items).toBeGreaterThan(0)
@@ -207,7 +209,7 @@ describe('queued frames are counted at what they cost', () => {
     // The server stops reading once what it holds reaches the budget: then this side's buffer stops draining.
     const pending: number[] = []
     const samples: HostileStats[] = []
-    for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline;) {
       samples.push(await server.stats())
       pending.push(peer.socket.writableLength)
       if (pending.length >= 3 && pending[pending.length - 3] === pending[pending.length - 1]) break

@@ -110,7 +110,12 @@ describe('context handlers', () => {
     // The fixture aborts the call as soon as the first progress value arrives.
     fixture.send({ cmd: 'call', tag: 'aborted', name: 'waitHere', args: ['job'], abortOnProgress: 'the server gave up' })
     const rejected = await within(5000, nextMessage<CallRejected>(fixture, 'call-rejected', 'aborted'), 'the aborted call')
-    expect(rejected.error).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', abortError: true, cause: { kind: 'string', value: 'the server gave up' } })
+    expect(rejected.error).toMatchObject({
+      name: 'AbortError',
+      code: 'ABORT_ERR',
+      abortError: true,
+      cause: { kind: 'string', value: 'the server gave up' },
+    })
     expect(rejected.events).toEqual([{ progress: 'job is running' }])
     expect(await within(5000, api.aborted.promise, 'the local signal')).toBe('the server gave up')
   })
@@ -124,7 +129,11 @@ describe('progress', () => {
     const call = client.rpc<{ done: number }>('progressThenResult', 50)
     // onProgress returns the call itself, for chaining.
     expect(call.onProgress((value) => events.push(value)).onProgress((value) => second.push(value))).toBe(call)
-    const result = await within(5000, call.then((value) => (events.push({ result: value }), value)), 'progressThenResult')
+    const result = await within(
+      5000,
+      call.then((value) => (events.push({ result: value }), value)),
+      'progressThenResult',
+    )
     expect(result).toEqual({ done: 50 })
     const expected = Array.from({ length: 50 }, (_, step) => ({ step, of: 50 }))
     expect(events).toEqual([...expected, { result: { done: 50 } }])
@@ -154,7 +163,14 @@ describe('progress', () => {
       seen.push(value)
       if (seen.length === 3) call.abort('enough')
     })
-    const error = await within(5000, call.then(() => undefined, (reason: unknown) => reason), 'the aborted call')
+    const error = await within(
+      5000,
+      call.then(
+        () => undefined,
+        (reason: unknown) => reason,
+      ),
+      'the aborted call',
+    )
     expect(error).toBeInstanceOf(AbortError)
     // A round trip: progress frames sent before the server saw the cancel have arrived by now.
     expect(await within(5000, client.rpc('ping'), 'ping')).toBe('pong')

@@ -169,4 +169,3 @@ describe('spawnChild and connectParent', () => {
     expect(line).toMatch(/parent gone \(ChannelClosedError: /)
   })
 })
-

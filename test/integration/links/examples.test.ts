@@ -11,7 +11,11 @@ import { repositoryRoot, runScript } from '../../helpers/processes.js'
 const root = repositoryRoot
 
 function expectLines(lines: string[], output: string, patterns: RegExp[]): void {
-  for (const pattern of patterns) expect(lines.some((line) => pattern.test(line)), `${pattern} in:\n${output}`).toBe(true)
+  for (const pattern of patterns)
+    expect(
+      lines.some((line) => pattern.test(line)),
+      `${pattern} in:\n${output}`,
+    ).toBe(true)
 }
 
 describe('examples', () => {

@@ -92,7 +92,11 @@ describe('mutual TLS', () => {
     expect(result.status).toBe('rejected')
     // The server drops the TLS connection; Node reports it to the server as a client error (with TLS
     // 1.3 only as a hang-up: the alert carries no more detail to either side).
-    const serverError = await within(DEADLINE_MS, nextMessage<{ type: string; code?: string; message: string }>(fixture, 'server-error'), 'the server error')
+    const serverError = await within(
+      DEADLINE_MS,
+      nextMessage<{ type: string; code?: string; message: string }>(fixture, 'server-error'),
+      'the server error',
+    )
     expect(serverError.code).toMatch(/CERT|ECONNRESET|ERR_SSL/)
   })
 })

@@ -13,7 +13,10 @@ test('the demo runs a server and a client process that both exit 0', async () =>
   const { exit, output, lines } = await runScript('examples/demo/server.js')
 
   expect(exit, output).toBe(0)
-  expect(lines.every((line) => /^\[(server|client)\] /.test(line)), output).toBe(true)
+  expect(
+    lines.every((line) => /^\[(server|client)\] /.test(line)),
+    output,
+  ).toBe(true)
   for (const expected of [
     /^\[server\] listening on .*demo/,
     /^\[server\] client\.whoAreYou\(\) returned \{"name":"demo-client","pid":\d+\}$/,
@@ -31,7 +34,10 @@ test('the demo runs a server and a client process that both exit 0', async () =>
     /^\[server\] the client exited with code 0; closing$/,
     /^\[server\] closed; socket file removed: true$/,
   ]) {
-    expect(lines.some((line) => expected.test(line)), `${expected} in:\n${output}`).toBe(true)
+    expect(
+      lines.some((line) => expected.test(line)),
+      `${expected} in:\n${output}`,
+    ).toBe(true)
   }
   // The stream's items arrive in order.
   const countdown = lines.filter((line) => line.startsWith('[client] countdown: ')).map((line) => line.slice(-1))

@@ -5,14 +5,7 @@
  * throws), the client in the test process, unless stated otherwise.
  */
 import { describe, expect, test } from 'vitest'
-import {
-  ChannelClosedError,
-  IpcError,
-  MethodNotFoundError,
-  RemoteError,
-  SerializationError,
-  type Channel,
-} from '../../../dist/index.js'
+import { ChannelClosedError, IpcError, MethodNotFoundError, RemoteError, SerializationError, type Channel } from '../../../dist/index.js'
 import { spawnFixture, tempSocket } from '../../helpers/processes.js'
 import { rejection } from '../../helpers/outcome.js'
 import { connectClient, listenHere, nextMessage, startServer } from '../support.js'

@@ -12,7 +12,12 @@ interface ServerError extends FixtureMessage {
 }
 
 /** Connects with `clientSecret` and waits, within `ms`, for both sides to fail. */
-async function expectBothSidesFail(path: string, fixture: Awaited<ReturnType<typeof startServer>>['fixture'], clientSecret: string | undefined, ms = 1000) {
+async function expectBothSidesFail(
+  path: string,
+  fixture: Awaited<ReturnType<typeof startServer>>['fixture'],
+  clientSecret: string | undefined,
+  ms = 1000,
+) {
   const serverError = nextMessage<ServerError>(fixture, 'server-error')
   const client = newClient(path, clientSecret === undefined ? {} : { secret: clientSecret })
   const [ready, reported] = await within(ms, Promise.all([outcome(client.ready()), serverError]), 'failing authentication on both sides')

@@ -80,7 +80,11 @@ describe('TLS handshake deadline', () => {
     // Meanwhile a real client completes TLS and the channel handshake, and calls.
     const client = await connectClient(address, { tls: { ca: tlsFile('ca.crt') } })
     expect(await within(5000, client.rpc('add', 1, 2), 'a call over TLS')).toBe(3)
-    const closedAt = await within(handshakeTimeout + margin + 2000, Promise.all(peers.map((peer) => peer.closed)), 'the server closing every raw peer')
+    const closedAt = await within(
+      handshakeTimeout + margin + 2000,
+      Promise.all(peers.map((peer) => peer.closed)),
+      'the server closing every raw peer',
+    )
     const lifetimes = peers.map((peer, i) => closedAt[i] - peer.connectedAt)
     const longest = Math.max(...lifetimes)
     expect(longest).toBeLessThan(handshakeTimeout + margin)
@@ -114,7 +118,11 @@ describe('TLS handshake deadline', () => {
     onTestFinished(() => {
       tls.destroy()
     })
-    const secureAt = await within(5000, new Promise<number>((resolve) => tls.once('secureConnect', () => resolve(performance.now()))), 'the TLS handshake')
+    const secureAt = await within(
+      5000,
+      new Promise<number>((resolve) => tls.once('secureConnect', () => resolve(performance.now()))),
+      'the TLS handshake',
+    )
     expect(secureAt - connectedAt).toBeGreaterThanOrEqual(delay)
     // No channel hello follows: the server drops the connection at the deadline counted from connect.
     const closedAt = await within(handshakeTimeout + 3000, closed, 'the server closing the connection')
