@@ -194,7 +194,13 @@ export function parseMessage(decoded: unknown, payload?: Uint8Array): Message {
 
 /** A decoded field that was written as an unsigned integer (element `index` of `payload`). */
 function isWireId(value: unknown, payload: Uint8Array | undefined, index: number): value is number {
-  return payload === undefined ? isId(value) : typeof value === 'number' && value >= 0 && peekUint(payload, index) === value
+  if (payload === undefined) return isId(value)
+  if (typeof value !== 'number') return false
+  // The usual frame, on every message's path: a one-byte array head and a one-byte type put the id at
+  // offset 2, and an initial byte of major type 0 with an argument of at most 4 bytes is the whole check.
+  const head = payload[0]
+  if (index === 1 && head >= 0x81 && head <= 0x97 && payload[1] <= 0x17) return payload[2] <= 0x1a
+  return peekUint(payload, index) === value
 }
 
 /** Names of the message types, as error texts and traces spell them. */
