@@ -8,6 +8,7 @@ import type { MessageEncoder } from '../protocol/encoder.js'
 import { MAX_STREAM_WINDOW } from '../protocol/messages.js'
 import { BufferFullError, MethodNotFoundError, ProtocolError } from './errors.js'
 import type { Registration } from './registry.js'
+import { Context, isAsyncIterable, isPromiseLike, newRunning, noop, type RunningCall } from './running-call.js'
 
 /** What incoming calls need from the channel; built by the channel as arrow functions. */
 export interface IncomingPorts<C> {
@@ -36,20 +37,6 @@ export interface IncomingLimits {
   readonly maxBufferedBytes: number
 }
 
-/** An incoming call whose handler has not finished yet. */
-interface RunningCall {
-  controller: AbortController | undefined
-  abortReason: unknown
-  cancelled: boolean
-  /** Stream credit: items this side may still send. */
-  credit: number
-  /** Wakes a stream pump waiting for credit or cancellation. */
-  resume: (() => void) | undefined
-  iterator: AsyncIterator<unknown> | undefined
-  /** The latest progress report, held while the outbox is saturated (earlier ones are replaced). */
-  progress: Payload | undefined
-}
-
 interface WaitingCall {
   readonly name: string
   readonly args: unknown[]
@@ -69,48 +56,6 @@ const nextTurn = (): Promise<void> =>
     if (typeof setImmediate === 'function') setImmediate(resolve)
     else setTimeout(resolve, 0)
   })
-
-const noop = (): void => {}
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
-}
-
-function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function'
-}
-
-function newRunning(credit: number): RunningCall {
-  return { controller: undefined, abortReason: undefined, cancelled: false, credit, resume: undefined, iterator: undefined, progress: undefined }
-}
-
-/** The CallContext a handler exposed with `{ context: true }` receives. */
-class Context<C> {
-  readonly channel: C
-  readonly #running: RunningCall
-  readonly #send: (value: unknown) => void
-
-  constructor(channel: C, running: RunningCall, send: (value: unknown) => void) {
-    this.channel = channel
-    this.#running = running
-    this.#send = send
-  }
-
-  get signal(): AbortSignal {
-    const running = this.#running
-    if (!running.controller) {
-      // Made on first use: handlers that never look at the signal cost no AbortController.
-      running.controller = new AbortController()
-      if (running.cancelled) running.controller.abort(running.abortReason)
-    }
-    return running.controller.signal
-  }
-
-  /** An own property rather than a method, so that `const { progress } = ctx` works too. */
-  readonly progress = (value: unknown): void => {
-    this.#send(value)
-  }
-}
 
 /**
  * Runs the peer's calls. Generic over the channel type so that it needs nothing from the channel's
