@@ -81,8 +81,9 @@ describe('unauthenticated and malformed frames', () => {
     await Promise.all(peers.map((peer) => peer.closed))
     const { stall, stats } = await server.stats()
     expect(stats.errors.ProtocolError).toBe(48)
-    // Through the general decoder each took 110-130 ms of the event loop; refused on the bytes, well under 1 ms.
-    expect(stall).toBeLessThan(250)
+    // Through the general decoder each took 110-130 ms of the event loop, and bursts of them seconds;
+    // refused on the bytes, well under 1 ms each (the bound leaves room for a loaded machine).
+    expect(stall).toBeLessThan(1000)
   })
 
   test('an id written as a float is refused, even when its value is a whole number', async () => {
