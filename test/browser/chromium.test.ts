@@ -11,9 +11,14 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { browserBundle } from './bundle.js'
 
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const missing = existsSync(executablePath)
-  ? undefined
-  : `no Chromium at ${executablePath} (install Debian's chromium, or set CHROMIUM_PATH): the browser test is skipped`
+// On Windows only an .exe can be started: under Wine, the Linux host's /usr/bin/chromium is visible but
+// cannot run.
+const missing =
+  process.platform === 'win32' && !executablePath.toLowerCase().endsWith('.exe')
+    ? `no Windows Chromium (set CHROMIUM_PATH to its .exe): the browser test is skipped`
+    : existsSync(executablePath)
+      ? undefined
+      : `no Chromium at ${executablePath} (install Debian's chromium, or set CHROMIUM_PATH): the browser test is skipped`
 if (missing) console.warn(missing)
 
 const pageDir = new URL('./page/', import.meta.url)
