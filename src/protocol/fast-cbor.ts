@@ -8,20 +8,14 @@
  * which the unit tests check value by value. Anything else (a Date, a Map, a BigInt, a class instance,
  * a float16 or a 64-bit integer on the wire, a tag other than 64, deep nesting) is not handled here:
  * the encoder returns undefined and the decoder GENERAL, and the caller uses cbor-x for the whole
- * message. So the subset can only be narrower than cbor-x, never different from it. One visible
- * difference: when the fast path gives up partway, cbor-x reads the value again, so a getter in it
- * runs twice.
+ * message: the subset can only be narrower than cbor-x. (Given up partway, a getter runs twice.)
  */
 import type { Payload } from './framing.js'
 import { DEFAULT_MAX_FRAME_ITEMS } from './profile.js'
 
 /** Returned by {@link fastDecode} when the payload needs the general decoder. */
 export const GENERAL: unique symbol = Symbol('general')
-
-/**
- * Returned by {@link fastEncode} when the value holds more data items than allowed, counted as the
- * profile check counts them (profile.ts): the message cannot be sent.
- */
+/** Returned by {@link fastEncode} when the value holds more data items than allowed (as profile.ts counts). */
 export const TOO_MANY_ITEMS: unique symbol = Symbol('too many items')
 
 /** Nesting the fast path goes into; deeper values (and cycles) are left to cbor-x. */
