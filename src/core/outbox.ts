@@ -77,11 +77,12 @@ export class Outbox {
   }
 
   /**
-   * Nothing should be added that can wait: there is no open sink, the sink pushed back, or the held
-   * bytes are over the budget. Stream pumps and progress reports wait for {@link drained} instead.
+   * Nothing should be added that can wait: there is no open sink, or the sink pushed back (frames are
+   * held only then, so held bytes over the budget imply it). Stream pumps and progress reports wait
+   * for {@link drained} instead.
    */
   get saturated(): boolean {
-    return this.#sink === undefined || this.#congested || this.#bytes > this.#maxBufferedBytes
+    return this.#sink === undefined || this.#congested
   }
 
   /** Resolves once the outbox is no longer saturated, or when the connection ends. */
