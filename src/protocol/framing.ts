@@ -92,13 +92,20 @@ export class FrameDecoder {
     this.#maxFrameSize = value
   }
 
+  /**
+   * While true, complete frames are held instead of handed out, from the next frame on (also in the
+   * middle of a chunk): a transport that pauses must stop delivering at once, since a stream can
+   * hand over megabytes in one chunk (Wine's named pipes do). `deliverHeld` hands them out later.
+   */
+  paused = false
+
   /** Unread bytes held, for callers that cap what an unauthenticated peer may buffer. */
   get buffered(): number {
     return this.#buffered
   }
 
   /**
-   * Feeds a chunk and calls `onFrame` for every complete payload, in order.
+   * Feeds a chunk and calls `onFrame` for every complete payload, in order, until `paused`.
    * @throws ProtocolError when a header announces more than `maxFrameSize`.
    */
   push(chunk: Uint8Array, onFrame: (payload: Uint8Array) => void): void {
@@ -112,7 +119,15 @@ export class FrameDecoder {
     }
     this.#chunks.push(chunk)
     this.#buffered += chunk.byteLength
-    for (;;) {
+    this.deliverHeld(onFrame)
+  }
+
+  /**
+   * Hands out the complete frames held (after a pause), until `paused` is set again.
+   * @throws ProtocolError when a header announces more than `maxFrameSize`.
+   */
+  deliverHeld(onFrame: (payload: Uint8Array) => void): void {
+    while (!this.paused) {
       if (this.#expected < 0) {
         if (this.#buffered < HEADER_SIZE) return
         const length = this.#readHeader()
@@ -132,7 +147,7 @@ export class FrameDecoder {
   #pushWhole(chunk: Uint8Array, onFrame: (payload: Uint8Array) => void): number {
     const end = chunk.byteLength
     let offset = 0
-    while (end - offset >= HEADER_SIZE) {
+    while (!this.paused && end - offset >= HEADER_SIZE) {
       const length = ((chunk[offset] << 24) | (chunk[offset + 1] << 16) | (chunk[offset + 2] << 8) | chunk[offset + 3]) >>> 0
       if (length > this.#maxFrameSize) {
         throw new ProtocolError(`frame of ${length} bytes exceeds the limit of ${this.#maxFrameSize} bytes`)

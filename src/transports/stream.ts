@@ -34,6 +34,24 @@ export class StreamTransport implements Transport {
     this.#flushScheduled = false
     this.#flushBatch()
   }
+  /** Hands a frame to the sink; set by start(). */
+  #onFrame: (payload: Uint8Array) => void = () => {}
+  /**
+   * Frames held by a pause are handed out on a later turn, never inside the caller of resume(), and
+   * before the stream reads on: its next chunk, or its end, must not overtake them.
+   */
+  #resumeScheduled = false
+  readonly #resumeTick = (): void => {
+    this.#resumeScheduled = false
+    if (this.#ended) return
+    try {
+      this.#decoder.deliverHeld(this.#onFrame)
+    } catch (error) {
+      this.destroy(error as Error)
+      return
+    }
+    if (!this.#decoder.paused) this.#readable.resume()
+  }
   #ended = false
   #closeTimer: ReturnType<typeof setTimeout> | undefined
 
@@ -45,7 +63,7 @@ export class StreamTransport implements Transport {
 
   start(sink: TransportSink): void {
     this.#sink = sink
-    const onFrame = (payload: Uint8Array): void => sink.message(payload)
+    const onFrame = (this.#onFrame = (payload: Uint8Array): void => sink.message(payload))
     this.#readable.on('data', (chunk: Uint8Array) => {
       if (this.#ended) return
       try {
@@ -113,12 +131,19 @@ export class StreamTransport implements Transport {
     this.#writable.write(chunk)
   }
 
+  /** Stops delivering at once, from the next frame of the chunk being read, and stops reading. */
   pause(): void {
+    this.#decoder.paused = true
     this.#readable.pause()
   }
 
   resume(): void {
-    this.#readable.resume()
+    this.#decoder.paused = false
+    if (this.#decoder.buffered === 0) this.#readable.resume()
+    else if (!this.#resumeScheduled) {
+      this.#resumeScheduled = true
+      setImmediate(this.#resumeTick)
+    }
   }
 
   limitFrameSize(bytes: number): void {

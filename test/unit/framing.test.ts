@@ -242,3 +242,56 @@ describe('FrameDecoder', () => {
     }
   })
 })
+
+describe('FrameDecoder paused', () => {
+  const payloads = Array.from({ length: 6 }, (_, i) => payloadOf(10 + i, i))
+  const bytes = concat(payloads.map(frame))
+
+  test('a pause set by a frame stops delivery right after it, in the middle of the chunk; deliverHeld goes on in order', () => {
+    const decoder = new FrameDecoder(MiB)
+    const frames: Uint8Array[] = []
+    const onFrame = (payload: Uint8Array): void => {
+      frames.push(payload.slice())
+      if (frames.length === 2 || frames.length === 4) decoder.paused = true
+    }
+    decoder.push(bytes, onFrame)
+    expect(frames).toEqual(payloads.slice(0, 2))
+    // Everything after the second frame is held, not lost.
+    expect(decoder.buffered).toBe(bytes.byteLength - frame(payloads[0]).byteLength - frame(payloads[1]).byteLength)
+    // Still paused: nothing moves.
+    decoder.deliverHeld(onFrame)
+    expect(frames.length).toBe(2)
+    decoder.paused = false
+    decoder.deliverHeld(onFrame)
+    expect(frames).toEqual(payloads.slice(0, 4))
+    decoder.paused = false
+    decoder.deliverHeld(onFrame)
+    expect(frames).toEqual(payloads)
+    expect(decoder.buffered).toBe(0)
+  })
+
+  test('chunks pushed while paused are held behind the earlier ones, at every split', () => {
+    for (let split = 0; split <= bytes.byteLength; split++) {
+      const decoder = new FrameDecoder(MiB)
+      const frames: Uint8Array[] = []
+      const onFrame = (payload: Uint8Array): void => void frames.push(payload.slice())
+      decoder.paused = true
+      decoder.push(bytes.subarray(0, split), onFrame)
+      decoder.push(bytes.subarray(split), onFrame)
+      expect(frames).toEqual([])
+      decoder.paused = false
+      decoder.deliverHeld(onFrame)
+      expect(frames).toEqual(payloads)
+    }
+  })
+
+  test('an oversized header among the held frames throws when delivery reaches it', () => {
+    const decoder = new FrameDecoder(64)
+    const frames: Uint8Array[] = []
+    decoder.paused = true
+    decoder.push(concat([frame(payloads[0]), encodeHeader(65)]), (payload) => frames.push(payload))
+    decoder.paused = false
+    expect(() => decoder.deliverHeld((payload) => frames.push(payload))).toThrow(ProtocolError)
+    expect(frames.length).toBe(1)
+  })
+})

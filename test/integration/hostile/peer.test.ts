@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from 'vitest'
 import { mailbox, type Mailbox, type Report } from '../../helpers/mailbox.js'
+import { underWine } from '../../helpers/platform.js'
 import { spawnFixture, tempSocket } from '../../helpers/processes.js'
 import { MessageType, encode, frame, helloFrame, messageFrame, rawConnect } from '../../helpers/wire.js'
 import type { Memory } from '../faults/support.js'
@@ -216,7 +217,9 @@ describe('queued frames are counted at what they cost', () => {
       if (pending.length >= 3 && pending[pending.length - 3] === pending[pending.length - 1]) break
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
-    expect(peer.socket.writableLength).toBeGreaterThan(0)
+    // Wine's pipes take every write whether or not the server reads (it then receives the 14 MB in one
+    // chunk): no pushback to see there, but the memory bound holds (one-chunk.test.ts).
+    if (!underWine) expect(peer.socket.writableLength).toBeGreaterThan(0)
     expect(Math.max(...samples.map((s) => grown(s.memory, server.baseline)))).toBeLessThan(24 * MiB)
   })
 })
