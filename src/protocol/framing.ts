@@ -36,6 +36,16 @@ export const HEADER_SIZE = 4
 /** Frames from this size on are copied out of a chunk more than twice their size; see #take. */
 const PIN_COPY_MIN = 4096
 
+/**
+ * Frames from this size on are assembled in a buffer of their own once an eighth of them has arrived,
+ * each chunk copied in as it comes and let go, rather than held until the frame is complete: a 16 MiB
+ * frame then takes 16 MiB, not twice that, and the socket's read buffers are reused instead of being
+ * fresh memory each time (first touches of new pages are most of a large frame's cost on some machines).
+ * Not at the header: a peer that announces a large frame and sends little makes this side reserve at
+ * most eight times what it sent.
+ */
+const ASSEMBLE_MIN = 1024 * 1024
+
 /** Largest length the header can express. */
 export const MAX_FRAME_LENGTH = 0xffffffff
 
@@ -68,6 +78,9 @@ export class FrameDecoder {
   #buffered = 0
   /** Payload length of the frame being assembled, or -1 while its header is incomplete. */
   #expected = -1
+  /** The buffer a large frame is copied into as it arrives (see ASSEMBLE_MIN), and the bytes it has. */
+  #assembly: Uint8Array | undefined
+  #filled = 0
 
   readonly #allocate: (length: number) => Uint8Array
 
@@ -110,6 +123,16 @@ export class FrameDecoder {
    */
   push(chunk: Uint8Array, onFrame: (payload: Uint8Array) => void): void {
     if (chunk.byteLength === 0) return
+    if (this.#assembly) {
+      const rest = this.#fill(this.#assembly, chunk)
+      if (!rest) return
+      if (rest.byteLength > 0) {
+        this.#chunks.push(rest)
+        this.#buffered += rest.byteLength
+      }
+      this.deliverHeld(onFrame)
+      return
+    }
     if (this.#buffered === 0 && this.#expected < 0) {
       // Nothing held from earlier chunks (the usual case): whole frames are read straight out of this
       // one, and only what remains of it is kept.
@@ -136,11 +159,48 @@ export class FrameDecoder {
         }
         this.#expected = length
       }
-      if (this.#buffered < this.#expected) return
+      if (this.#buffered < this.#expected) {
+        if (this.#expected >= ASSEMBLE_MIN && this.#buffered * 8 >= this.#expected) this.#assemble()
+        return
+      }
       const payload = this.#take(this.#expected)
       this.#expected = -1
       onFrame(payload)
     }
+  }
+
+  /** Starts assembling the incomplete frame held, `#expected` bytes long, from the bytes held so far. */
+  #assemble(): void {
+    const frame = this.#allocate(this.#expected)
+    let filled = 0
+    for (let i = 0; i < this.#chunks.length; i++) {
+      const part = i === 0 ? this.#chunks[0].subarray(this.#offset) : this.#chunks[i]
+      frame.set(part, filled)
+      filled += part.byteLength
+    }
+    this.#chunks.length = 0
+    this.#offset = 0
+    this.#buffered = 0
+    this.#assembly = frame
+    this.#filled = filled
+  }
+
+  /**
+   * Copies the start of `chunk` into the frame being assembled. Returns what is left of the chunk once
+   * the frame is complete (the frame is then held as a chunk of its own, ahead of it), or undefined.
+   */
+  #fill(frame: Uint8Array, chunk: Uint8Array): Uint8Array | undefined {
+    const need = frame.byteLength - this.#filled
+    if (chunk.byteLength < need) {
+      frame.set(chunk, this.#filled)
+      this.#filled += chunk.byteLength
+      return undefined
+    }
+    frame.set(need === chunk.byteLength ? chunk : chunk.subarray(0, need), this.#filled)
+    this.#assembly = undefined
+    this.#chunks.push(frame)
+    this.#buffered = frame.byteLength
+    return chunk.subarray(need)
   }
 
   /** Hands out the complete frames at the start of `chunk`; returns where the first incomplete one starts. */

@@ -295,3 +295,58 @@ describe('FrameDecoder paused', () => {
     expect(frames.length).toBe(1)
   })
 })
+
+describe('FrameDecoder, large frames', () => {
+  test('a large frame is copied into its own buffer as it arrives, once an eighth of it is held, and the chunks are let go', () => {
+    const size = 4 * MiB
+    const payload = payloadOf(size, 3)
+    const bytes = concat([frame(payload), frame(payloadOf(10, 4))])
+    const allocated: number[] = []
+    const decoder = new FrameDecoder(8 * MiB, (length) => {
+      allocated.push(length)
+      return new Uint8Array(length)
+    })
+    const frames: Uint8Array[] = []
+    const step = 64 * 1024
+    for (let offset = 0; offset < bytes.byteLength; offset += step) {
+      decoder.push(bytes.slice(offset, offset + step), (view) => frames.push(view))
+      const received = Math.min(offset + step, bytes.byteLength) - HEADER_SIZE
+      if (received < size / 8) expect(decoder.buffered).toBe(received)
+      else if (received < size) expect(decoder.buffered).toBe(0)
+    }
+    // One buffer for the large frame, made once an eighth had arrived; none for anything else.
+    expect(allocated).toEqual([size])
+    expect(frames.length).toBe(2)
+    expect(frames[0]).toEqual(payload)
+    expect(frames[1]).toEqual(payloadOf(10, 4))
+  })
+
+  test('a large frame is assembled however it is split, and what follows it in the last chunk comes out in order', () => {
+    const size = MiB + 3
+    const payloads = [payloadOf(size, 1), payloadOf(5, 2), payloadOf(size, 5)]
+    const bytes = concat(payloads.map(frame))
+    for (const step of [1000, 65_536, 131_075, 700_001]) {
+      const frames: Uint8Array[] = []
+      const decoder = new FrameDecoder(2 * MiB)
+      for (let offset = 0; offset < bytes.byteLength; offset += step)
+        decoder.push(bytes.subarray(offset, offset + step), (view) => frames.push(view.slice()))
+      expect(frames).toEqual(payloads)
+      expect(decoder.buffered).toBe(0)
+    }
+  })
+
+  test('a pause while a large frame is assembled holds it once complete; deliverHeld hands it out', () => {
+    const size = 2 * MiB
+    const bytes = concat([frame(payloadOf(size, 7)), frame(payloadOf(3, 8))])
+    const decoder = new FrameDecoder(4 * MiB)
+    const frames: Uint8Array[] = []
+    const onFrame = (view: Uint8Array): void => void frames.push(view.slice())
+    decoder.push(bytes.subarray(0, MiB), onFrame)
+    decoder.paused = true
+    decoder.push(bytes.subarray(MiB), onFrame)
+    expect(frames).toEqual([])
+    decoder.paused = false
+    decoder.deliverHeld(onFrame)
+    expect(frames).toEqual([payloadOf(size, 7), payloadOf(3, 8)])
+  })
+})
