@@ -8,6 +8,10 @@
  * that was used before and into memory never touched (page faults), which is where the 16 MiB echo
  * spends its time. Figures are medians of 7 batches, in nanoseconds per operation (milliseconds for
  * the 16 MiB copy).
+ *
+ * Two structured payloads follow the echo: a call whose argument is a 20-field record with a `Date`
+ * (the structured-object scenario), and one whose argument also holds a `Map`, a `Set`, a
+ * `Float64Array` and a `BigInt`; each encoded and decoded through the codec and through bare cbor-x.
  */
 import { Decoder, Encoder } from 'cbor-x'
 import { CODEC_OPTIONS, Codec } from '../dist/protocol/codec.js'
@@ -40,6 +44,45 @@ const result = (id) => [4, id, bytes32]
 const callBytes = codec.encode(call(1000))
 const resultBytes = codec.encode(result(1000))
 
+/** A 20-field record with a Date, as an application would send it. Built once: the rows time the codec. */
+const record = {
+  id: 1000,
+  kind: 'order',
+  status: 'shipped',
+  customer: 'Ada Lovelace',
+  email: 'ada@example.com',
+  createdAt: new Date(1_700_000_000_123),
+  quantity: 3,
+  unitPrice: 19.99,
+  total: 59.97,
+  currency: 'EUR',
+  paid: true,
+  gift: false,
+  note: null,
+  tags: ['priority', 'fragile'],
+  address: { street: '12 Analytical Way', city: 'London', zip: 'N1 9GU' },
+  lines: 2,
+  warehouse: 'LHR-4',
+  carrier: 'dhl',
+  tracking: 'JD014600006281234567',
+  version: 7,
+}
+/** The same with a Map, a Set, a typed array and a BigInt. */
+const rich = {
+  ...record,
+  stock: new Map([
+    ['LHR-4', 12],
+    ['CDG-1', 0],
+  ]),
+  regions: new Set(['eu', 'uk']),
+  samples: new Float64Array([0.5, 1.25, 2.5, 5]),
+  ledger: 9_007_199_254_740_993n,
+}
+const recordCall = (id) => [2, id, 'save', [record]]
+const richCall = (id) => [2, id, 'save', [rich]]
+const recordBytes = codec.encode(recordCall(1000))
+const richBytes = codec.encode(richCall(1000))
+
 const rows = [
   ['call: Codec.encodeData (client sends; fast path)', () => time((i) => codec.encodeData(call(i), 3))],
   ['call: cbor-x Encoder.encode alone', () => time((i) => encoder.encode(call(i)))],
@@ -50,6 +93,14 @@ const rows = [
   ['result: Codec.encodeData (server sends; fast path)', () => time((i) => codec.encodeData(result(i), 2))],
   ['result: cbor-x Encoder.encode alone', () => time((i) => encoder.encode(result(i)))],
   ['result: Codec.decode (client receives; fast path)', () => time(() => codec.decode(resultBytes))],
+  ['record: Codec.encodeData (20 fields with a Date)', () => time((i) => codec.encodeData(recordCall(i), 3), PER_BATCH / 4)],
+  ['record: cbor-x Encoder.encode alone', () => time((i) => encoder.encode(recordCall(i)), PER_BATCH / 4)],
+  ['record: Codec.decode', () => time(() => codec.decode(recordBytes), PER_BATCH / 4)],
+  ['record: cbor-x Decoder.decode alone', () => time(() => decoder.decode(recordBytes), PER_BATCH / 4)],
+  ['record with Map, Set, Float64Array, BigInt: Codec.encodeData', () => time((i) => codec.encodeData(richCall(i), 3), PER_BATCH / 4)],
+  ['record with Map, Set, Float64Array, BigInt: Codec.decode', () => time(() => codec.decode(richBytes), PER_BATCH / 4)],
+  ['record with Map, Set, Float64Array, BigInt: cbor-x encode', () => time((i) => encoder.encode(richCall(i)), PER_BATCH / 4)],
+  ['record with Map, Set, Float64Array, BigInt: cbor-x decode', () => time(() => decoder.decode(richBytes), PER_BATCH / 4)],
   [
     'raw-socket per frame: header + copy into a new Buffer',
     () =>
@@ -63,7 +114,9 @@ const rows = [
 ]
 
 console.log(`Node ${process.version}; ns per operation, median of ${BATCHES} batches of ${PER_BATCH.toLocaleString('en-US')}\n`)
-console.log(`call ${callBytes.byteLength} bytes, result ${resultBytes.byteLength} bytes on the wire (payload)\n`)
+console.log(
+  `call ${callBytes.byteLength} bytes, result ${resultBytes.byteLength} bytes, record call ${recordBytes.byteLength} bytes, record call with Map... ${richBytes.byteLength} bytes on the wire (payload)\n`,
+)
 const figures = {}
 for (const [label, run] of rows) {
   figures[label] = run()
