@@ -5,7 +5,9 @@
  */
 import { Decoder, Encoder, type Options } from 'cbor-x'
 import { ProtocolError, SerializationError } from './errors.js'
-import { fastDecode, fastEncode, GENERAL, TOO_MANY_ITEMS } from './fast-cbor.js'
+import { GENERAL, TOO_MANY_ITEMS } from './fast-common.js'
+import { fastDecode } from './fast-decode.js'
+import { fastEncode } from './fast-encode.js'
 import type { Payload } from './framing.js'
 import type { Message } from './messages.js'
 import { checkProfile, DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES, profileViolation } from './profile.js'
@@ -137,7 +139,7 @@ export class Codec {
   }
 
   /**
-   * The fast path (fast-cbor.ts), or undefined for cbor-x. What it writes needs no sender-side check
+   * The fast path (fast-encode.ts), or undefined for cbor-x. What it writes needs no sender-side check
    * but the item count, which it keeps itself: no indefinite lengths, no tags but 64, no bignums.
    */
   #fastEncode(message: Message, largeBinaryFrom: number): Payload | undefined {

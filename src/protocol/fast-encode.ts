@@ -1,49 +1,30 @@
 /**
- * A fast path in front of cbor-x for the values nearly every message is made of: numbers, strings,
- * booleans, null, undefined, plain arrays and objects, and Uint8Array/Buffer.
- *
- * It exists because cbor-x spends most of a small call's encode time finding a Uint8Array's tag (an
- * `instanceof` scan over its extension classes) and, on decode, attaching a DataView to every source.
- * The bytes are the same as cbor-x writes with CODEC_OPTIONS and the values are the same as it reads,
- * which the unit tests check value by value. Anything else (a Date, a Map, a BigInt, a class instance,
- * a float16 or a 64-bit integer on the wire, a tag other than 64, deep nesting) is not handled here:
- * the encoder returns undefined and the decoder GENERAL, and the caller uses cbor-x for the whole
- * message: the subset can only be narrower than cbor-x. (Given up partway, a getter runs twice.)
+ * The encoding half of the codec's fast path (see fast-common.ts): numbers, strings, booleans, null,
+ * undefined, plain arrays and objects, and Uint8Array/Buffer, written by hand into a buffer shared by
+ * every channel of the process, byte for byte as cbor-x writes them with CODEC_OPTIONS (the unit tests
+ * compare the two). Anything else (a Date, a Map, a BigInt, a class instance, deep nesting) makes
+ * {@link fastEncode} return undefined, and the caller uses cbor-x for the whole message.
+ * (Given up partway, a getter runs twice.) It also owns the cutting of large byte strings into
+ * chunks of their own, and the count of data items a message may hold.
  */
 import type { Payload } from './framing.js'
+import { littleEndian, MAX_DEPTH, TOO_MANY_ITEMS } from './fast-common.js'
 import { DEFAULT_MAX_FRAME_ITEMS } from './profile.js'
 
-/** Returned by {@link fastDecode} when the payload needs the general decoder. */
-export const GENERAL: unique symbol = Symbol('general')
-/** Returned by {@link fastEncode} when the value holds more data items than allowed (as profile.ts counts). */
-export const TOO_MANY_ITEMS: unique symbol = Symbol('too many items')
-
-/** Nesting the fast path goes into; deeper values (and cycles) are left to cbor-x. */
-const MAX_DEPTH = 64
 /** Size of a fresh encode buffer; messages are written back to back into it. */
 const BUFFER_SIZE = 8192
 /** A buffer grown beyond this for one large message is let go after it, not kept for the next ones. */
 const MAX_KEPT_BUFFER = 64 * 1024
 /** Strings up to this many UTF-16 units are encoded by hand, as cbor-x does; longer ones by TextEncoder. */
 const HAND_ENCODED_STRING = 0x40
-/** ASCII strings up to this many bytes are decoded by hand; longer ones by TextDecoder. */
-const HAND_DECODED_STRING = 24
 
 // Buffer is Node's; protocol/ runs in browsers too, where it is absent and never matches.
 const NodeBuffer: unknown = (globalThis as Record<string, unknown>).Buffer
 
 const utf8Encoder = new TextEncoder()
-// fatal: invalid UTF-8 goes to cbor-x, which decides what it becomes. ignoreBOM: a leading U+FEFF is
-// part of the string and is kept, as cbor-x keeps it with its native string decoder (Node) and its
-// short-string decoder. (Its fallback for longer strings without the native decoder, in browsers,
-// drops it; the fast path does not copy that loss.)
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 const float64 = new Float64Array(1)
 const float64Bytes = new Uint8Array(float64.buffer)
-const float32 = new Float32Array(1)
-const float32Bytes = new Uint8Array(float32.buffer)
-const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
 // Encoder state, shared by every channel of the process like cbor-x's own: each message is written
 // after the previous one and the buffer is replaced, never overwritten, when it is full, so a payload
@@ -64,7 +45,7 @@ let encodeItemsLeft = 0
  * Encodes `value` as cbor-x would, or returns undefined when it holds something the fast path leaves
  * to cbor-x. With `largeBinary` > 0, byte strings of that many bytes or more are not copied: the result
  * is then a list of chunks, each large value one of them behind a header in the chunk before.
- * Returns {@link TOO_MANY_ITEMS}, as soon as it is known, when the message would hold more than
+ * Returns TOO_MANY_ITEMS, as soon as it is known, when the message would hold more than
  * `maxItems` data items. Exceptions of the value's own getters propagate.
  */
 export function fastEncode(value: unknown, largeBinaryFrom = 0, maxItems = DEFAULT_MAX_FRAME_ITEMS): Payload | undefined | typeof TOO_MANY_ITEMS {
@@ -278,167 +259,5 @@ function writeBytes(bytes: Uint8Array, tagged: boolean): boolean {
   reserve(length)
   target.set(bytes, position)
   position += length
-  return true
-}
-
-// Decoder state for the payload being read.
-let src: Uint8Array = target
-let at = 0
-let end = 0
-/** Data items the payload being read may still hold; below 0, it holds too many. */
-let decodeItemsLeft = 0
-
-/**
- * Decodes a payload as cbor-x would, when it is made only of what the fast path handles (and keeps to
- * the CBOR profile: definite lengths, counts the payload can hold, valid UTF-8, at most `maxItems` data
- * items counted as profile.ts counts them); otherwise returns {@link GENERAL}. It never throws:
- * anything malformed is GENERAL, for the general path to reject. Item counts are checked at each
- * array and map head, before anything is built for its elements.
- */
-export function fastDecode(payload: Uint8Array, maxItems = DEFAULT_MAX_FRAME_ITEMS): unknown {
-  src = payload
-  at = 0
-  end = payload.byteLength
-  decodeItemsLeft = maxItems - 1
-  const value = read(0)
-  const whole = at === end
-  src = target
-  return whole ? value : GENERAL
-}
-
-function read(depth: number): unknown {
-  if (at >= end) return GENERAL
-  const initial = src[at++]
-  const major = initial >> 5
-  if (major === 7) return readSimple(initial & 0x1f)
-  const n = readArgument(initial & 0x1f)
-  if (n < 0) return GENERAL
-  switch (major) {
-    case 0:
-      return n
-    case 1:
-      return -1 - n
-    case 2:
-      if (n > end - at) return GENERAL
-      return src.subarray(at, (at += n))
-    case 3:
-      return readString(n)
-    case 4: {
-      if (n > end - at || depth >= MAX_DEPTH || (decodeItemsLeft -= n) < 0) return GENERAL
-      const array = new Array(n)
-      for (let i = 0; i < n; i++) {
-        const member = read(depth + 1)
-        if (member === GENERAL) return GENERAL
-        array[i] = member
-      }
-      return array
-    }
-    case 5: {
-      if (n > (end - at) / 2 || depth >= MAX_DEPTH || (decodeItemsLeft -= 2 * n) < 0) return GENERAL
-      const object: Record<string, unknown> = {}
-      for (let i = 0; i < n; i++) {
-        // Text-string keys only: cbor-x turns other keys into strings, which is left to it.
-        const head = at < end ? src[at] : 0
-        if (head < 0x60 || head > 0x7a) return GENERAL
-        at++
-        const length = readArgument(head & 0x1f)
-        if (length < 0) return GENERAL
-        const key = readString(length)
-        if (key === GENERAL || key === '__proto__') return GENERAL
-        const member = read(depth + 1)
-        if (member === GENERAL) return GENERAL
-        object[key as string] = member
-      }
-      return object
-    }
-    case 6: {
-      // Tag 64: a Uint8Array viewing the byte string that follows. Any other tag is general.
-      if (n !== 64 || at >= end || src[at] >> 5 !== 2 || --decodeItemsLeft < 0) return GENERAL
-      const length = readArgument(src[at++] & 0x1f)
-      if (length < 0 || length > end - at) return GENERAL
-      const view = new Uint8Array(src.buffer, src.byteOffset + at, length)
-      at += length
-      return view
-    }
-    default:
-      return GENERAL
-  }
-}
-
-/** The argument of a head whose low five bits are `low` (at is past the initial byte), or -1. */
-function readArgument(low: number): number {
-  if (low < 0x18) return low
-  if (low === 0x18) {
-    if (at + 1 > end) return -1
-    return src[at++]
-  }
-  if (low === 0x19) {
-    if (at + 2 > end) return -1
-    const n = (src[at] << 8) | src[at + 1]
-    at += 2
-    return n
-  }
-  if (low === 0x1a) {
-    if (at + 4 > end) return -1
-    const n = src[at] * 0x1000000 + ((src[at + 1] << 16) | (src[at + 2] << 8) | src[at + 3])
-    at += 4
-    return n
-  }
-  // 64-bit arguments (BigInt in cbor-x), indefinite lengths, reserved values.
-  return -1
-}
-
-function readSimple(n: number): unknown {
-  switch (n) {
-    case 0x14:
-      return false
-    case 0x15:
-      return true
-    case 0x16:
-      return null
-    case 0x17:
-      return undefined
-    case 0x1a:
-      if (at + 4 > end) return GENERAL
-      if (littleEndian) for (let i = 3; i >= 0; i--) float32Bytes[i] = src[at++]
-      else for (let i = 0; i < 4; i++) float32Bytes[i] = src[at++]
-      return float32[0]
-    case 0x1b:
-      if (at + 8 > end) return GENERAL
-      if (littleEndian) for (let i = 7; i >= 0; i--) float64Bytes[i] = src[at++]
-      else for (let i = 0; i < 8; i++) float64Bytes[i] = src[at++]
-      return float64[0]
-    default:
-      // float16 and other simple values.
-      return GENERAL
-  }
-}
-
-function readString(length: number): unknown {
-  if (length > end - at) return GENERAL
-  if (length <= HAND_DECODED_STRING && isAscii(at, at + length)) {
-    // Up to here, eight characters at a time beat TextDecoder's fixed cost.
-    const from = String.fromCharCode
-    const last = at + length
-    let text = ''
-    let i = at
-    for (; i + 8 <= last; i += 8) {
-      text += from(src[i], src[i + 1], src[i + 2], src[i + 3], src[i + 4], src[i + 5], src[i + 6], src[i + 7])
-    }
-    for (; i < last; i++) text += from(src[i])
-    at = last
-    return text
-  }
-  try {
-    const text = utf8Decoder.decode(src.subarray(at, at + length))
-    at += length
-    return text
-  } catch {
-    return GENERAL
-  }
-}
-
-function isAscii(from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (src[i] >= 0x80) return false
   return true
 }

@@ -1,0 +1,188 @@
+/**
+ * The decoding half of the codec's fast path (see fast-common.ts): reads a payload made only of
+ * numbers, strings, booleans, null, undefined, arrays, maps with text keys and tagged or untagged
+ * byte strings, into the values cbor-x reads with CODEC_OPTIONS (the unit tests compare the two).
+ * Anything else, and anything malformed or outside the profile, makes {@link fastDecode} return
+ * GENERAL untouched, for the profile check and cbor-x to read or reject: what it accepts is a strict
+ * subset of the profile (profile.ts), data item budget included.
+ */
+import { GENERAL, littleEndian, MAX_DEPTH } from './fast-common.js'
+import { DEFAULT_MAX_FRAME_ITEMS } from './profile.js'
+
+/** ASCII strings up to this many bytes are decoded by hand; longer ones by TextDecoder. */
+const HAND_DECODED_STRING = 24
+
+// fatal: invalid UTF-8 goes to cbor-x, which decides what it becomes. ignoreBOM: a leading U+FEFF is
+// part of the string and is kept, as cbor-x keeps it with its native string decoder (Node) and its
+// short-string decoder. (Its fallback for longer strings without the native decoder, in browsers,
+// drops it; the fast path does not copy that loss.)
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+const float64 = new Float64Array(1)
+const float64Bytes = new Uint8Array(float64.buffer)
+const float32 = new Float32Array(1)
+const float32Bytes = new Uint8Array(float32.buffer)
+/** What the decoder reads when no payload is being read: it holds on to none. */
+const NOTHING = new Uint8Array(0)
+
+// Decoder state for the payload being read.
+let src: Uint8Array = NOTHING
+let at = 0
+let end = 0
+/** Data items the payload being read may still hold; below 0, it holds too many. */
+let decodeItemsLeft = 0
+
+/**
+ * Decodes a payload as cbor-x would, when it is made only of what the fast path handles (and keeps to
+ * the CBOR profile: definite lengths, counts the payload can hold, valid UTF-8, at most `maxItems` data
+ * items counted as profile.ts counts them); otherwise returns GENERAL. It never throws:
+ * anything malformed is GENERAL, for the general path to reject. Item counts are checked at each
+ * array and map head, before anything is built for its elements.
+ */
+export function fastDecode(payload: Uint8Array, maxItems = DEFAULT_MAX_FRAME_ITEMS): unknown {
+  src = payload
+  at = 0
+  end = payload.byteLength
+  decodeItemsLeft = maxItems - 1
+  const value = read(0)
+  const whole = at === end
+  src = NOTHING
+  return whole ? value : GENERAL
+}
+
+function read(depth: number): unknown {
+  if (at >= end) return GENERAL
+  const initial = src[at++]
+  const major = initial >> 5
+  if (major === 7) return readSimple(initial & 0x1f)
+  const n = readArgument(initial & 0x1f)
+  if (n < 0) return GENERAL
+  switch (major) {
+    case 0:
+      return n
+    case 1:
+      return -1 - n
+    case 2:
+      if (n > end - at) return GENERAL
+      return src.subarray(at, (at += n))
+    case 3:
+      return readString(n)
+    case 4: {
+      if (n > end - at || depth >= MAX_DEPTH || (decodeItemsLeft -= n) < 0) return GENERAL
+      const array = new Array(n)
+      for (let i = 0; i < n; i++) {
+        const member = read(depth + 1)
+        if (member === GENERAL) return GENERAL
+        array[i] = member
+      }
+      return array
+    }
+    case 5: {
+      if (n > (end - at) / 2 || depth >= MAX_DEPTH || (decodeItemsLeft -= 2 * n) < 0) return GENERAL
+      const object: Record<string, unknown> = {}
+      for (let i = 0; i < n; i++) {
+        // Text-string keys only: cbor-x turns other keys into strings, which is left to it.
+        const head = at < end ? src[at] : 0
+        if (head < 0x60 || head > 0x7a) return GENERAL
+        at++
+        const length = readArgument(head & 0x1f)
+        if (length < 0) return GENERAL
+        const key = readString(length)
+        if (key === GENERAL || key === '__proto__') return GENERAL
+        const member = read(depth + 1)
+        if (member === GENERAL) return GENERAL
+        object[key as string] = member
+      }
+      return object
+    }
+    case 6: {
+      // Tag 64: a Uint8Array viewing the byte string that follows. Any other tag is general.
+      if (n !== 64 || at >= end || src[at] >> 5 !== 2 || --decodeItemsLeft < 0) return GENERAL
+      const length = readArgument(src[at++] & 0x1f)
+      if (length < 0 || length > end - at) return GENERAL
+      const view = new Uint8Array(src.buffer, src.byteOffset + at, length)
+      at += length
+      return view
+    }
+    default:
+      return GENERAL
+  }
+}
+
+/** The argument of a head whose low five bits are `low` (at is past the initial byte), or -1. */
+function readArgument(low: number): number {
+  if (low < 0x18) return low
+  if (low === 0x18) {
+    if (at + 1 > end) return -1
+    return src[at++]
+  }
+  if (low === 0x19) {
+    if (at + 2 > end) return -1
+    const n = (src[at] << 8) | src[at + 1]
+    at += 2
+    return n
+  }
+  if (low === 0x1a) {
+    if (at + 4 > end) return -1
+    const n = src[at] * 0x1000000 + ((src[at + 1] << 16) | (src[at + 2] << 8) | src[at + 3])
+    at += 4
+    return n
+  }
+  // 64-bit arguments (BigInt in cbor-x), indefinite lengths, reserved values.
+  return -1
+}
+
+function readSimple(n: number): unknown {
+  switch (n) {
+    case 0x14:
+      return false
+    case 0x15:
+      return true
+    case 0x16:
+      return null
+    case 0x17:
+      return undefined
+    case 0x1a:
+      if (at + 4 > end) return GENERAL
+      if (littleEndian) for (let i = 3; i >= 0; i--) float32Bytes[i] = src[at++]
+      else for (let i = 0; i < 4; i++) float32Bytes[i] = src[at++]
+      return float32[0]
+    case 0x1b:
+      if (at + 8 > end) return GENERAL
+      if (littleEndian) for (let i = 7; i >= 0; i--) float64Bytes[i] = src[at++]
+      else for (let i = 0; i < 8; i++) float64Bytes[i] = src[at++]
+      return float64[0]
+    default:
+      // float16 and other simple values.
+      return GENERAL
+  }
+}
+
+function readString(length: number): unknown {
+  if (length > end - at) return GENERAL
+  if (length <= HAND_DECODED_STRING && isAscii(at, at + length)) {
+    // Up to here, eight characters at a time beat TextDecoder's fixed cost.
+    const from = String.fromCharCode
+    const last = at + length
+    let text = ''
+    let i = at
+    for (; i + 8 <= last; i += 8) {
+      text += from(src[i], src[i + 1], src[i + 2], src[i + 3], src[i + 4], src[i + 5], src[i + 6], src[i + 7])
+    }
+    for (; i < last; i++) text += from(src[i])
+    at = last
+    return text
+  }
+  try {
+    const text = utf8Decoder.decode(src.subarray(at, at + length))
+    at += length
+    return text
+  } catch {
+    return GENERAL
+  }
+}
+
+function isAscii(from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (src[i] >= 0x80) return false
+  return true
+}
