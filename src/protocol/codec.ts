@@ -140,7 +140,8 @@ export class Codec {
 
   /**
    * The fast path (fast-encode.ts), or undefined for cbor-x. What it writes needs no sender-side check
-   * but the item count, which it keeps itself: no indefinite lengths, no tags but 64, no bignums.
+   * but the item count, which it keeps itself: no indefinite lengths, no tag 27, no bignum over
+   * MAX_BIGNUM_BYTES (it leaves larger ones to cbor-x and the check below).
    */
   #fastEncode(message: Message, largeBinaryFrom: number): Payload | undefined {
     let fast: ReturnType<typeof fastEncode>

@@ -19,3 +19,40 @@ export const TOO_MANY_ITEMS: unique symbol = Symbol('too many items')
 export const MAX_DEPTH = 64
 
 export const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+
+/** The typed array classes the fast path reads and writes, and the bytes each element takes. */
+export type TypedArrayClass =
+  | Uint8ArrayConstructor
+  | Uint8ClampedArrayConstructor
+  | Uint16ArrayConstructor
+  | Uint32ArrayConstructor
+  | BigUint64ArrayConstructor
+  | Int8ArrayConstructor
+  | Int16ArrayConstructor
+  | Int32ArrayConstructor
+  | BigInt64ArrayConstructor
+  | Float32ArrayConstructor
+  | Float64ArrayConstructor
+
+/**
+ * The typed arrays cbor-x tags (RFC 8746), each with the tag it writes on this machine. A typed array
+ * travels as the bytes of its span, in the sender's byte order, with no padding; the tag says which
+ * order (a big-endian tag is 4 below its little-endian one, bytes and clamped bytes have one tag).
+ */
+export const TYPED_ARRAY_TAGS: ReadonlyMap<TypedArrayClass, number> = new Map(
+  (
+    [
+      [Uint8Array, 64],
+      [Uint8ClampedArray, 68],
+      [Uint16Array, 69],
+      [Uint32Array, 70],
+      [BigUint64Array, 71],
+      [Int8Array, 72],
+      [Int16Array, 77],
+      [Int32Array, 78],
+      [BigInt64Array, 79],
+      [Float32Array, 85],
+      [Float64Array, 86],
+    ] as const
+  ).map(([type, tag]) => [type, littleEndian || type.BYTES_PER_ELEMENT === 1 ? tag : tag - 4]),
+)

@@ -1,15 +1,16 @@
 /**
  * The encoding half of the codec's fast path (see fast-common.ts): numbers, strings, booleans, null,
- * undefined, plain arrays and objects, and Uint8Array/Buffer, written by hand into a buffer shared by
- * every channel of the process, byte for byte as cbor-x writes them with CODEC_OPTIONS (the unit tests
- * compare the two). Anything else (a Date, a Map, a BigInt, a class instance, deep nesting) makes
- * {@link fastEncode} return undefined, and the caller uses cbor-x for the whole message.
- * (Given up partway, a getter runs twice.) It also owns the cutting of large byte strings into
- * chunks of their own, and the count of data items a message may hold.
+ * undefined, BigInts, plain arrays and objects, Date, Map, Set, Uint8Array/Buffer and the other typed
+ * arrays cbor-x tags, written by hand into a buffer shared by every channel of the process, byte for
+ * byte as cbor-x writes them with CODEC_OPTIONS (the unit tests compare the two). Anything else (a
+ * class instance or a subclass of those, an Error, an ArrayBuffer, a bignum over the profile's size,
+ * deep nesting) makes {@link fastEncode} return undefined, and the caller uses cbor-x for the whole
+ * message. (Given up partway, a getter runs twice.) It also owns the cutting of large byte strings
+ * into chunks of their own, and the count of data items a message may hold.
  */
 import type { Payload } from './framing.js'
-import { littleEndian, MAX_DEPTH, TOO_MANY_ITEMS } from './fast-common.js'
-import { DEFAULT_MAX_FRAME_ITEMS } from './profile.js'
+import { littleEndian, MAX_DEPTH, TOO_MANY_ITEMS, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
+import { DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES } from './profile.js'
 
 /** Size of a fresh encode buffer; messages are written back to back into it. */
 const BUFFER_SIZE = 8192
@@ -25,6 +26,7 @@ const utf8Encoder = new TextEncoder()
 
 const float64 = new Float64Array(1)
 const float64Bytes = new Uint8Array(float64.buffer)
+const TWO_64 = 1n << 64n
 
 // Encoder state, shared by every channel of the process like cbor-x's own: each message is written
 // after the previous one and the buffer is replaced, never overwritten, when it is full, so a payload
@@ -125,13 +127,22 @@ function write(value: unknown, depth: number): boolean {
       const constructor = value.constructor
       if (constructor === Array) return writeArray(value as unknown[], depth + 1)
       if (constructor === Object) return writeObject(value as Record<string, unknown>, depth + 1)
-      // ArrayBuffer.isView: an object that merely claims the constructor (an own `constructor`
-      // property) is not a byte string, and cbor-x refuses it.
-      if (constructor === Uint8Array && ArrayBuffer.isView(value)) return writeBytes(value as Uint8Array, true)
-      if (constructor === NodeBuffer && NodeBuffer !== undefined && ArrayBuffer.isView(value)) return writeBytes(value as Uint8Array, false)
+      // The checks beside the constructor: an object that merely claims one (an own `constructor`
+      // property) is none of these, and cbor-x does something else with it or refuses it.
+      if (constructor === Uint8Array && ArrayBuffer.isView(value)) return writeBytes(value as Uint8Array, 64)
+      if (constructor === NodeBuffer && NodeBuffer !== undefined && ArrayBuffer.isView(value)) return writeBytes(value as Uint8Array, -1)
+      if (constructor === Date && value instanceof Date) return writeDate(value)
+      if (constructor === Map && value instanceof Map) return writeMap(value, depth + 1)
+      if (constructor === Set && value instanceof Set) return writeSet(value, depth + 1)
+      const tag = TYPED_ARRAY_TAGS.get(constructor as TypedArrayClass)
+      if (tag !== undefined && ArrayBuffer.isView(value)) {
+        // The bytes of the array's span of its buffer, as they are in memory (the tag tells the order).
+        return writeBytes(new Uint8Array(value.buffer, value.byteOffset, value.byteLength), tag)
+      }
       return false
     }
     case 'bigint':
+      return writeBigInt(value)
     case 'function':
     case 'symbol':
       return false
@@ -143,6 +154,76 @@ function writeArray(array: unknown[], depth: number): boolean {
   if ((encodeItemsLeft -= length) < 0) return false
   writeHead(0x80, length)
   for (let i = 0; i < length; i++) if (!write(array[i], depth)) return false
+  return true
+}
+
+function writeMap(map: Map<unknown, unknown>, depth: number): boolean {
+  const size = map.size
+  // Tag 259's content, then a key and a value per entry.
+  if ((encodeItemsLeft -= 1 + 2 * size) < 0) return false
+  reserve(3)
+  target[position++] = 0xd9
+  target[position++] = 0x01
+  target[position++] = 0x03
+  writeHead(0xa0, size)
+  // Entries in the order cbor-x takes them. A getter inside that adds or deletes entries would have
+  // cbor-x write a head that does not match them: that goes to cbor-x.
+  let left = size
+  for (const [key, value] of map) {
+    if (left-- === 0 || !write(key, depth) || !write(value, depth)) return false
+  }
+  return left === 0
+}
+
+function writeSet(set: Set<unknown>, depth: number): boolean {
+  // Tag 258's content: the members as an array, taken before any is written, as cbor-x takes them.
+  if (--encodeItemsLeft < 0) return false
+  reserve(3)
+  target[position++] = 0xd9
+  target[position++] = 0x01
+  target[position++] = 0x02
+  return writeArray(Array.from(set), depth)
+}
+
+function writeDate(date: Date): boolean {
+  if (--encodeItemsLeft < 0) return false
+  // Tag 1 around the seconds since the epoch: a 4-byte integer (never shorter) when they are whole
+  // and fit one, else a float64 (an invalid Date's NaN too). The same calls as cbor-x, in its order.
+  const seconds = date.getTime() / 1000
+  reserve(10)
+  target[position++] = 0xc1
+  if (date.getMilliseconds() === 0 && seconds >= 0 && seconds < 0x100000000) {
+    target[position++] = 0x1a
+    write32(seconds)
+  } else {
+    writeFloat64(seconds)
+  }
+  return true
+}
+
+function writeBigInt(value: bigint): boolean {
+  const negative = value < 0n
+  const magnitude = negative ? -1n - value : value
+  // As cbor-x: a 64-bit head whenever the value fits one below 2^64 in size (8 bytes even for a small
+  // value, and -2^64 excluded), else a bignum: tag 2 or 3 around the magnitude's bytes, big-endian.
+  if (negative ? value > -TWO_64 : value < TWO_64) {
+    reserve(9)
+    target[position++] = negative ? 0x3b : 0x1b
+    write32(Number(magnitude >> 32n))
+    write32(Number(magnitude & 0xffffffffn))
+    return true
+  }
+  const hex = magnitude.toString(16)
+  const length = (hex.length + 1) >> 1
+  // Larger bignums are beyond what a peer accepts: cbor-x writes them, and the codec refuses them.
+  if (length > MAX_BIGNUM_BYTES || --encodeItemsLeft < 0) return false
+  reserve(1)
+  target[position++] = negative ? 0xc3 : 0xc2
+  writeHead(0x40, length)
+  reserve(length)
+  let i = hex.length & 1
+  if (i === 1) target[position++] = parseInt(hex[0], 16)
+  for (; i < hex.length; i += 2) target[position++] = parseInt(hex.slice(i, i + 2), 16)
   return true
 }
 
@@ -174,10 +255,7 @@ function writeHead(major: number, n: number): void {
     target[position++] = n & 0xff
   } else {
     target[position++] = major | 0x1a
-    target[position++] = n >>> 24
-    target[position++] = (n >>> 16) & 0xff
-    target[position++] = (n >>> 8) & 0xff
-    target[position++] = n & 0xff
+    write32(n)
   }
 }
 
@@ -189,12 +267,24 @@ function writeNumber(value: number): void {
   } else if (value >> 0 === value || (value < 0 && value >= -0x100000000 && Math.floor(value) === value)) {
     writeHead(0x20, -1 - value)
   } else {
-    reserve(9)
-    target[position++] = 0xfb
-    float64[0] = value
-    if (littleEndian) for (let i = 7; i >= 0; i--) target[position++] = float64Bytes[i]
-    else for (let i = 0; i < 8; i++) target[position++] = float64Bytes[i]
+    writeFloat64(value)
   }
+}
+
+function writeFloat64(value: number): void {
+  reserve(9)
+  target[position++] = 0xfb
+  float64[0] = value
+  if (littleEndian) for (let i = 7; i >= 0; i--) target[position++] = float64Bytes[i]
+  else for (let i = 0; i < 8; i++) target[position++] = float64Bytes[i]
+}
+
+/** Four bytes, big-endian, of `n` < 2^32 (room reserved by the caller). */
+function write32(n: number): void {
+  target[position++] = n >>> 24
+  target[position++] = (n >>> 16) & 0xff
+  target[position++] = (n >>> 8) & 0xff
+  target[position++] = n & 0xff
 }
 
 function writeString(value: string): void {
@@ -239,16 +329,17 @@ function writeString(value: string): void {
   position += length
 }
 
-function writeBytes(bytes: Uint8Array, tagged: boolean): boolean {
+/** A byte string, behind `tag` (a typed array's, 64-87) unless that is -1. */
+function writeBytes(bytes: Uint8Array, tag: number): boolean {
   const length = bytes.byteLength
   // A length beyond 32 bits needs a head this encoder does not write; no frame could carry it anyway.
   if (length > 0xffffffff) return false
-  // Tag 64's content is an item of its own.
-  if (tagged && --encodeItemsLeft < 0) return false
-  reserve(2)
-  if (tagged) {
+  if (tag >= 0) {
+    // The tag's content is an item of its own.
+    if (--encodeItemsLeft < 0) return false
+    reserve(2)
     target[position++] = 0xd8
-    target[position++] = 0x40
+    target[position++] = tag
   }
   writeHead(0x40, length)
   if (largeBinary > 0 && length >= largeBinary) {

@@ -172,19 +172,14 @@ describe('fast encode writes the bytes cbor-x writes', () => {
     let deep: unknown = 'bottom'
     for (let i = 0; i < 100; i++) deep = [deep]
     for (const value of [
-      new Date(0),
-      new Map([[1, 2]]),
-      new Set([1]),
-      10n,
-      new Int16Array(2),
-      new Uint8ClampedArray(2),
       new ArrayBuffer(2),
+      new DataView(new ArrayBuffer(2)),
       new Point(),
       Object.create(null),
       new Error('as a value'),
       /regexp/,
-      [1, 2, new Date(0)],
-      { a: { b: 10n } },
+      [1, 2, new Point()],
+      { a: { b: new Error('deep') } },
       Symbol('s'),
       () => 1,
       cyclic,
@@ -210,7 +205,7 @@ describe('fast encode writes the bytes cbor-x writes', () => {
     const next = fastEncode([1, 2, 3]) as Uint8Array
     expect(next.buffer.byteLength).toBeLessThanOrEqual(64 * 1024)
     // Also when the large message ends up with cbor-x.
-    expect(fastEncode(['y'.repeat(200_000), new Date(0)])).toBeUndefined()
+    expect(fastEncode(['y'.repeat(200_000), /cbor-x/])).toBeUndefined()
     expect((fastEncode([4, 5]) as Uint8Array).buffer.byteLength).toBeLessThanOrEqual(64 * 1024)
   })
 
