@@ -1,13 +1,16 @@
 /**
  * The decoding half of the codec's fast path (see fast-common.ts): reads a payload made only of
- * numbers, strings, booleans, null, undefined, arrays, maps with text keys and tagged or untagged
- * byte strings, into the values cbor-x reads with CODEC_OPTIONS (the unit tests compare the two).
- * Anything else, and anything malformed or outside the profile, makes {@link fastDecode} return
- * GENERAL untouched, for the profile check and cbor-x to read or reject: what it accepts is a strict
- * subset of the profile (profile.ts), data item budget included.
+ * numbers (64-bit integers as BigInts), strings, booleans, null, undefined, arrays, maps with text
+ * keys, byte strings, and the tags this side writes around the content it writes (1 around a number:
+ * a Date; 2 and 3 around a byte string: a bignum; 258 around an array: a Set; 259 around a map: a Map;
+ * a typed array's tag in this machine's byte order around a byte string), into the values cbor-x
+ * reads with CODEC_OPTIONS (the unit tests compare the two). Anything else, and anything malformed or
+ * outside the profile, makes {@link fastDecode} return GENERAL untouched, for the profile check and
+ * cbor-x to read or reject: what it accepts is a strict subset of the profile (profile.ts), data item
+ * budget included.
  */
-import { GENERAL, littleEndian, MAX_DEPTH } from './fast-common.js'
-import { DEFAULT_MAX_FRAME_ITEMS } from './profile.js'
+import { GENERAL, littleEndian, MAX_DEPTH, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
+import { DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES } from './profile.js'
 
 /** ASCII strings up to this many bytes are decoded by hand; longer ones by TextDecoder. */
 const HAND_DECODED_STRING = 24
@@ -24,6 +27,10 @@ const float32 = new Float32Array(1)
 const float32Bytes = new Uint8Array(float32.buffer)
 /** What the decoder reads when no payload is being read: it holds on to none. */
 const NOTHING = new Uint8Array(0)
+/** Indexed by tag - 64: the typed array a tag in this machine's byte order decodes to. */
+const TYPED_ARRAY_OF_TAG: (TypedArrayClass | undefined)[] = []
+for (const [type, tag] of TYPED_ARRAY_TAGS) TYPED_ARRAY_OF_TAG[tag - 64] = type
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
 // Decoder state for the payload being read.
 let src: Uint8Array = NOTHING
@@ -37,7 +44,7 @@ let decodeItemsLeft = 0
  * the CBOR profile: definite lengths, counts the payload can hold, valid UTF-8, at most `maxItems` data
  * items counted as profile.ts counts them); otherwise returns GENERAL. It never throws:
  * anything malformed is GENERAL, for the general path to reject. Item counts are checked at each
- * array and map head, before anything is built for its elements.
+ * array, map and tag head, before anything is built for what follows.
  */
 export function fastDecode(payload: Uint8Array, maxItems = DEFAULT_MAX_FRAME_ITEMS): unknown {
   src = payload
@@ -56,7 +63,7 @@ function read(depth: number): unknown {
   const major = initial >> 5
   if (major === 7) return readSimple(initial & 0x1f)
   const n = readArgument(initial & 0x1f)
-  if (n < 0) return GENERAL
+  if (n < 0) return major < 2 && (initial & 0x1f) === 0x1b ? readInteger64(major === 1) : GENERAL
   switch (major) {
     case 0:
       return n
@@ -95,18 +102,107 @@ function read(depth: number): unknown {
       }
       return object
     }
-    case 6: {
-      // Tag 64: a Uint8Array viewing the byte string that follows. Any other tag is general.
-      if (n !== 64 || at >= end || src[at] >> 5 !== 2 || --decodeItemsLeft < 0) return GENERAL
-      const length = readArgument(src[at++] & 0x1f)
-      if (length < 0 || length > end - at) return GENERAL
-      const view = new Uint8Array(src.buffer, src.byteOffset + at, length)
-      at += length
-      return view
-    }
+    case 6:
+      return readTagged(n, depth)
     default:
       return GENERAL
   }
+}
+
+/** An integer with a 64-bit head, which cbor-x reads as a BigInt whatever its size. */
+function readInteger64(negative: boolean): unknown {
+  if (at + 8 > end) return GENERAL
+  const high = src[at] * 0x1000000 + ((src[at + 1] << 16) | (src[at + 2] << 8) | src[at + 3])
+  const low = src[at + 4] * 0x1000000 + ((src[at + 5] << 16) | (src[at + 6] << 8) | src[at + 7])
+  at += 8
+  const n = (BigInt(high) << 32n) | BigInt(low)
+  return negative ? -1n - n : n
+}
+
+/**
+ * The item after a tag head. Only the content this side's encoder writes inside each tag is read
+ * here; cbor-x makes something of other content too (a Date of a string, a Set of any iterable), or
+ * fails on it, and the profile refuses some: all of that is GENERAL.
+ */
+function readTagged(tag: number, depth: number): unknown {
+  // The tag's content is an item of its own.
+  if (--decodeItemsLeft < 0 || at >= end) return GENERAL
+  const head = src[at]
+  switch (tag) {
+    case 1: {
+      // A number of seconds since the epoch: an integer of up to 32 bits, or a float32 or float64.
+      if ((head >> 5 > 1 || (head & 0x1f) > 0x1a) && head !== 0xfa && head !== 0xfb) return GENERAL
+      const seconds = read(depth + 1)
+      return typeof seconds === 'number' ? new Date(Math.round(seconds * 1000)) : GENERAL
+    }
+    case 2:
+    case 3:
+      return readBignum(head, tag === 3)
+    case 258: {
+      // The Set and its array are one level, as for the encoder.
+      if (head >> 5 !== 4) return GENERAL
+      const members = read(depth)
+      return members === GENERAL ? GENERAL : new Set(members as unknown[])
+    }
+    case 259:
+      return head >> 5 === 5 && depth < MAX_DEPTH ? readMap(depth + 1) : GENERAL
+    default: {
+      const type = tag >= 64 && tag <= 87 ? TYPED_ARRAY_OF_TAG[tag - 64] : undefined
+      return type !== undefined && head >> 5 === 2 ? readTypedArray(type) : GENERAL
+    }
+  }
+}
+
+/** Tag 2 or 3's byte string, at most the profile's size: the magnitude, big-endian. */
+function readBignum(head: number, negative: boolean): unknown {
+  if (head >> 5 !== 2) return GENERAL
+  at++
+  const length = readArgument(head & 0x1f)
+  if (length < 0 || length > end - at || length > MAX_BIGNUM_BYTES) return GENERAL
+  let hex = '0x0'
+  for (let i = at; i < at + length; i++) hex += HEX[src[i]]
+  at += length
+  const magnitude = BigInt(hex)
+  return negative ? -1n - magnitude : magnitude
+}
+
+/** Tag 259's map: keys of any type, and maps inside it (keys and values) are plain objects again. */
+function readMap(depth: number): unknown {
+  const n = readArgument(src[at++] & 0x1f)
+  if (n < 0 || n > (end - at) / 2 || (decodeItemsLeft -= 2 * n) < 0) return GENERAL
+  const map = new Map<unknown, unknown>()
+  for (let i = 0; i < n; i++) {
+    const key = read(depth)
+    if (key === GENERAL) return GENERAL
+    const value = read(depth)
+    if (value === GENERAL) return GENERAL
+    map.set(key, value)
+  }
+  return map
+}
+
+/**
+ * A typed array of the byte string's bytes. As cbor-x: a view of the payload when the bytes are
+ * aligned for the type (a trailing partial element is left out), else a copy, which must then hold
+ * whole elements.
+ */
+function readTypedArray(type: TypedArrayClass): unknown {
+  const length = readArgument(src[at++] & 0x1f)
+  // cbor-x computes the element count with a 32-bit shift: a length over 2^31 fails there.
+  if (length < 0 || length > end - at || length > 0x7fffffff) return GENERAL
+  const size = type.BYTES_PER_ELEMENT
+  const offset = src.byteOffset + at
+  let array: unknown
+  if (offset % size === 0) {
+    array = new type(src.buffer as ArrayBuffer, offset, Math.floor(length / size))
+  } else {
+    if (length % size !== 0) return GENERAL
+    const copy = new Uint8Array(length)
+    copy.set(src.subarray(at, at + length))
+    array = new type(copy.buffer)
+  }
+  at += length
+  return array
 }
 
 /** The argument of a head whose low five bits are `low` (at is past the initial byte), or -1. */

@@ -1,16 +1,31 @@
 /**
  * The fast path on structured values (Date, Map, Set, typed arrays, BigInt, nested plain objects): the
- * bytes cbor-x writes with CODEC_OPTIONS, over chosen edge cases and a seeded random corpus, and a
- * hand-back to cbor-x for what it does not cover.
+ * bytes cbor-x writes with CODEC_OPTIONS, the values it reads, over chosen edge cases and a seeded
+ * random corpus, and a hand-back to cbor-x for what it does not cover.
  */
 import { describe, expect, test } from 'vitest'
 import { Codec } from '../../src/protocol/codec.js'
 import { SerializationError } from '../../src/protocol/errors.js'
+import { GENERAL } from '../../src/protocol/fast-common.js'
+import { fastDecode } from '../../src/protocol/fast-decode.js'
 import { fastEncode } from '../../src/protocol/fast-encode.js'
 import { joinPayload, type Payload } from '../../src/protocol/framing.js'
 import { MessageType } from '../../src/protocol/messages.js'
 import { MAX_BIGNUM_BYTES } from '../../src/protocol/profile.js'
-import { edgeBigInts, edgeTimes, encoder, hex, randomTypedArray, randomValue, sameBytes, typedArrayClasses } from '../helpers/cbor-corpus.js'
+import {
+  edgeBigInts,
+  edgeNumbers,
+  edgeTimes,
+  encoder,
+  hex,
+  placed,
+  randomTypedArray,
+  randomValue,
+  same,
+  sameBytes,
+  sameValue,
+  typedArrayClasses,
+} from '../helpers/cbor-corpus.js'
 import { mulberry32 as random } from '../helpers/random.js'
 
 /** The structured-object scenario's argument: 20 fields, one of them a Date. */
@@ -208,5 +223,80 @@ describe('fast encode writes the bytes cbor-x writes, structured values too', ()
     const fast = fastEncode(set) as Uint8Array
     set.delete('late')
     expect(hex(fast)).toBe(hex(encoder.encode(set)))
+  })
+})
+
+describe('fast decode reads the values cbor-x reads, structured values too', () => {
+  test('Dates, BigInts, Maps, Sets, typed arrays, the record', () => {
+    for (const ms of edgeTimes) sameValue(encoder.encode(new Date(ms)))
+    for (const n of edgeBigInts) sameValue(encoder.encode(n))
+    for (const map of maps()) sameValue(encoder.encode(map))
+    for (const set of sets()) sameValue(encoder.encode(set))
+    for (const array of typedArrayCases()) sameValue(encoder.encode(array))
+    sameValue(encoder.encode([MessageType.Call, 1, 'save', [record]]))
+    for (const n of edgeNumbers) sameValue(encoder.encode(new Map([[n, new Set([n])]])))
+  })
+
+  test('what other encoders may write inside the tags', () => {
+    for (const bytes of [
+      [0xc1, 0x00], // a Date from a small integer
+      [0xc1, 0x3a, 0xff, 0xff, 0xff, 0xff], // and from a negative one
+      [0xc1, 0xfa, 0x47, 0xc3, 0x50, 0x00], // and from a float32
+      [0xc1, 0xfb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0], // NaN: an invalid Date
+      [0x1b, 0, 0, 0, 0, 0, 0, 0, 5], // a small integer with a 64-bit head: a BigInt all the same
+      [0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // -2^64
+      [0xc2, 0x40], // an empty bignum: 0n
+      [0xc3, 0x40], // -1n
+      [0xc2, 0x43, 0, 0, 1], // leading zeros
+      [0xd9, 0x01, 0x03, 0xa1, 0xa1, 0x61, 0x6b, 0x01, 0xa0], // a map inside a Map, as a key: a plain object
+      [0xd9, 0x01, 0x03, 0xa2, 0x01, 0x02, 0x01, 0x03], // a repeated key: the last value wins
+      [0xd9, 0x01, 0x02, 0x82, 0x01, 0x01], // a repeated member
+      [0xd9, 0x01, 0x02, 0x98, 0x02, 0x01, 0x02], // a non-shortest head
+    ]) {
+      sameValue(Uint8Array.from(bytes))
+    }
+  })
+
+  test('a typed array views the frame where its bytes are aligned, is a copy where not', () => {
+    const bytes = encoder.encode(new Float64Array([1.5, -2]))
+    // Two bytes of tag, one of length: the elements start at offset 3 of the payload.
+    const aligned = fastDecode(placed(bytes, 5, true)) as Float64Array
+    const unaligned = fastDecode(placed(bytes, 4, false)) as Float64Array
+    expect([...aligned]).toEqual([1.5, -2])
+    expect([...unaligned]).toEqual([1.5, -2])
+    expect(aligned.byteOffset).toBe(8)
+    expect(unaligned.byteOffset).toBe(0)
+    expect(unaligned.buffer.byteLength).toBe(16)
+  })
+
+  test('a trailing partial element: left out of an aligned view as cbor-x does, the general path otherwise', () => {
+    const bytes = Uint8Array.from([0xd8, 69, 0x43, 1, 2, 3]) // tag 69 (Uint16Array, little-endian), 3 bytes
+    const aligned = placed(bytes, 1, true)
+    expect([...(fastDecode(aligned) as Uint16Array)]).toEqual([0x0201])
+    sameValue(Uint8Array.from([0xd8, 72, 0x43, 1, 2, 3])) // bytes have no partial element
+    expect(fastDecode(placed(bytes, 0, false))).toBe(GENERAL)
+  })
+
+  test('3,000 random values (seed 12), from sockets and ports at every alignment', () => {
+    const next = random(12)
+    for (let i = 0; i < 3000; i++) {
+      const bytes = encoder.encode(randomValue(next))
+      try {
+        sameValue(bytes)
+      } catch (error) {
+        throw new Error(`value ${i} (${hex(bytes).slice(0, 60)}): ${(error as Error).message}`)
+      }
+    }
+  })
+
+  test('the whole round trip through the codec keeps every value', () => {
+    const codec = new Codec()
+    const next = random(13)
+    for (let i = 0; i < 500; i++) {
+      const value = randomValue(next)
+      const payload = codec.encode([MessageType.Result, i, value])
+      const [, , back] = codec.decode(Buffer.from(payload)) as unknown[]
+      same(back, (codec.decode(Buffer.from(encoder.encode([MessageType.Result, i, value]))) as unknown[])[2])
+    }
   })
 })

@@ -297,10 +297,9 @@ describe('fast decode reads the values cbor-x reads', () => {
     for (const bytes of [
       [],
       [0xf9, 0x3c, 0x00], // float16
-      [0x1b, 0, 0, 0, 1, 0, 0, 0, 0], // 64-bit integer: a BigInt in cbor-x
-      [0x3b, 0, 0, 0, 1, 0, 0, 0, 0],
-      [0xc1, 0x1a, 0, 0, 0, 0], // tag 1, a date
-      [0xd8, 0x45, 0x42, 1, 2], // tag 69, Uint16Array
+      [0x5b, 0, 0, 0, 0, 0, 0, 0, 1, 0], // 64-bit length
+      [0xc1, 0x61, 0x61], // tag 1 around a text string
+      [0xd8, 0x41, 0x42, 1, 2], // tag 65, Uint16Array in the other byte order
       [0xd8, 0x40, 0x61, 0x61], // tag 64 around a text string
       [0x9f, 0xff], // indefinite array
       [0x5f, 0xff],
