@@ -31,6 +31,43 @@ const call = (id) => [2, id, 'echo', [bytes32]]
 const result = (id) => [4, id, bytes32]
 const callBytes = codec.encode(call(1000))
 const resultBytes = codec.encode(result(1000))
+/** micro.js's structured payloads: a 20-field record with a Date, and the same with a Map, a Set, a Float64Array and a BigInt. */
+const record = {
+  id: 1000,
+  kind: 'order',
+  status: 'shipped',
+  customer: 'Ada Lovelace',
+  email: 'ada@example.com',
+  createdAt: new Date(1_700_000_000_123),
+  quantity: 3,
+  unitPrice: 19.99,
+  total: 59.97,
+  currency: 'EUR',
+  paid: true,
+  gift: false,
+  note: null,
+  tags: ['priority', 'fragile'],
+  address: { street: '12 Analytical Way', city: 'London', zip: 'N1 9GU' },
+  lines: 2,
+  warehouse: 'LHR-4',
+  carrier: 'dhl',
+  tracking: 'JD014600006281234567',
+  version: 7,
+}
+const rich = {
+  ...record,
+  stock: new Map([
+    ['LHR-4', 12],
+    ['CDG-1', 0],
+  ]),
+  regions: new Set(['eu', 'uk']),
+  samples: new Float64Array([0.5, 1.25, 2.5, 5]),
+  ledger: 9_007_199_254_740_993n,
+}
+const recordCall = (id) => [2, id, 'save', [record]]
+const richCall = (id) => [2, id, 'save', [rich]]
+const recordBytes = codec.encode(recordCall(1000))
+const richBytes = codec.encode(richCall(1000))
 
 /** The rows, in bench/micro.js's words; keys are what COUNT_CODEC_STEPS selects. */
 const steps = {
@@ -41,6 +78,12 @@ const steps = {
   'call-check': ['call: checkProfile alone', () => checkProfile(callBytes)],
   'result-encode': ['result: Codec.encodeData (server sends)', (i) => codec.encodeData(result(i), 2)],
   'result-decode': ['result: Codec.decode (client receives)', () => codec.decode(resultBytes)],
+  'record-encode': ['record: Codec.encodeData (20 fields with a Date)', (i) => codec.encodeData(recordCall(i), 3)],
+  'record-encode-cbor': ['record: cbor-x Encoder.encode alone', (i) => encoder.encode(recordCall(i))],
+  'record-decode': ['record: Codec.decode', () => codec.decode(recordBytes)],
+  'record-decode-cbor': ['record: cbor-x Decoder.decode alone', () => decoder.decode(recordBytes)],
+  'rich-encode': ['record with Map, Set, Float64Array, BigInt: Codec.encodeData', (i) => codec.encodeData(richCall(i), 3)],
+  'rich-decode': ['record with Map, Set, Float64Array, BigInt: Codec.decode', () => codec.decode(richBytes)],
   'raw-frame': [
     'raw-socket per frame: header + copy into a new Buffer',
     () => {
