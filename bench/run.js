@@ -3,7 +3,8 @@
  *
  * For every run, contender and scenario it spawns a fresh server process and a fresh client process
  * (bench/lib/pair.js), talking over a Unix socket in a temporary directory. It prints a markdown table
- * of medians over the runs, with ratios to the raw socket, and writes bench/results.json.
+ * of medians over the runs, with ratios to the raw socket (bench/lib/report.js), and writes
+ * bench/results.json.
  *
  * Environment:
  *   BENCH_QUICK=1           smoke run: one run, small counts (~30 s)
@@ -18,6 +19,7 @@ import { availableParallelism, cpus, release, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { contenders, runPair } from './lib/pair.js'
+import { evaluateTargets, figures, renderNotes, renderTable, summarise } from './lib/report.js'
 
 const MiB = 1024 * 1024
 const quick = process.env.BENCH_QUICK === '1'
@@ -37,7 +39,6 @@ const runs = Number(process.env.BENCH_RUNS ?? (quick ? 1 : 3))
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim())
 const selected = only ? contenders.filter((c) => c.name === 'raw-socket' || only.includes(c.name)) : contenders
 const scenarioNames = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()) ?? Object.keys(scenarioOptions)
-const REFERENCE = 'raw-socket'
 
 /**
  * Where the server and the client run, per scenario. On a small VM the scheduler sometimes puts a
@@ -72,32 +73,6 @@ function usablePinMode(mode) {
     return 'none'
   }
   return mode
-}
-
-const median = (values) => {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b)
-  if (sorted.length === 0) return NaN
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
-
-/** The figure each scenario contributes to the table, from one pair's outcome. */
-function figures(scenario, outcome) {
-  const { result, samples } = outcome
-  switch (scenario) {
-    case 'latency':
-      return { p50Us: result.p50Us, p99Us: result.p99Us }
-    case 'throughput':
-      return { callsPerSec: result.callsPerSec }
-    case 'bandwidth':
-      return { echoMs: result.medianMs, mibPerSec: result.mibPerSec }
-    case 'memory':
-      return {
-        rssGrowthMiB: (samples.after.rss - samples.before.rss) / MiB,
-        heapGrowthMiB: (samples.after.heapUsed - samples.before.heapUsed) / MiB,
-        memoryCalls: result.calls,
-      }
-  }
 }
 
 async function main() {
@@ -136,25 +111,7 @@ async function main() {
     rmSync(dir, { recursive: true, force: true })
   }
 
-  // Medians over runs, then ratios to the raw socket.
-  const summary = {}
-  for (const contender of selected) {
-    const row = (summary[contender.name] = { kind: contender.kind, label: contender.label })
-    for (const scenario of scenarioNames) {
-      const list = perRun[contender.name]?.[scenario] ?? []
-      for (const key of Object.keys(list[0] ?? {})) {
-        if (key !== 'raw') row[key] = median(list.map((entry) => entry[key]))
-      }
-    }
-  }
-  const ref = summary[REFERENCE] ?? {}
-  for (const row of Object.values(summary)) {
-    row.p50Ratio = row.p50Us / ref.p50Us
-    row.p99Ratio = row.p99Us / ref.p99Us
-    row.throughputRatio = row.callsPerSec / ref.callsPerSec
-    row.bandwidthRatio = row.mibPerSec / ref.mibPerSec
-  }
-
+  const summary = summarise(selected, perRun)
   const machine = {
     nproc: availableParallelism(),
     cpu: cpus()[0]?.model ?? 'unknown',
@@ -164,7 +121,7 @@ async function main() {
   const date = new Date().toISOString()
   const revision = gitRevision()
   const targets = evaluateTargets(summary)
-  const table = renderTable(summary)
+  const table = renderTable(summary, scenarioOptions.memory.calls)
   const elapsed = (Date.now() - started) / 1000
 
   const out = []
@@ -178,7 +135,7 @@ async function main() {
   out.push('')
   out.push(table)
   out.push('')
-  out.push(renderNotes())
+  out.push(renderNotes(selected))
   if (targets.length) {
     out.push('')
     out.push('ipc-channel against its targets:')
@@ -214,71 +171,6 @@ function gitRevision() {
   } catch {
     return 'an unknown revision'
   }
-}
-
-const fmt = {
-  us: (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a'),
-  ratio: (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : 'n/a'),
-  int: (v) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a'),
-  ms: (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a'),
-  mib: (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a'),
-}
-
-function renderTable(summary) {
-  const head = [
-    'contender',
-    'p50 µs',
-    'p50 ×raw',
-    'p99 µs',
-    'p99 ×raw',
-    'calls/s (64 in flight)',
-    '×raw',
-    '16 MiB echo ms',
-    'bandwidth ×raw',
-    `server RSS Δ MiB (${scenarioOptions.memory.calls.toLocaleString('en-US')} calls)`,
-  ]
-  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? ':---' : '---:')).join('|')}|`]
-  for (const [name, row] of Object.entries(summary)) {
-    const cells = [
-      row.kind === 'subject' ? `**${name}**` : name,
-      fmt.us(row.p50Us),
-      fmt.ratio(row.p50Ratio),
-      fmt.us(row.p99Us),
-      fmt.ratio(row.p99Ratio),
-      fmt.int(row.callsPerSec),
-      fmt.ratio(row.throughputRatio),
-      fmt.ms(row.echoMs),
-      fmt.ratio(row.bandwidthRatio),
-      fmt.mib(row.rssGrowthMiB),
-    ]
-    lines.push(`| ${cells.join(' | ')} |`)
-  }
-  return lines.join('\n')
-}
-
-function renderNotes() {
-  return selected.map((c) => `- ${c.name}: ${c.label}${c.kind === 'peer' ? ' (peer)' : ''}`).join('\n')
-}
-
-function evaluateTargets(summary) {
-  const subject = summary['ipc-channel']
-  if (!subject || !summary[REFERENCE]) return []
-  const peers = Object.entries(summary).filter(([, row]) => row.kind === 'peer' && Number.isFinite(row.callsPerSec))
-  const best = peers.reduce((a, b) => (b[1].callsPerSec > (a?.[1].callsPerSec ?? -1) ? b : a), undefined)
-  const targets = [
-    { text: `p50 latency ${fmt.ratio(subject.p50Ratio)} raw (target <= 1.15x)`, ok: subject.p50Ratio <= 1.15 },
-    { text: `p99 latency ${fmt.ratio(subject.p99Ratio)} raw (target <= 2x)`, ok: subject.p99Ratio <= 2 },
-    {
-      text: `calls/s with 64 in flight ${fmt.ratio(subject.throughputRatio)} raw-socket, uncoalesced (target >= 1.0x)`,
-      ok: subject.throughputRatio >= 1,
-    },
-  ]
-  if (best) {
-    const vsBest = subject.callsPerSec / best[1].callsPerSec
-    targets.push({ text: `calls/s ${fmt.ratio(vsBest)} the best peer, ${best[0]} (target >= 2x)`, ok: vsBest >= 2 })
-  }
-  targets.push({ text: `16 MiB echo bandwidth ${fmt.ratio(subject.bandwidthRatio)} raw (target >= 0.8x)`, ok: subject.bandwidthRatio >= 0.8 })
-  return targets
 }
 
 await main()
