@@ -10,7 +10,7 @@
  *   BENCH_QUICK=1           smoke run: one run, small counts (~30 s)
  *   BENCH_RUNS=n            runs per contender and scenario (default 3; 1 with BENCH_QUICK)
  *   BENCH_ONLY=a,b          only these contenders (raw-socket is always added: ratios need it)
- *   BENCH_SCENARIOS=a,b     only these of latency, throughput, bandwidth, memory
+ *   BENCH_SCENARIOS=a,b     only these of latency, throughput, structured, bandwidth, memory
  *   BENCH_PIN=same|split|none  one CPU placement for every scenario (default: see defaultPlacement)
  */
 import { execFileSync } from 'node:child_process'
@@ -25,12 +25,14 @@ const MiB = 1024 * 1024
 const quick = process.env.BENCH_QUICK === '1'
 
 /**
- * Scenario parameters. Full: about 2.5 minutes on 2 cores; quick: about half a minute. Warm-ups stay
+ * Scenario parameters. Full: about 3 minutes on 2 cores; quick: under a minute. Warm-ups stay
  * full-size in the quick run: with a few hundred calls the JIT is not done and p50 doubles.
  */
+const callsPerSecond = quick ? { inflight: 64, warmupMs: 300, durationMs: 500 } : { inflight: 64, warmupMs: 400, durationMs: 1500 }
 const scenarioOptions = {
   latency: quick ? { size: 32, warmup: 2000, calls: 3000, maxMs: 1000 } : { size: 32, warmup: 2000, calls: 10_000, maxMs: 3000 },
-  throughput: quick ? { size: 32, inflight: 64, warmupMs: 300, durationMs: 500 } : { size: 32, inflight: 64, warmupMs: 400, durationMs: 1500 },
+  throughput: { size: 32, ...callsPerSecond },
+  structured: callsPerSecond,
   bandwidth: quick ? { size: 16 * MiB, warmup: 1, reps: 2 } : { size: 16 * MiB, warmup: 1, reps: 5 },
   memory: quick ? { size: 32, inflight: 64, warmup: 2000, calls: 5000 } : { size: 32, inflight: 64, warmup: 2000, calls: 20_000 },
 }
@@ -51,7 +53,7 @@ const scenarioNames = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim(
  * client on CPU 0).
  */
 let warnedUnpinned = false
-const defaultPlacement = { latency: 'same', throughput: 'none', bandwidth: 'none', memory: 'none' }
+const defaultPlacement = { latency: 'same', throughput: 'none', structured: 'none', bandwidth: 'none', memory: 'none' }
 const placement = Object.fromEntries(
   Object.entries(defaultPlacement).map(([scenario, mode]) => [scenario, usablePinMode(process.env.BENCH_PIN ?? mode)]),
 )

@@ -1,13 +1,14 @@
 /**
  * birpc over the Unix socket. Variants:
- * - `json`: JSON lines (one message per line); bytes travel as base64 strings, as with any JSON peer;
+ * - `json`: JSON lines (one message per line); bytes travel as base64 strings, as with any JSON peer,
+ *   and the structured record's Date as a string;
  * - `cbor`: cbor-x messages in 4-byte length-prefixed frames (one write per frame); bytes as bytes.
  * birpc's per-call timeout timer is turned off (`timeout: -1`), as ipc-channel has none by default.
  */
 import { createServer, connect } from 'node:net'
 import { createBirpc } from 'birpc'
 import { Decoder, Encoder } from 'cbor-x'
-import { fromBase64, plainFrameWriter, readFrames, readLines, toBase64 } from '../lib/framing.js'
+import { jsonArgument, jsonCall, plainFrameWriter, readFrames, readLines } from '../lib/framing.js'
 import { main } from '../lib/harness.js'
 
 function birpcOver(socket, variant, functions) {
@@ -32,8 +33,9 @@ function birpcOver(socket, variant, functions) {
   })
 }
 
-async function server({ path, variant, echo }) {
-  const functions = variant === 'json' ? { echo: (text) => toBase64(echo(fromBase64(text))) } : { echo }
+async function server({ path, variant, echo, params }) {
+  const { encode, decode } = jsonArgument(params.scenario)
+  const functions = variant === 'json' ? { echo: (value) => encode(echo(decode(value))) } : { echo }
   const sockets = new Set()
   const server = createServer((socket) => {
     sockets.add(socket)
@@ -50,13 +52,13 @@ async function server({ path, variant, echo }) {
   }
 }
 
-async function client({ path, variant }) {
+async function client({ path, variant, params }) {
   const socket = connect(path)
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject))
   socket.on('error', () => {})
   const rpc = birpcOver(socket, variant, {})
   return {
-    call: variant === 'json' ? (payload) => rpc.echo(toBase64(payload)).then(fromBase64) : (payload) => rpc.echo(payload),
+    call: variant === 'json' ? jsonCall(params.scenario, (value) => rpc.echo(value)) : (value) => rpc.echo(value),
     close: async () => {
       rpc.$close()
       socket.end()

@@ -1,18 +1,18 @@
 /**
  * Node's own child-process IPC: the client forks the server with `serialization: 'json'` or
  * `'advanced'` (the structured clone algorithm, which carries bytes as bytes) and matches replies to
- * calls by id. With 'json', bytes travel as base64 strings. The socket path is not used: the channel
- * is the pipe Node sets up for `fork`.
+ * calls by id. With 'json', bytes travel as base64 strings and the structured record's Date as a
+ * string. The socket path is not used: the channel is the pipe Node sets up for `fork`.
  */
 import { fork } from 'node:child_process'
-import { fromBase64, toBase64 } from '../lib/framing.js'
+import { jsonArgument, unchanged } from '../lib/framing.js'
 import { main } from '../lib/harness.js'
 
-const codecFor = (variant) => (variant === 'json' ? { encode: toBase64, decode: fromBase64 } : { encode: (bytes) => bytes, decode: (bytes) => bytes })
+const codecFor = (variant, params) => (variant === 'json' ? jsonArgument(params.scenario) : unchanged)
 
-async function server({ variant, echo }) {
+async function server({ variant, echo, params }) {
   if (!process.send) throw new Error('the fork contender server must be started by its client')
-  const { encode, decode } = codecFor(variant)
+  const { encode, decode } = codecFor(variant, params)
   const handlers = new Map([['echo', (value) => encode(echo(decode(value)))]])
   process.on('message', (message) => {
     process.send({ i: message.i, r: handlers.get(message.m)(...message.a) })
@@ -23,7 +23,7 @@ async function server({ variant, echo }) {
 }
 
 async function client({ variant, params, script }) {
-  const { encode, decode } = codecFor(variant)
+  const { encode, decode } = codecFor(variant, params)
   const child = fork(script, ['server', variant], {
     serialization: variant === 'json' ? 'json' : 'advanced',
     execArgv: params.serverNodeArgs,

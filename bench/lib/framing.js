@@ -127,3 +127,23 @@ export function toBase64(bytes) {
 export function fromBase64(text) {
   return Buffer.from(text, 'base64')
 }
+
+/** An argument carried as it is: bytes as bytes, the record by a codec that has a Date. */
+export const unchanged = { encode: (value) => value, decode: (value) => value }
+
+/**
+ * How a contender that speaks JSON carries the argument of `scenario`, as an application would: bytes
+ * as a base64 string, the structured record as it is (its Date leaves as an ISO string and comes back
+ * as one: JSON has no Date).
+ */
+export function jsonArgument(scenario) {
+  return scenario === 'structured' ? unchanged : { encode: toBase64, decode: fromBase64 }
+}
+
+/**
+ * A JSON contender's `call` from its `send(value) -> Promise`, carrying the argument as
+ * `jsonArgument` says; with the record, `send` itself, so that no step is added to its calls.
+ */
+export function jsonCall(scenario, send) {
+  return scenario === 'structured' ? send : (bytes) => send(toBase64(bytes)).then(fromBase64)
+}

@@ -5,14 +5,15 @@
  *
  * A contender supplies two functions:
  * - `server({ path, variant, echo, params })`: starts serving `echo` and resolves to `{ close() }`;
- * - `client({ path, variant, params, script })`: connects and resolves to `{ call(bytes), close() }`,
- *   where `call` sends one echo call and resolves with the bytes it returned.
+ * - `client({ path, variant, params, script })`: connects and resolves to `{ call(value), close() }`,
+ *   where `call` sends one echo call and resolves with what it returned. The value is a Uint8Array,
+ *   or in the `structured` scenario a plain object (bench/lib/scenarios.js).
  */
 import { connectControl } from './control.js'
 import { scenarios } from './scenarios.js'
 
 /** The function every server exposes: returns its argument. */
-export const echo = (bytes) => bytes
+export const echo = (value) => value
 
 function sample() {
   // Servers run with --expose-gc: collect twice so that what is left is what is retained.

@@ -12,18 +12,12 @@
  * another socket at every mark, and V8 deoptimized and recompiled a dozen functions after each one.
  */
 import { readSync, writeSync } from 'node:fs'
-import { makePayload, scenarios } from './scenarios.js'
-
-function check(result, payload) {
-  const n = payload.byteLength
-  if (!result || result.byteLength !== n || result[0] !== payload[0] || result[n - 1] !== payload[n - 1]) {
-    throw new Error(`echo returned ${result?.byteLength ?? typeof result} bytes, expected ${n}`)
-  }
-}
+import { checkBytes, fingerprint, makePayload, scenarios } from './scenarios.js'
 
 /** @param options { size, inflight, boundaries: [{ at, label }] with `at` increasing, markFds: [out, in] } */
 async function instructions(call, { size, inflight, boundaries, markFds }) {
   const payload = makePayload(size)
+  const expected = fingerprint(payload)
   const [markOut, markIn] = markFds
   const answer = Buffer.alloc(1)
   let issued = 0
@@ -54,7 +48,7 @@ async function instructions(call, { size, inflight, boundaries, markFds }) {
         continue
       }
       issued++
-      check(await call(payload), payload)
+      checkBytes(await call(payload), expected)
       completed++
       if (completed === stopAt) {
         stop()

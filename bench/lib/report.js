@@ -23,6 +23,8 @@ export function figures(scenario, outcome) {
       return { p50Us: result.p50Us, p99Us: result.p99Us }
     case 'throughput':
       return { callsPerSec: result.callsPerSec }
+    case 'structured':
+      return { structuredPerSec: result.callsPerSec, dateAs: result.dateAs }
     case 'bandwidth':
       return { echoMs: result.medianMs, mibPerSec: result.mibPerSec }
     case 'memory':
@@ -35,8 +37,8 @@ export function figures(scenario, outcome) {
 }
 
 /**
- * One row per contender: the median over runs of each figure, and ratios to the raw socket.
- * `perRun`: contender -> scenario -> [figures of each run].
+ * One row per contender: the median over runs of each figure (a text figure: the first run's), and
+ * ratios to the raw socket. `perRun`: contender -> scenario -> [figures of each run].
  */
 export function summarise(selected, perRun) {
   const summary = {}
@@ -44,7 +46,8 @@ export function summarise(selected, perRun) {
     const row = (summary[contender.name] = { kind: contender.kind, label: contender.label })
     for (const list of Object.values(perRun[contender.name] ?? {})) {
       for (const key of Object.keys(list[0])) {
-        if (key !== 'raw') row[key] = median(list.map((entry) => entry[key]))
+        if (key === 'raw') continue
+        row[key] = typeof list[0][key] === 'string' ? list[0][key] : median(list.map((entry) => entry[key]))
       }
     }
   }
@@ -53,6 +56,7 @@ export function summarise(selected, perRun) {
     row.p50Ratio = row.p50Us / ref.p50Us
     row.p99Ratio = row.p99Us / ref.p99Us
     row.throughputRatio = row.callsPerSec / ref.callsPerSec
+    row.structuredRatio = row.structuredPerSec / ref.structuredPerSec
     row.bandwidthRatio = row.mibPerSec / ref.mibPerSec
   }
   return summary
@@ -66,6 +70,9 @@ const fmt = {
   mib: (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a'),
 }
 
+/** The record's Date came back as a string: the contender speaks JSON. */
+const DATE_AS_STRING = '†'
+
 export function renderTable(summary, memoryCalls) {
   const head = [
     'contender',
@@ -74,6 +81,8 @@ export function renderTable(summary, memoryCalls) {
     'p99 µs',
     'p99 ×raw',
     'calls/s (64 in flight)',
+    '×raw',
+    '20-field object, calls/s',
     '×raw',
     '16 MiB echo ms',
     'bandwidth ×raw',
@@ -89,12 +98,16 @@ export function renderTable(summary, memoryCalls) {
       fmt.ratio(row.p99Ratio),
       fmt.int(row.callsPerSec),
       fmt.ratio(row.throughputRatio),
+      `${fmt.int(row.structuredPerSec)}${row.dateAs === 'string' ? ` ${DATE_AS_STRING}` : ''}`,
+      fmt.ratio(row.structuredRatio),
       fmt.ms(row.echoMs),
       fmt.ratio(row.bandwidthRatio),
       fmt.mib(row.rssGrowthMiB),
     ]
     lines.push(`| ${cells.join(' | ')} |`)
   }
+  if (Object.values(summary).some((row) => row.dateAs === 'string'))
+    lines.push('', `${DATE_AS_STRING} JSON has no Date: the record's Date left and came back as an ISO string.`)
   return lines.join('\n')
 }
 

@@ -1,6 +1,6 @@
 /**
- * The four scenarios, run in the client process against `call(payload) -> Promise<bytes>`, the
- * contender's echo call. Every contender is measured by this same code on the same payloads.
+ * The scenarios, run in the client process against `call(value) -> Promise<value>`, the contender's
+ * echo call. Every contender is measured by this same code on the same payloads.
  */
 
 /** Deterministic pseudo-random bytes (xorshift32), so every contender echoes the same data. */
@@ -16,15 +16,79 @@ export function makePayload(size, seed = 0x9e3779b9) {
   return bytes
 }
 
-function check(result, payload) {
-  const n = payload.byteLength
-  if (!result || result.byteLength !== n || result[0] !== payload[0] || result[n - 1] !== payload[n - 1]) {
+/**
+ * The structured argument: a plain object of 20 fields as an application sends them (strings,
+ * integers, floats, booleans, null, a Date, a short array, two nested objects). Made afresh per call,
+ * as an application would, so that no contender can keep anything of the previous call's value.
+ */
+export function makeRecord(i = 0) {
+  return {
+    id: 48_213 + i,
+    uuid: '7d9f2c1e-4b8a-4f3e-9c21-5a6b7c8d9e0f',
+    name: 'Ada Lovelace',
+    email: 'ada@example.org',
+    active: true,
+    verified: false,
+    age: 36,
+    score: 98.75,
+    balance: -1234.5,
+    rank: 3,
+    createdAt: new Date(Date.UTC(2024, 4, 17, 9, 30, 15, 250)),
+    role: 'admin',
+    locale: 'en-GB',
+    timezone: 'Europe/London',
+    loginCount: 1729,
+    ratio: 0.3125,
+    tags: ['alpha', 'beta', 'gamma'],
+    address: { street: '12 St James Square', city: 'London', postcode: 'SW1Y 4JH', country: 'GB' },
+    preferences: { theme: 'dark', notifications: true, fontSize: 14 },
+    note: null,
+  }
+}
+
+/** What a byte echo must give back, kept apart from the argument, which a transfer detaches. */
+export function fingerprint(bytes) {
+  return { n: bytes.byteLength, first: bytes[0], last: bytes[bytes.byteLength - 1] }
+}
+
+/** Throws unless `result` looks like the bytes that `expected` was taken from. */
+export function checkBytes(result, expected) {
+  const { n, first, last } = expected
+  if (!result || result.byteLength !== n || result[0] !== first || result[n - 1] !== last) {
     throw new Error(`echo returned ${result?.byteLength ?? typeof result} bytes, expected ${n}`)
   }
 }
 
+/**
+ * Throws unless `result` is the record sent. JSON has no Date: a contender that speaks it gets the
+ * ISO string back, which is accepted and reported. Returns how the Date arrived.
+ */
+function checkRecord(result, record) {
+  const { createdAt } = result ?? {}
+  const dateAs = createdAt instanceof Date ? 'Date' : typeof createdAt
+  const time = dateAs === 'Date' ? createdAt.getTime() : dateAs === 'string' ? Date.parse(createdAt) : NaN
+  if (
+    !result ||
+    result.id !== record.id ||
+    result.balance !== record.balance ||
+    result.tags?.[2] !== record.tags[2] ||
+    result.address?.city !== record.address.city ||
+    result.note !== null ||
+    time !== record.createdAt.getTime() ||
+    Object.keys(result).length !== 20
+  ) {
+    throw new Error(`echo returned ${JSON.stringify(result)?.slice(0, 200)}, expected the record sent`)
+  }
+  return dateAs
+}
+
 const now = () => process.hrtime.bigint()
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** The middle value (the upper one of an even count), as the echo's figures have always been taken. */
+function middle(values) {
+  return [...values].sort((a, b) => a - b)[values.length >> 1]
+}
 
 function percentile(sorted, p) {
   if (sorted.length === 0) return NaN
@@ -34,11 +98,12 @@ function percentile(sorted, p) {
 
 /** Runs `count` calls with `inflight` outstanding at any time. */
 async function runCalls(call, payload, count, inflight) {
+  const expected = fingerprint(payload)
   let issued = 0
   const worker = async () => {
     while (issued < count) {
       issued++
-      check(await call(payload), payload)
+      checkBytes(await call(payload), expected)
     }
   }
   await Promise.all(Array.from({ length: Math.min(inflight, count) }, worker))
@@ -50,7 +115,8 @@ async function runCalls(call, payload, count, inflight) {
  */
 export async function latency(call, { size, warmup, calls, maxMs }) {
   const payload = makePayload(size)
-  for (let i = 0; i < warmup; i++) check(await call(payload), payload)
+  const expected = fingerprint(payload)
+  for (let i = 0; i < warmup; i++) checkBytes(await call(payload), expected)
   const samples = new Float64Array(calls)
   const deadline = Date.now() + maxMs
   let n = 0
@@ -58,7 +124,7 @@ export async function latency(call, { size, warmup, calls, maxMs }) {
     const t0 = now()
     const result = await call(payload)
     samples[n++] = Number(now() - t0) / 1000
-    check(result, payload)
+    checkBytes(result, expected)
     if ((n & 255) === 0 && Date.now() > deadline) break
   }
   const sorted = samples.subarray(0, n).sort()
@@ -75,15 +141,18 @@ export async function latency(call, { size, warmup, calls, maxMs }) {
   }
 }
 
-/** (2) Calls per second with `inflight` calls outstanding, over a fixed time window after warm-up. */
-export async function throughput(call, { size, inflight, warmupMs, durationMs }) {
-  const payload = makePayload(size)
+/**
+ * Calls per second with `inflight` loops that each make a call with `next()`'s argument, `verify` the
+ * reply and make the next, counted over `durationMs` after `warmupMs`.
+ */
+async function callsPerSecond(call, next, verify, { inflight, warmupMs, durationMs }) {
   let stop = false
   let counting = false
   let completed = 0
   const worker = async () => {
     while (!stop) {
-      check(await call(payload), payload)
+      const argument = next()
+      verify(await call(argument), argument)
       if (counting) completed++
     }
   }
@@ -101,19 +170,41 @@ export async function throughput(call, { size, inflight, warmupMs, durationMs })
   return { inflight, completed: counted, seconds, callsPerSec: counted / seconds }
 }
 
+/** (2) Calls per second with `inflight` calls outstanding and a small byte argument. */
+export async function throughput(call, { size, ...options }) {
+  const payload = makePayload(size)
+  const expected = fingerprint(payload)
+  return callsPerSecond(
+    call,
+    () => payload,
+    (result) => checkBytes(result, expected),
+    options,
+  )
+}
+
+/**
+ * (2b) The same with the structured record (`makeRecord`) as the argument, echoed back. `dateAs` says
+ * how the Date came back: 'Date', or 'string' from a contender that speaks JSON.
+ */
+export async function structured(call, options) {
+  let dateAs
+  const verify = (result, record) => (dateAs = checkRecord(result, record))
+  return { ...(await callsPerSecond(call, makeRecord, verify, options)), dateAs }
+}
+
 /** (3) Echo of one large Uint8Array, one at a time: median wall time of `reps` after `warmup`. */
 export async function bandwidth(call, { size, warmup, reps }) {
   const payload = makePayload(size)
-  for (let i = 0; i < warmup; i++) check(await call(payload), payload)
+  const expected = fingerprint(payload)
+  for (let i = 0; i < warmup; i++) checkBytes(await call(payload), expected)
   const times = []
   for (let i = 0; i < reps; i++) {
     const t0 = now()
     const result = await call(payload)
     times.push(Number(now() - t0) / 1e6)
-    check(result, payload)
+    checkBytes(result, expected)
   }
-  const sorted = [...times].sort((a, b) => a - b)
-  const medianMs = sorted[Math.floor(sorted.length / 2)]
+  const medianMs = middle(times)
   // Bytes moved: the payload out and back.
   const mibPerSec = (2 * size) / (1024 * 1024) / (medianMs / 1000)
   return { size, times, medianMs, mibPerSec }
@@ -135,4 +226,4 @@ export async function memory(call, { size, inflight, warmup, calls }, mark) {
   return { calls, inflight, seconds }
 }
 
-export const scenarios = { latency, throughput, bandwidth, memory }
+export const scenarios = { latency, throughput, structured, bandwidth, memory }
