@@ -4,11 +4,12 @@
  * For every run, contender and scenario it spawns a fresh server process and a fresh client process
  * (bench/lib/pair.js), talking over a Unix socket in a temporary directory. It prints a markdown table
  * of medians over the runs, with ratios to the raw socket (bench/lib/report.js), and writes
- * bench/results.json.
+ * bench/results.json with every run.
  *
  * Environment:
  *   BENCH_QUICK=1           smoke run: one run, small counts (~30 s)
  *   BENCH_RUNS=n            runs per contender and scenario (default 3; 1 with BENCH_QUICK)
+ *   BENCH_ECHO_RUNS=n       runs of the 16 MiB echo (default 5, or BENCH_RUNS if more; BENCH_RUNS with BENCH_QUICK)
  *   BENCH_ONLY=a,b          only these contenders (raw-socket is always added: ratios need it)
  *   BENCH_SCENARIOS=a,b     only these of latency, throughput, structured, bandwidth, memory
  *   BENCH_PIN=same|split|none  one CPU placement for every scenario (default: see defaultPlacement)
@@ -19,13 +20,13 @@ import { availableParallelism, cpus, release, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { contenders, runPair } from './lib/pair.js'
-import { evaluateTargets, figures, renderNotes, renderTable, summarise } from './lib/report.js'
+import { evaluateTargets, faultFits, figures, renderFaultFits, renderNotes, renderTable, summarise } from './lib/report.js'
 
 const MiB = 1024 * 1024
 const quick = process.env.BENCH_QUICK === '1'
 
 /**
- * Scenario parameters. Full: about 3 minutes on 2 cores; quick: under a minute. Warm-ups stay
+ * Scenario parameters. Full: about 4 minutes on 2 cores; quick: under a minute. Warm-ups stay
  * full-size in the quick run: with a few hundred calls the JIT is not done and p50 doubles.
  */
 const callsPerSecond = quick ? { inflight: 64, warmupMs: 300, durationMs: 500 } : { inflight: 64, warmupMs: 400, durationMs: 1500 }
@@ -38,6 +39,9 @@ const scenarioOptions = {
 }
 
 const runs = Number(process.env.BENCH_RUNS ?? (quick ? 1 : 3))
+// The 16 MiB echo varies most from run to run (bench/README.md, "The 16 MiB echo"): it gets more runs.
+const echoRuns = Number(process.env.BENCH_ECHO_RUNS ?? (quick ? runs : Math.max(runs, 5)))
+const runsOf = (scenario) => (scenario === 'bandwidth' ? echoRuns : runs)
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim())
 const selected = only ? contenders.filter((c) => c.name === 'raw-socket' || only.includes(c.name)) : contenders
 const scenarioNames = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()) ?? Object.keys(scenarioOptions)
@@ -77,37 +81,46 @@ function usablePinMode(mode) {
   return mode
 }
 
+/** Every cell, interleaved: every contender once, then again, so that drift spreads over all of them. */
+function cells() {
+  const list = []
+  const rounds = Math.max(...scenarioNames.map(runsOf))
+  for (let run = 1; run <= rounds; run++) {
+    for (const contender of selected) {
+      for (const scenario of scenarioNames) {
+        if (run <= runsOf(scenario)) list.push({ run, contender, scenario })
+      }
+    }
+  }
+  return list
+}
+
 async function main() {
   const started = Date.now()
   const dir = mkdtempSync(join(tmpdir(), 'ipc-bench-'))
   const perRun = {} // contender -> scenario -> [figures per run]
   const errors = []
-  const total = runs * selected.length * scenarioNames.length
+  const todo = cells()
   let done = 0
   try {
-    // Runs are interleaved (every contender once, then again) so that drift spreads over all of them.
-    for (let run = 1; run <= runs; run++) {
-      for (const contender of selected) {
-        for (const scenario of scenarioNames) {
-          const t0 = Date.now()
-          let note
-          try {
-            const outcome = await runPair(contender, scenario, scenarioOptions[scenario], { dir, timeoutMs: 90_000, pin: pinFor(scenario) })
-            const entry = figures(scenario, outcome)
-            ;((perRun[contender.name] ??= {})[scenario] ??= []).push({ ...entry, raw: outcome })
-            note = Object.entries(entry)
-              .map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(2) : v}`)
-              .join(' ')
-          } catch (error) {
-            errors.push({ contender: contender.name, scenario, run, message: String(error?.message ?? error) })
-            note = `FAILED: ${error?.message ?? error}`
-          }
-          done++
-          process.stderr.write(
-            `[${done}/${total}] run ${run} ${contender.name.padEnd(14)} ${scenario.padEnd(10)} ${((Date.now() - t0) / 1000).toFixed(1)}s  ${note}\n`,
-          )
-        }
+    for (const { run, contender, scenario } of todo) {
+      const t0 = Date.now()
+      let note
+      try {
+        const outcome = await runPair(contender, scenario, scenarioOptions[scenario], { dir, timeoutMs: 90_000, pin: pinFor(scenario) })
+        const entry = figures(scenario, outcome)
+        ;((perRun[contender.name] ??= {})[scenario] ??= []).push({ ...entry, raw: outcome })
+        note = Object.entries(entry)
+          .map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(2) : v}`)
+          .join(' ')
+      } catch (error) {
+        errors.push({ contender: contender.name, scenario, run, message: String(error?.message ?? error) })
+        note = `FAILED: ${error?.message ?? error}`
       }
+      done++
+      process.stderr.write(
+        `[${done}/${todo.length}] run ${run} ${contender.name.padEnd(17)} ${scenario.padEnd(10)} ${((Date.now() - t0) / 1000).toFixed(1)}s  ${note}\n`,
+      )
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -130,12 +143,16 @@ async function main() {
   out.push(`ipc-channel at ${revision}.`)
   out.push(`Machine: ${machine.nproc} CPUs (${machine.cpu}), Node ${machine.node}, ${machine.platform}; ${date.slice(0, 10)}.`)
   out.push(
-    `Medians of ${runs} run(s) per contender and scenario${quick ? ' (BENCH_QUICK)' : ''}; CPU placement: ${Object.entries(placement)
+    `Medians of ${runs} run(s) per contender and scenario, ${echoRuns} for the 16 MiB echo${quick ? ' (BENCH_QUICK)' : ''}; CPU placement: ${Object.entries(
+      placement,
+    )
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}; total ${elapsed.toFixed(0)} s.`,
   )
   out.push('')
   out.push(table)
+  const fits = faultFits(perRun, selected)
+  if (Object.keys(fits).length) out.push('', renderFaultFits(fits))
   out.push('')
   out.push(renderNotes(selected))
   if (targets.length) {
@@ -154,7 +171,22 @@ async function main() {
   writeFileSync(
     resultsPath,
     JSON.stringify(
-      { date, revision, machine, quick, runs, placement, elapsedSeconds: elapsed, scenarios: scenarioOptions, summary, targets, errors, perRun },
+      {
+        date,
+        revision,
+        machine,
+        quick,
+        runs,
+        echoRuns,
+        placement,
+        elapsedSeconds: elapsed,
+        scenarios: scenarioOptions,
+        summary,
+        faultFits: fits,
+        targets,
+        errors,
+        perRun,
+      },
       null,
       2,
     ) + '\n',

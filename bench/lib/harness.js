@@ -59,16 +59,22 @@ async function runServer(contender, variant, params) {
 async function runClient(contender, variant, params, script) {
   const waiters = []
   const control = await connectControl(params.control, 'client', (message) => {
-    if (message.type === 'continue') waiters.shift()?.()
+    if (message.type === 'continue' || message.type === 'probe') waiters.shift()?.(message)
   })
-  const mark = (label) =>
+  const ask = (request) =>
     new Promise((resolve) => {
       waiters.push(resolve)
-      control.send({ type: 'mark', label })
+      control.send(request)
     })
+  const runner = {
+    /** Has the runner sample the server's memory (after a full GC); resolves once it has. */
+    mark: (label) => ask({ type: 'mark', label }),
+    /** The server process's minor page faults so far, read by the runner from /proc; undefined elsewhere. */
+    serverFaults: () => ask({ type: 'probe' }).then((answer) => answer.serverFaults),
+  }
   const connection = await contender.client({ path: params.socket, variant, params, script })
   const run = scenarios[params.scenario]
-  const result = await run(connection.call, params.options, mark)
+  const result = await run(connection.call, params.options, runner)
   await Promise.race([connection.close(), new Promise((resolve) => setTimeout(resolve, 2000))])
   control.finish({ type: 'result', result })
 }

@@ -3,7 +3,7 @@
  * socket for the runner, and a socket for the channel under test, all in `dir`.
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { rmSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { listenControl } from './control.js'
@@ -43,6 +43,17 @@ export async function endPair(children, control, controlPath, socketPath) {
   rmSync(socketPath, { force: true })
 }
 
+/** The minor page faults of process `pid` so far, read from /proc without disturbing it (Linux). */
+function minorFaults(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // minflt is the 10th field; the 2nd, the command in parentheses, may hold spaces.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7])
+  } catch {
+    return undefined
+  }
+}
+
 function withTimeout(promise, ms, what) {
   let timer
   const timeout = new Promise((_, reject) => {
@@ -53,7 +64,7 @@ function withTimeout(promise, ms, what) {
 
 /**
  * @param contender an entry of `contenders`
- * @param scenario  'latency' | 'throughput' | 'bandwidth' | 'memory'
+ * @param scenario  'latency' | 'throughput' | 'structured' | 'bandwidth' | 'memory'
  * @param options   the scenario's parameters (see scenarios.js)
  * @param settings  { dir, timeoutMs, serverNodeArgs, clientNodeArgs, pin: { server, client } CPU numbers or undefined }
  * @returns { result, samples } where samples are the server memory samples taken on the client's marks
@@ -119,7 +130,10 @@ export async function runPair(contender, scenario, options, settings) {
           const samples = {}
           for (;;) {
             const message = await peer.next()
-            if (message.type === 'mark') {
+            if (message.type === 'probe') {
+              const server = await serverPeer
+              peer.send({ type: 'probe', serverFaults: minorFaults(server.pid) })
+            } else if (message.type === 'mark') {
               const server = await serverPeer
               server.send({ type: 'sample', label: message.label })
               samples[message.label] = await nextOfType(server, 'sample')

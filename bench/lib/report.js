@@ -1,6 +1,7 @@
 /**
  * What the runner (bench/run.js) makes of the runs: the summary of each contender (medians over runs,
- * ratios to the raw socket), the markdown table, and ipc-channel against its targets.
+ * the 16 MiB echo's min and max, ratios to the raw socket), the markdown table, what a page fault
+ * costs the echo, and ipc-channel against its targets.
  */
 
 const MiB = 1024 * 1024
@@ -26,7 +27,7 @@ export function figures(scenario, outcome) {
     case 'structured':
       return { structuredPerSec: result.callsPerSec, dateAs: result.dateAs }
     case 'bandwidth':
-      return { echoMs: result.medianMs, mibPerSec: result.mibPerSec }
+      return { echoMs: result.medianMs, mibPerSec: result.mibPerSec, faultsPerEcho: result.faultsPerEcho }
     case 'memory':
       return {
         rssGrowthMiB: (samples.after.rss - samples.before.rss) / MiB,
@@ -37,8 +38,9 @@ export function figures(scenario, outcome) {
 }
 
 /**
- * One row per contender: the median over runs of each figure (a text figure: the first run's), and
- * ratios to the raw socket. `perRun`: contender -> scenario -> [figures of each run].
+ * One row per contender: the median over runs of each figure (a text figure: the first run's), the
+ * 16 MiB echo's fastest and slowest run and its spread ((max - min) / median), and ratios to the raw
+ * socket. `perRun`: contender -> scenario -> [figures of each run].
  */
 export function summarise(selected, perRun) {
   const summary = {}
@@ -49,6 +51,13 @@ export function summarise(selected, perRun) {
         if (key === 'raw') continue
         row[key] = typeof list[0][key] === 'string' ? list[0][key] : median(list.map((entry) => entry[key]))
       }
+    }
+    const echoes = (perRun[contender.name]?.bandwidth ?? []).map((entry) => entry.echoMs)
+    if (echoes.length) {
+      row.echoRuns = echoes.length
+      row.echoMinMs = Math.min(...echoes)
+      row.echoMaxMs = Math.max(...echoes)
+      row.echoSpread = (row.echoMaxMs - row.echoMinMs) / row.echoMs
     }
   }
   const ref = summary[REFERENCE] ?? {}
@@ -73,6 +82,12 @@ const fmt = {
 /** The record's Date came back as a string: the contender speaks JSON. */
 const DATE_AS_STRING = '†'
 
+/** The echo's median over runs, with the fastest and the slowest run where there were several. */
+function echoCell(row) {
+  const median = fmt.ms(row.echoMs)
+  return row.echoRuns > 1 ? `${median} (${fmt.ms(row.echoMinMs)}-${fmt.ms(row.echoMaxMs)})` : median
+}
+
 export function renderTable(summary, memoryCalls) {
   const head = [
     'contender',
@@ -84,7 +99,7 @@ export function renderTable(summary, memoryCalls) {
     '×raw',
     '20-field object, calls/s',
     '×raw',
-    '16 MiB echo ms',
+    '16 MiB echo ms, median (min-max)',
     'bandwidth ×raw',
     `server RSS Δ MiB (${memoryCalls.toLocaleString('en-US')} calls)`,
   ]
@@ -100,7 +115,7 @@ export function renderTable(summary, memoryCalls) {
       fmt.ratio(row.throughputRatio),
       `${fmt.int(row.structuredPerSec)}${row.dateAs === 'string' ? ` ${DATE_AS_STRING}` : ''}`,
       fmt.ratio(row.structuredRatio),
-      fmt.ms(row.echoMs),
+      echoCell(row),
       fmt.ratio(row.bandwidthRatio),
       fmt.mib(row.rssGrowthMiB),
     ]
@@ -109,6 +124,45 @@ export function renderTable(summary, memoryCalls) {
   if (Object.values(summary).some((row) => row.dateAs === 'string'))
     lines.push('', `${DATE_AS_STRING} JSON has no Date: the record's Date left and came back as an ISO string.`)
   return lines.join('\n')
+}
+
+/**
+ * For each contender, a least-squares line through its timed 16 MiB echoes (warm-ups left out):
+ * milliseconds against the minor page faults of both sides during the echo. The slope is what a fault
+ * costs; r says how much of the echo's variation the faults explain.
+ */
+export function faultFits(perRun, selected) {
+  const fits = {}
+  for (const contender of selected) {
+    const points = []
+    for (const { raw } of perRun[contender.name]?.bandwidth ?? []) {
+      const { times, clientFaults, serverFaults } = raw.result
+      times.forEach((ms, i) => points.push([clientFaults[i] + (serverFaults[i] ?? 0), ms]))
+    }
+    const fit = leastSquares(points)
+    if (fit) fits[contender.name] = fit
+  }
+  return fits
+}
+
+function leastSquares(points) {
+  const n = points.length
+  if (n < 3) return undefined
+  const mean = (f) => points.reduce((sum, p) => sum + f(p), 0) / n
+  const [mx, my] = [mean((p) => p[0]), mean((p) => p[1])]
+  const sxx = mean((p) => (p[0] - mx) ** 2)
+  const syy = mean((p) => (p[1] - my) ** 2)
+  const sxy = mean((p) => (p[0] - mx) * (p[1] - my))
+  if (sxx === 0 || syy === 0) return undefined
+  const slope = sxy / sxx
+  return { echoes: n, usPerFault: slope * 1000, msAtNoFault: my - slope * mx, r: sxy / Math.sqrt(sxx * syy) }
+}
+
+export function renderFaultFits(fits) {
+  const each = Object.entries(fits).map(
+    ([name, fit]) => `${name} ${fit.msAtNoFault.toFixed(1)} ms + ${fit.usPerFault.toFixed(1)} µs/fault (r ${fit.r.toFixed(2)}, ${fit.echoes} echoes)`,
+  )
+  return `16 MiB echo time against the minor page faults of both sides during it, least squares per contender: ${each.join('; ')}.`
 }
 
 export function renderNotes(selected) {

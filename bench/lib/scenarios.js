@@ -1,6 +1,7 @@
 /**
  * The scenarios, run in the client process against `call(value) -> Promise<value>`, the contender's
- * echo call. Every contender is measured by this same code on the same payloads.
+ * echo call, as `scenario(call, options, runner)` (`runner`: what the runner does on request, see
+ * bench/lib/harness.js). Every contender is measured by this same code on the same payloads.
  */
 
 /** Deterministic pseudo-random bytes (xorshift32), so every contender echoes the same data. */
@@ -192,22 +193,46 @@ export async function structured(call, options) {
   return { ...(await callsPerSecond(call, makeRecord, verify, options)), dateAs }
 }
 
-/** (3) Echo of one large Uint8Array, one at a time: median wall time of `reps` after `warmup`. */
-export async function bandwidth(call, { size, warmup, reps }) {
-  const payload = makePayload(size)
+/**
+ * (3) Echo of one large Uint8Array, one at a time: median wall time of `reps` after `warmup`, with
+ * every time and the minor page faults of each side during each echo: this process's (the whole
+ * pair's when the server is a Worker of it) and the server process's, read by the runner. A
+ * contender that transfers the argument leaves it detached: the bytes that came back are sent next.
+ */
+export async function bandwidth(call, { size, warmup, reps }, { serverFaults }) {
+  let payload = makePayload(size)
   const expected = fingerprint(payload)
-  for (let i = 0; i < warmup; i++) checkBytes(await call(payload), expected)
-  const times = []
-  for (let i = 0; i < reps; i++) {
+  const echo = async () => {
+    const server = await serverFaults()
+    const client = process.resourceUsage().minorPageFault
     const t0 = now()
     const result = await call(payload)
-    times.push(Number(now() - t0) / 1e6)
+    const ms = Number(now() - t0) / 1e6
+    const clientFaults = process.resourceUsage().minorPageFault - client
+    const serverAfter = await serverFaults()
     checkBytes(result, expected)
+    if (payload.byteLength === 0) payload = result
+    return { ms, clientFaults, serverFaults: server === undefined ? undefined : serverAfter - server }
   }
+  const warmups = []
+  for (let i = 0; i < warmup; i++) warmups.push(await echo())
+  const echoes = []
+  for (let i = 0; i < reps; i++) echoes.push(await echo())
+  const times = echoes.map((e) => e.ms)
   const medianMs = middle(times)
   // Bytes moved: the payload out and back.
   const mibPerSec = (2 * size) / (1024 * 1024) / (medianMs / 1000)
-  return { size, times, medianMs, mibPerSec }
+  return {
+    size,
+    times,
+    medianMs,
+    mibPerSec,
+    clientFaults: echoes.map((e) => e.clientFaults),
+    serverFaults: echoes.map((e) => e.serverFaults ?? null),
+    faultsPerEcho: middle(echoes.map((e) => e.clientFaults + (e.serverFaults ?? 0))),
+    warmupTimes: warmups.map((e) => e.ms),
+    warmupFaults: warmups.map((e) => e.clientFaults + (e.serverFaults ?? 0)),
+  }
 }
 
 /**
@@ -215,7 +240,7 @@ export async function bandwidth(call, { size, warmup, reps }) {
  * client makes `calls` calls with `inflight` outstanding and the runner samples again. `mark(label)`
  * resolves once the runner has taken the sample.
  */
-export async function memory(call, { size, inflight, warmup, calls }, mark) {
+export async function memory(call, { size, inflight, warmup, calls }, { mark }) {
   const payload = makePayload(size)
   await runCalls(call, payload, warmup, inflight)
   await mark('before')
