@@ -1,16 +1,19 @@
 /**
  * The benchmark runner: `npm run bench` (which builds dist/ first).
  *
- * For every run, contender and scenario it spawns a fresh server process and a fresh client process
- * (bench/lib/pair.js), talking over a Unix socket in a temporary directory. It prints a markdown table
- * of medians over the runs, with ratios to the raw socket (bench/lib/report.js), and writes
- * bench/results.json with every run.
+ * Two paths, each with its own table and its own reference for ratios. Over a Unix socket: for every
+ * run, contender and scenario a fresh server process and a fresh client process (bench/lib/pair.js),
+ * talking over a socket in a temporary directory. Over a port: a fresh client process that starts its
+ * server in a Worker and talks to it over a worker_threads MessageChannel (bench/lib/ports.js). It
+ * prints a markdown table per path of medians over the runs, with ratios to the path's raw reference
+ * (bench/lib/report.js), and writes bench/results.json with every run.
  *
  * Environment:
- *   BENCH_QUICK=1           smoke run: one run, small counts (~30 s)
+ *   BENCH_QUICK=1           smoke run: one run, small counts (under a minute)
  *   BENCH_RUNS=n            runs per contender and scenario (default 3; 1 with BENCH_QUICK)
  *   BENCH_ECHO_RUNS=n       runs of the 16 MiB echo (default 5, or BENCH_RUNS if more; BENCH_RUNS with BENCH_QUICK)
- *   BENCH_ONLY=a,b          only these contenders (raw-socket is always added: ratios need it)
+ *   BENCH_ONLY=a,b          only these contenders, or `sockets` / `ports` for all of a path (each path's
+ *                           reference, raw-socket or port-raw, is always added: ratios need it)
  *   BENCH_SCENARIOS=a,b     only these of latency, throughput, structured, bandwidth, memory
  *   BENCH_PIN=same|split|none  one CPU placement for every scenario (default: see defaultPlacement)
  */
@@ -19,22 +22,22 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, release, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { contenders, runPair } from './lib/pair.js'
-import { evaluateTargets, faultFits, figures, renderFaultFits, renderNotes, renderTable, summarise } from './lib/report.js'
+import { contenders, runPair, scenariosOf } from './lib/pair.js'
+import { evaluateTargets, faultFits, figures, pathTitles, references, renderFaultFits, renderNotes, renderTable, summarise } from './lib/report.js'
 
 const MiB = 1024 * 1024
 const quick = process.env.BENCH_QUICK === '1'
 
 /**
- * Scenario parameters. Full: about 4 minutes on 2 cores; quick: under a minute. Warm-ups stay
- * full-size in the quick run: with a few hundred calls the JIT is not done and p50 doubles.
+ * Scenario parameters. Full: about 6 minutes on 2 cores; quick: under a minute. The latency warm-up
+ * stays full-size in the quick run: with a few hundred calls the JIT is not done and p50 doubles.
  */
-const callsPerSecond = quick ? { inflight: 64, warmupMs: 300, durationMs: 500 } : { inflight: 64, warmupMs: 400, durationMs: 1500 }
+const callsPerSecond = quick ? { inflight: 64, warmupMs: 200, durationMs: 300 } : { inflight: 64, warmupMs: 400, durationMs: 1500 }
 const scenarioOptions = {
   latency: quick ? { size: 32, warmup: 2000, calls: 3000, maxMs: 1000 } : { size: 32, warmup: 2000, calls: 10_000, maxMs: 3000 },
   throughput: { size: 32, ...callsPerSecond },
   structured: callsPerSecond,
-  bandwidth: quick ? { size: 16 * MiB, warmup: 1, reps: 2 } : { size: 16 * MiB, warmup: 1, reps: 5 },
+  bandwidth: quick ? { size: 16 * MiB, warmup: 1, reps: 1 } : { size: 16 * MiB, warmup: 1, reps: 5 },
   memory: quick ? { size: 32, inflight: 64, warmup: 2000, calls: 5000 } : { size: 32, inflight: 64, warmup: 2000, calls: 20_000 },
 }
 
@@ -42,9 +45,27 @@ const runs = Number(process.env.BENCH_RUNS ?? (quick ? 1 : 3))
 // The 16 MiB echo varies most from run to run (bench/README.md, "The 16 MiB echo"): it gets more runs.
 const echoRuns = Number(process.env.BENCH_ECHO_RUNS ?? (quick ? runs : Math.max(runs, 5)))
 const runsOf = (scenario) => (scenario === 'bandwidth' ? echoRuns : runs)
-const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim())
-const selected = only ? contenders.filter((c) => c.name === 'raw-socket' || only.includes(c.name)) : contenders
 const scenarioNames = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()) ?? Object.keys(scenarioOptions)
+for (const name of scenarioNames) if (!scenarioOptions[name]) throw new Error(`unknown scenario ${name} in BENCH_SCENARIOS`)
+
+const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim())
+const groups = { sockets: 'socket', ports: 'port' }
+for (const name of only ?? [])
+  if (!groups[name] && !contenders.some((c) => c.name === name)) throw new Error(`unknown contender ${name} in BENCH_ONLY`)
+const wanted = (c) => !only || only.includes(c.name) || only.some((name) => groups[name] === c.path)
+const chosen = contenders.filter(
+  (c) =>
+    (wanted(c) || (c.name === references[c.path] && contenders.some((other) => other.path === c.path && wanted(other)))) &&
+    scenariosOf(c).some((s) => scenarioNames.includes(s)),
+)
+/** Contenders that need something dist/ does not have yet, and what. */
+const leftOut = []
+const selected = []
+for (const contender of chosen) {
+  if (!contender.available || (await contender.available())) selected.push(contender)
+  else leftOut.push(contender)
+}
+const paths = Object.keys(references).filter((path) => selected.some((c) => c.path === path))
 
 /**
  * Where the server and the client run, per scenario. On a small VM the scheduler sometimes puts a
@@ -88,7 +109,7 @@ function cells() {
   for (let run = 1; run <= rounds; run++) {
     for (const contender of selected) {
       for (const scenario of scenarioNames) {
-        if (run <= runsOf(scenario)) list.push({ run, contender, scenario })
+        if (run <= runsOf(scenario) && scenariosOf(contender).includes(scenario)) list.push({ run, contender, scenario })
       }
     }
   }
@@ -136,8 +157,8 @@ async function main() {
   const date = new Date().toISOString()
   const revision = gitRevision()
   const targets = evaluateTargets(summary)
-  const table = renderTable(summary, scenarioOptions.memory.calls)
   const elapsed = (Date.now() - started) / 1000
+  const tableOptions = { scenarioNames, runsOf, memoryCalls: scenarioOptions.memory.calls, scenariosOf, selected }
 
   const out = []
   out.push(`ipc-channel at ${revision}.`)
@@ -149,12 +170,20 @@ async function main() {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}; total ${elapsed.toFixed(0)} s.`,
   )
-  out.push('')
-  out.push(table)
   const fits = faultFits(perRun, selected)
-  if (Object.keys(fits).length) out.push('', renderFaultFits(fits))
-  out.push('')
-  out.push(renderNotes(selected))
+  for (const path of paths) {
+    out.push('', `${pathTitles[path]}:`, '', renderTable(summary, path, tableOptions))
+    const faultLine = renderFaultFits(
+      fits,
+      selected.filter((c) => c.path === path),
+    )
+    if (faultLine) out.push('', faultLine)
+    out.push('', renderNotes(selected, path))
+  }
+  if (leftOut.length) {
+    out.push('')
+    for (const c of leftOut) out.push(`Left out: ${c.name} (${c.label}): ${c.unavailable}.`)
+  }
   if (targets.length) {
     out.push('')
     out.push('ipc-channel against its targets:')
@@ -181,6 +210,7 @@ async function main() {
         placement,
         elapsedSeconds: elapsed,
         scenarios: scenarioOptions,
+        leftOut: leftOut.map((c) => c.name),
         summary,
         faultFits: fits,
         targets,

@@ -1,5 +1,6 @@
 /**
- * Entry point shared by the contender scripts: `node bench/contenders/<name>.js <server|client> [variant]`.
+ * Entry point shared by the contender scripts: `node bench/contenders/<name>.js <server|client> [variant]`
+ * (a port contender's server runs in a Worker of its client: bench/lib/ports.js).
  * The runner passes everything else in the BENCH_PARAMS environment variable (JSON): the control
  * socket, the socket under test, the scenario and its parameters.
  *
@@ -57,6 +58,9 @@ async function runServer(contender, variant, params) {
 }
 
 async function runClient(contender, variant, params, script) {
+  // Connected before saying hello: the runner pins the process's threads when the hello arrives, and a
+  // port contender's server is one of them (a Worker).
+  const connection = await contender.client({ path: params.socket, variant, params, script })
   const waiters = []
   const control = await connectControl(params.control, 'client', (message) => {
     if (message.type === 'continue' || message.type === 'probe') waiters.shift()?.(message)
@@ -69,10 +73,9 @@ async function runClient(contender, variant, params, script) {
   const runner = {
     /** Has the runner sample the server's memory (after a full GC); resolves once it has. */
     mark: (label) => ask({ type: 'mark', label }),
-    /** The server process's minor page faults so far, read by the runner from /proc; undefined elsewhere. */
+    /** The server process's minor page faults so far, read by the runner from /proc; undefined elsewhere or for a port pair. */
     serverFaults: () => ask({ type: 'probe' }).then((answer) => answer.serverFaults),
   }
-  const connection = await contender.client({ path: params.socket, variant, params, script })
   const run = scenarios[params.scenario]
   const result = await run(connection.call, params.options, runner)
   await Promise.race([connection.close(), new Promise((resolve) => setTimeout(resolve, 2000))])

@@ -1,6 +1,7 @@
 /**
  * Runs one scenario of one contender: a fresh server process and a fresh client process, a control
- * socket for the runner, and a socket for the channel under test, all in `dir`.
+ * socket for the runner, and a socket for the channel under test, all in `dir`; or, for a port
+ * contender, a fresh client process that starts its server in a Worker.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
@@ -11,10 +12,13 @@ import { listenControl } from './control.js'
 const contendersDir = fileURLToPath(new URL('../contenders/', import.meta.url))
 
 /**
- * The contenders, in table order. `kind`: the raw-socket limit, a reference implementation, the
- * subject, or a peer library. `spawnsServer`: the client starts the server itself (fork IPC).
+ * The contenders, in table order. `path`: over a Unix socket between two processes, or over a
+ * worker_threads MessageChannel between a process and a Worker of its own (bench/lib/ports.js).
+ * `kind`: a limit (the path's first limit is the reference of its ratios), a reference
+ * implementation, the subject, or a peer library. `spawnsServer`: the client starts the server itself
+ * (fork IPC). `scenarios`: the only scenarios it runs, where not all of its path's.
  */
-export const contenders = [
+const socketContenders = [
   { name: 'raw-socket', kind: 'limit', script: 'raw.js', variant: 'plain', label: 'raw socket, one write per frame' },
   { name: 'raw-coalesced', kind: 'limit', script: 'raw.js', variant: 'coalesced', label: 'raw socket, writes coalesced per tick' },
   { name: 'cbor-rpc', kind: 'reference', script: 'cbor-rpc.js', label: 'hand-written RPC, cbor-x, coalesced' },
@@ -25,6 +29,58 @@ export const contenders = [
   { name: 'fork-json', kind: 'peer', script: 'fork.js', variant: 'json', spawnsServer: true, label: "fork IPC, serialization 'json'" },
   { name: 'fork-advanced', kind: 'peer', script: 'fork.js', variant: 'advanced', spawnsServer: true, label: "fork IPC, serialization 'advanced'" },
 ]
+
+const portContenders = [
+  { name: 'port-raw', kind: 'limit', script: 'ports/raw.js', variant: 'plain', label: 'raw postMessage of [id, value], one post per call' },
+  {
+    name: 'port-raw-batched',
+    kind: 'limit',
+    script: 'ports/raw.js',
+    variant: 'batched',
+    label: 'raw postMessage, the calls of one tick in one post',
+  },
+  {
+    name: 'port-raw-transfer',
+    kind: 'limit',
+    script: 'ports/raw.js',
+    variant: 'transfer',
+    scenarios: ['bandwidth'],
+    label: 'raw postMessage, the buffer transferred both ways',
+  },
+  { name: 'port-ipc-channel', kind: 'subject', script: 'ports/ipc-channel.js', variant: 'plain', label: 'ipc-channel fromMessagePort (dist/)' },
+  {
+    name: 'port-ipc-channel-transfer',
+    kind: 'subject',
+    script: 'ports/ipc-channel.js',
+    variant: 'transfer',
+    scenarios: ['bandwidth'],
+    label: 'ipc-channel fromMessagePort, transfer() both ways',
+    // Runs once dist/ exports transfer(); until then the runner names it as left out.
+    available: async () => typeof (await import('../../dist/index.js').catch(() => ({}))).transfer === 'function',
+    unavailable: 'dist/ exports no transfer()',
+  },
+  { name: 'port-birpc', kind: 'peer', script: 'ports/birpc.js', label: 'birpc 4.2, structured clone' },
+  { name: 'port-comlink', kind: 'peer', script: 'ports/comlink.js', variant: 'plain', label: 'comlink 4.4 (nodeEndpoint)' },
+  {
+    name: 'port-comlink-transfer',
+    kind: 'peer',
+    script: 'ports/comlink.js',
+    variant: 'transfer',
+    scenarios: ['bandwidth'],
+    label: 'comlink 4.4, Comlink.transfer() both ways',
+  },
+]
+
+export const contenders = [...socketContenders.map((c) => ({ path: 'socket', ...c })), ...portContenders.map((c) => ({ path: 'port', ...c }))]
+
+/** The scenarios of each path. Memory is the server process's: a port's server shares the client's. */
+export const pathScenarios = {
+  socket: ['latency', 'throughput', 'structured', 'bandwidth', 'memory'],
+  port: ['latency', 'throughput', 'structured', 'bandwidth'],
+}
+
+/** The scenarios `contender` runs. */
+export const scenariosOf = (contender) => contender.scenarios ?? pathScenarios[contender.path]
 
 let pairCount = 0
 
@@ -63,6 +119,9 @@ function withTimeout(promise, ms, what) {
 }
 
 /**
+ * A port contender has no server process: its client runs the server in a Worker, so both are
+ * pinned together, as the client.
+ *
  * @param contender an entry of `contenders`
  * @param scenario  'latency' | 'throughput' | 'structured' | 'bandwidth' | 'memory'
  * @param options   the scenario's parameters (see scenarios.js)
@@ -71,6 +130,7 @@ function withTimeout(promise, ms, what) {
  */
 export async function runPair(contender, scenario, options, settings) {
   const id = ++pairCount
+  const serverProcess = contender.path !== 'port'
   const controlPath = join(settings.dir, `ctl-${id}.sock`)
   const socketPath = join(settings.dir, `ch-${id}.sock`)
   const script = join(contendersDir, contender.script)
@@ -113,7 +173,7 @@ export async function runPair(contender, scenario, options, settings) {
   try {
     return await withTimeout(
       (async () => {
-        if (!contender.spawnsServer) {
+        if (serverProcess && !contender.spawnsServer) {
           const server = spawnRole('server', serverNodeArgs)
           const failed = exited(server).then(() => Promise.reject(new Error(`server exited with ${server.exitCode ?? server.signalCode}`)))
           failed.catch(() => {})
@@ -131,8 +191,10 @@ export async function runPair(contender, scenario, options, settings) {
           for (;;) {
             const message = await peer.next()
             if (message.type === 'probe') {
-              const server = await serverPeer
-              peer.send({ type: 'probe', serverFaults: minorFaults(server.pid) })
+              const server = serverProcess ? await serverPeer : undefined
+              peer.send({ type: 'probe', serverFaults: server && minorFaults(server.pid) })
+            } else if (message.type === 'mark' && !serverProcess) {
+              peer.send({ type: 'continue' })
             } else if (message.type === 'mark') {
               const server = await serverPeer
               server.send({ type: 'sample', label: message.label })
@@ -145,8 +207,10 @@ export async function runPair(contender, scenario, options, settings) {
         }
         const outcome = await Promise.race([conversation(), clientFailed])
         // Let both sides end on their own, so that --cpu-prof can write its profile.
-        const server = await Promise.race([serverPeer, new Promise((resolve) => setTimeout(resolve, 1000))])
-        server?.send({ type: 'exit' })
+        if (serverProcess) {
+          const server = await Promise.race([serverPeer, new Promise((resolve) => setTimeout(resolve, 1000))])
+          server?.send({ type: 'exit' })
+        }
         await withTimeout(Promise.all(children.map(exited)), 10_000, 'exit')
         return outcome
       })(),

@@ -1,13 +1,15 @@
 /**
  * What the runner (bench/run.js) makes of the runs: the summary of each contender (medians over runs,
- * the 16 MiB echo's min and max, ratios to the raw socket), the markdown table, what a page fault
- * costs the echo, and ipc-channel against its targets.
+ * the 16 MiB echo's min and max, ratios to its path's reference), one markdown table per path, what a
+ * page fault costs the echo, and ipc-channel against its targets.
  */
 
 const MiB = 1024 * 1024
 
-/** The contender the ratios are taken against. */
-export const REFERENCE = 'raw-socket'
+/** The contender each path's ratios are taken against. */
+export const references = { socket: 'raw-socket', port: 'port-raw' }
+
+export const pathTitles = { socket: 'Over a Unix socket', port: 'Over a worker_threads MessageChannel' }
 
 export function median(values) {
   const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b)
@@ -16,7 +18,7 @@ export function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
-/** The figure each scenario contributes to the table, from one pair's outcome. */
+/** The figures each scenario contributes to the table, from one pair's outcome. */
 export function figures(scenario, outcome) {
   const { result, samples } = outcome
   switch (scenario) {
@@ -39,13 +41,13 @@ export function figures(scenario, outcome) {
 
 /**
  * One row per contender: the median over runs of each figure (a text figure: the first run's), the
- * 16 MiB echo's fastest and slowest run and its spread ((max - min) / median), and ratios to the raw
- * socket. `perRun`: contender -> scenario -> [figures of each run].
+ * 16 MiB echo's fastest and slowest run and its spread ((max - min) / median), and ratios to the
+ * reference of the contender's path. `perRun`: contender -> scenario -> [figures of each run].
  */
 export function summarise(selected, perRun) {
   const summary = {}
   for (const contender of selected) {
-    const row = (summary[contender.name] = { kind: contender.kind, label: contender.label })
+    const row = (summary[contender.name] = { path: contender.path, kind: contender.kind, label: contender.label })
     for (const list of Object.values(perRun[contender.name] ?? {})) {
       for (const key of Object.keys(list[0])) {
         if (key === 'raw') continue
@@ -60,8 +62,8 @@ export function summarise(selected, perRun) {
       row.echoSpread = (row.echoMaxMs - row.echoMinMs) / row.echoMs
     }
   }
-  const ref = summary[REFERENCE] ?? {}
   for (const row of Object.values(summary)) {
+    const ref = summary[references[row.path]] ?? {}
     row.p50Ratio = row.p50Us / ref.p50Us
     row.p99Ratio = row.p99Us / ref.p99Us
     row.throughputRatio = row.callsPerSec / ref.callsPerSec
@@ -88,42 +90,44 @@ function echoCell(row) {
   return row.echoRuns > 1 ? `${median} (${fmt.ms(row.echoMinMs)}-${fmt.ms(row.echoMaxMs)})` : median
 }
 
-export function renderTable(summary, memoryCalls) {
-  const head = [
-    'contender',
-    'p50 µs',
-    'p50 ×raw',
-    'p99 µs',
-    'p99 ×raw',
-    'calls/s (64 in flight)',
-    '×raw',
-    '20-field object, calls/s',
-    '×raw',
-    '16 MiB echo ms, median (min-max)',
-    'bandwidth ×raw',
-    `server RSS Δ MiB (${memoryCalls.toLocaleString('en-US')} calls)`,
+/** The table's columns: [heading, scenario, cell(row)]. */
+function columns(memoryCalls) {
+  return [
+    ['p50 µs', 'latency', (row) => fmt.us(row.p50Us)],
+    ['p50 ×raw', 'latency', (row) => fmt.ratio(row.p50Ratio)],
+    ['p99 µs', 'latency', (row) => fmt.us(row.p99Us)],
+    ['p99 ×raw', 'latency', (row) => fmt.ratio(row.p99Ratio)],
+    ['calls/s (64 in flight)', 'throughput', (row) => fmt.int(row.callsPerSec)],
+    ['×raw', 'throughput', (row) => fmt.ratio(row.throughputRatio)],
+    ['20-field object, calls/s', 'structured', (row) => `${fmt.int(row.structuredPerSec)}${row.dateAs === 'string' ? ` ${DATE_AS_STRING}` : ''}`],
+    ['×raw', 'structured', (row) => fmt.ratio(row.structuredRatio)],
+    ['16 MiB echo ms, median (min-max)', 'bandwidth', echoCell],
+    ['bandwidth ×raw', 'bandwidth', (row) => fmt.ratio(row.bandwidthRatio)],
+    [`server RSS Δ MiB (${memoryCalls.toLocaleString('en-US')} calls)`, 'memory', (row) => fmt.mib(row.rssGrowthMiB)],
   ]
+}
+
+/**
+ * The markdown table of one path: the columns of the scenarios that ran on it, a row per contender;
+ * a contender's cell is empty where it does not run that scenario, n/a where it failed.
+ */
+export function renderTable(summary, path, { scenarioNames, runsOf, memoryCalls, scenariosOf, selected }) {
+  const contenders = selected.filter((c) => c.path === path)
+  const ran = new Set(contenders.flatMap((c) => scenariosOf(c)).filter((s) => scenarioNames.includes(s)))
+  const shown = columns(memoryCalls).filter(([, scenario]) => ran.has(scenario))
+  const head = ['contender', ...shown.map(([heading]) => heading)]
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? ':---' : '---:')).join('|')}|`]
-  for (const [name, row] of Object.entries(summary)) {
-    const cells = [
-      row.kind === 'subject' ? `**${name}**` : name,
-      fmt.us(row.p50Us),
-      fmt.ratio(row.p50Ratio),
-      fmt.us(row.p99Us),
-      fmt.ratio(row.p99Ratio),
-      fmt.int(row.callsPerSec),
-      fmt.ratio(row.throughputRatio),
-      `${fmt.int(row.structuredPerSec)}${row.dateAs === 'string' ? ` ${DATE_AS_STRING}` : ''}`,
-      fmt.ratio(row.structuredRatio),
-      echoCell(row),
-      fmt.ratio(row.bandwidthRatio),
-      fmt.mib(row.rssGrowthMiB),
-    ]
-    lines.push(`| ${cells.join(' | ')} |`)
+  for (const contender of contenders) {
+    const row = summary[contender.name]
+    const runsHere = scenariosOf(contender)
+    const cells = shown.map(([, scenario, cell]) => (runsHere.includes(scenario) ? cell(row) : ''))
+    lines.push(`| ${row.kind === 'subject' ? `**${contender.name}**` : contender.name} | ${cells.join(' | ')} |`)
   }
-  if (Object.values(summary).some((row) => row.dateAs === 'string'))
-    lines.push('', `${DATE_AS_STRING} JSON has no Date: the record's Date left and came back as an ISO string.`)
-  return lines.join('\n')
+  const notes = [`×raw: against ${references[path]}.`]
+  if (ran.has('bandwidth')) notes.push(`16 MiB echo: median of ${runsOf('bandwidth')} run(s), each the median of its echoes.`)
+  if (contenders.some((c) => summary[c.name].dateAs === 'string'))
+    notes.push(`${DATE_AS_STRING} JSON has no Date: the record's Date left and came back as an ISO string.`)
+  return `${lines.join('\n')}\n\n${notes.join(' ')}`
 }
 
 /**
@@ -158,21 +162,29 @@ function leastSquares(points) {
   return { echoes: n, usPerFault: slope * 1000, msAtNoFault: my - slope * mx, r: sxy / Math.sqrt(sxx * syy) }
 }
 
-export function renderFaultFits(fits) {
-  const each = Object.entries(fits).map(
-    ([name, fit]) => `${name} ${fit.msAtNoFault.toFixed(1)} ms + ${fit.usPerFault.toFixed(1)} µs/fault (r ${fit.r.toFixed(2)}, ${fit.echoes} echoes)`,
-  )
+/** The fits of `contenders` in one line, or undefined if none has one. */
+export function renderFaultFits(fits, contenders) {
+  const each = contenders
+    .filter((c) => fits[c.name])
+    .map(({ name }) => {
+      const fit = fits[name]
+      return `${name} ${fit.msAtNoFault.toFixed(1)} ms + ${fit.usPerFault.toFixed(1)} µs/fault (r ${fit.r.toFixed(2)}, ${fit.echoes} echoes)`
+    })
+  if (each.length === 0) return undefined
   return `16 MiB echo time against the minor page faults of both sides during it, least squares per contender: ${each.join('; ')}.`
 }
 
-export function renderNotes(selected) {
-  return selected.map((c) => `- ${c.name}: ${c.label}${c.kind === 'peer' ? ' (peer)' : ''}`).join('\n')
+export function renderNotes(selected, path) {
+  return selected
+    .filter((c) => c.path === path)
+    .map((c) => `- ${c.name}: ${c.label}${c.kind === 'peer' ? ' (peer)' : ''}`)
+    .join('\n')
 }
 
 export function evaluateTargets(summary) {
   const subject = summary['ipc-channel']
-  if (!subject || !summary[REFERENCE]) return []
-  const peers = Object.entries(summary).filter(([, row]) => row.kind === 'peer' && Number.isFinite(row.callsPerSec))
+  if (!subject || !summary[references.socket]) return []
+  const peers = Object.entries(summary).filter(([, row]) => row.path === 'socket' && row.kind === 'peer' && Number.isFinite(row.callsPerSec))
   const best = peers.reduce((a, b) => (b[1].callsPerSec > (a?.[1].callsPerSec ?? -1) ? b : a), undefined)
   const targets = [
     { text: `p50 latency ${fmt.ratio(subject.p50Ratio)} raw (target <= 1.15x)`, ok: subject.p50Ratio <= 1.15 },
