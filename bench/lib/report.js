@@ -133,7 +133,8 @@ export function renderTable(summary, path, { scenarioNames, runsOf, memoryCalls,
 /**
  * For each contender, a least-squares line through its timed 16 MiB echoes (warm-ups left out):
  * milliseconds against the minor page faults of both sides during the echo. The slope is what a fault
- * costs; r says how much of the echo's variation the faults explain.
+ * costs; r says how much of the echo's variation the faults explain. None for a contender whose
+ * echoes fault about as often as each other (a transfer): there is no variation to explain.
  */
 export function faultFits(perRun, selected) {
   const fits = {}
@@ -149,9 +150,13 @@ export function faultFits(perRun, selected) {
   return fits
 }
 
+/** Fewer faults apart than this between a contender's echoes (4 MiB of pages) make no line. */
+const MIN_FAULT_RANGE = 1024
+
 function leastSquares(points) {
   const n = points.length
-  if (n < 3) return undefined
+  const faults = points.map((p) => p[0])
+  if (n < 3 || Math.max(...faults) - Math.min(...faults) < MIN_FAULT_RANGE) return undefined
   const mean = (f) => points.reduce((sum, p) => sum + f(p), 0) / n
   const [mx, my] = [mean((p) => p[0]), mean((p) => p[1])]
   const sxx = mean((p) => (p[0] - mx) ** 2)
