@@ -8,10 +8,10 @@
  * not move.
  */
 import { createServer, connect } from 'node:net'
-import { coalescingFrameWriter, plainFrameWriter, readFrames } from '../lib/framing.js'
+import { batchingFrameWriter, coalescingFrameWriter, plainFrameWriter, readFrames } from '../lib/framing.js'
 import { main } from '../lib/harness.js'
 
-const writerFor = (variant) => (variant === 'coalesced' ? coalescingFrameWriter : plainFrameWriter)
+const writerFor = (variant) => (variant === 'coalesced' ? coalescingFrameWriter : variant === 'batched' ? batchingFrameWriter : plainFrameWriter)
 
 /**
  * How the record becomes a frame's payload and back, per process; none for bytes. cbor-x is loaded only

@@ -21,6 +21,7 @@ const contendersDir = fileURLToPath(new URL('../contenders/', import.meta.url))
 const socketContenders = [
   { name: 'raw-socket', kind: 'limit', script: 'raw.js', variant: 'plain', label: 'raw socket, one write per frame' },
   { name: 'raw-coalesced', kind: 'limit', script: 'raw.js', variant: 'coalesced', label: 'raw socket, writes coalesced per tick' },
+  { name: 'raw-batched', kind: 'limit', script: 'raw.js', variant: 'batched', label: 'raw socket, frames of a tick in one buffer' },
   { name: 'cbor-rpc', kind: 'reference', script: 'cbor-rpc.js', label: 'hand-written RPC, cbor-x, coalesced' },
   { name: 'ipc-channel', kind: 'subject', script: 'ipc-channel.js', label: 'ipc-channel (dist/)' },
   { name: 'vscode-jsonrpc', kind: 'peer', script: 'vscode-jsonrpc.js', label: 'vscode-jsonrpc, stream reader/writer' },
