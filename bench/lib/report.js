@@ -198,7 +198,10 @@ export function evaluateTargets(summary) {
   const subject = summary['ipc-channel']
   const raw = summary['raw-socket']
   if (subject && raw) {
-    const vsCoalesced = subject.callsPerSec / summary['raw-coalesced']?.callsPerSec
+    // The coalesced limit is the faster of the two coalescing raw sockets: raw-batched, which sends a
+    // tick's frames in one buffer as ipc-channel does, when it ran.
+    const coalescedName = summary['raw-batched'] ? 'raw-batched' : 'raw-coalesced'
+    const vsCoalesced = subject.callsPerSec / summary[coalescedName]?.callsPerSec
     const peers = Object.entries(summary).filter(([, row]) => row.path === 'socket' && row.kind === 'peer' && Number.isFinite(row.callsPerSec))
     const best = peers.reduce((a, b) => (b[1].callsPerSec > (a?.[1].callsPerSec ?? -1) ? b : a), undefined)
     add(subject.p50Ratio, `sockets: p50 latency ${fmt.ratio(subject.p50Ratio)} raw (target <= 1.10x)`, subject.p50Ratio <= 1.1)
@@ -208,7 +211,7 @@ export function evaluateTargets(summary) {
       `sockets: calls/s with 64 in flight ${fmt.ratio(subject.throughputRatio)} raw-socket, uncoalesced (target >= 1.0x)`,
       subject.throughputRatio >= 1,
     )
-    add(vsCoalesced, `sockets: calls/s ${fmt.ratio(vsCoalesced)} raw-coalesced (target >= 0.5x)`, vsCoalesced >= 0.5)
+    add(vsCoalesced, `sockets: calls/s ${fmt.ratio(vsCoalesced)} ${coalescedName} (target >= 0.5x)`, vsCoalesced >= 0.5)
     if (best) {
       const vsBest = subject.callsPerSec / best[1].callsPerSec
       add(vsBest, `sockets: calls/s ${fmt.ratio(vsBest)} the best peer, ${best[0]} (target >= 2x)`, vsBest >= 2)
