@@ -9,5 +9,6 @@ export {
   ProtocolError,
   SerializationError,
   BufferFullError,
+  ReferenceReleasedError,
   RemoteError,
 } from '../protocol/errors.js'

@@ -105,6 +105,16 @@ export class BufferFullError extends IpcError {
 }
 
 /**
+ * A call through a reference that was released: this side disposed of its stub
+ * (`stub[Symbol.dispose]()`), or the peer no longer exports what the stub stands for.
+ */
+export class ReferenceReleasedError extends IpcError {
+  constructor(message = 'the reference was released', options?: { cause?: unknown }) {
+    super(message, 'ERR_REFERENCE_RELEASED', options)
+  }
+}
+
+/**
  * An exception thrown by the peer. Errors that came back from the peer satisfy `instanceof RemoteError`
  * whatever their class: a remote `TypeError` is a real `TypeError` and also a RemoteError. A remote error
  * whose class is neither built in nor registered through the `errors` option is an instance of this
@@ -132,6 +142,7 @@ const LIBRARY_CLASS_NAMES = new Set([
   'ProtocolError',
   'SerializationError',
   'BufferFullError',
+  'ReferenceReleasedError',
 ])
 
 /**

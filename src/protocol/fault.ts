@@ -10,6 +10,7 @@ import {
   IpcError,
   MethodNotFoundError,
   ProtocolError,
+  ReferenceReleasedError,
   RemoteError,
   SerializationError,
   TimeoutError,
@@ -62,6 +63,7 @@ const LIBRARY: Record<string, (message: string, props: Record<string, unknown>) 
     ProtocolError: (message: string) => new ProtocolError(message),
     SerializationError: (message: string) => new SerializationError(message),
     BufferFullError: (message: string) => new BufferFullError(message),
+    ReferenceReleasedError: (message: string) => new ReferenceReleasedError(message),
     MethodNotFoundError: (message: string, props: Record<string, unknown>) =>
       new MethodNotFoundError(typeof props.method === 'string' ? props.method : '', { message }),
   },

@@ -7,6 +7,7 @@ import {
   IpcError,
   MethodNotFoundError,
   ProtocolError,
+  ReferenceReleasedError,
   RemoteError,
   SerializationError,
   TimeoutError,
@@ -365,6 +366,7 @@ describe('library errors', () => {
     () => new ProtocolError(),
     () => new SerializationError(),
     () => new BufferFullError(),
+    () => new ReferenceReleasedError(),
     () => new RemoteError('m'),
   ]
 
@@ -382,6 +384,7 @@ describe('library errors', () => {
         "ChannelClosedError": "ERR_CHANNEL_CLOSED",
         "MethodNotFoundError": "ERR_METHOD_NOT_FOUND",
         "ProtocolError": "ERR_PROTOCOL",
+        "ReferenceReleasedError": "ERR_REFERENCE_RELEASED",
         "RemoteError": "ERR_REMOTE",
         "SerializationError": "ERR_SERIALIZATION",
         "TimeoutError": "ERR_TIMEOUT",
@@ -411,6 +414,7 @@ describe('library errors', () => {
         "ProtocolError: protocol error",
         "SerializationError: value cannot be serialized",
         "BufferFullError: the outgoing buffer is full",
+        "ReferenceReleasedError: the reference was released",
         "RemoteError: m",
       ]
     `)
