@@ -11,6 +11,7 @@ import { fastEncode } from './fast-encode.js'
 import type { Payload } from './framing.js'
 import type { Message } from './messages.js'
 import { checkProfile, DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES, profileViolation } from './profile.js'
+import { REFERENCE_TAG, restoreReferences, substituteReferences, type ReferenceHooks } from './references.js'
 
 /**
  * The wire encoding: plain RFC 8949 CBOR with registered tags only (1 epoch date, 2/3 bignum,
@@ -46,6 +47,19 @@ const LARGE_BINARY_SCAN_WIDTH = 32
 const MARKER_ENCODED_SIZE = 20
 const MARKER_HEAD = [0xd8, 0x40, 0x51] as const
 
+/** What a codec needs from the reference tables of its channel's current connection. */
+export interface CodecReferences extends ReferenceHooks {
+  /** References may be received: the connection is open and both ends announced the feature. */
+  readonly accepting: boolean
+  /**
+   * The general path encoded a message whose data held references (`payload`), or failed to
+   * (undefined: what was exported for it is undone). Called once per such message.
+   */
+  settle(payload: Payload | undefined): void
+  /** `payload`, which {@link settle} was told of, will not be sent: what was exported for it is undone. */
+  discard(payload: Payload): void
+}
+
 /** Limits of one codec. */
 export interface CodecOptions {
   /**
@@ -73,12 +87,20 @@ export class Codec {
    * hello) sets it there, before sending anything but its own handshake.
    */
   peerMaxFrameItems: number
+  /**
+   * The reference tables of the channel's connection (PROTOCOL.md chapter 17), or undefined: then a
+   * function cannot be encoded and no reference tag is accepted. Consulted on the general path only:
+   * the fast path takes no function and no class instance, so a message that holds a reference never
+   * goes through it.
+   */
+  references: CodecReferences | undefined
 
   constructor(options: CodecOptions = {}) {
     this.#encoder = new Encoder(CODEC_OPTIONS)
     this.#decoder = new Decoder(CODEC_OPTIONS)
     this.maxFrameItems = options.maxFrameItems ?? DEFAULT_MAX_FRAME_ITEMS
     this.peerMaxFrameItems = options.peerMaxFrameItems ?? DEFAULT_MAX_FRAME_ITEMS
+    this.references = undefined
   }
 
   /**
@@ -91,12 +113,35 @@ export class Codec {
   encodeData(message: Message, index: number): Payload {
     const fast = this.#fastEncode(message, LARGE_BINARY)
     if (fast !== undefined) return fast
+    const references = this.references
+    if (references === undefined) return this.#encodeGeneral(message, index, -1)
+    // Functions, ref() objects, AbortSignals and stubs become reference tags, which exports them; if
+    // the message then fails to encode, the exports made for it are undone.
+    const data = (message as unknown[])[index]
+    let payload: Payload
+    try {
+      const substituted = substituteReferences(data, references)
+      if (substituted === data) return this.#encodeGeneral(message, index, -1)
+      const copy = (message as unknown[]).slice()
+      copy[index] = substituted
+      payload = this.#encodeGeneral(copy as Message, index, REFERENCE_TAG)
+    } catch (error) {
+      references.settle(undefined)
+      // A getter of the value threw while it was walked.
+      throw error instanceof SerializationError ? error : new SerializationError(describeEncodeFailure(error), { cause: error })
+    }
+    references.settle(payload)
+    return payload
+  }
+
+  /** cbor-x's path of {@link encodeData}, with large binaries kept out of the encoder. */
+  #encodeGeneral(message: Message, index: number, extraTag: number): Payload {
     const found: Uint8Array[] = []
     const value = swapLarge((message as unknown[])[index], found, 2, this.#markerBase)
-    if (found.length === 0) return this.encode(message)
+    if (found.length === 0) return this.#encode(message, extraTag)
     const substituted = (message as unknown[]).slice()
     substituted[index] = value
-    const encoded = this.encode(substituted as Message)
+    const encoded = this.#encode(substituted as Message, extraTag)
     const positions = found.map((_, i) => findMarker(encoded, this.#markerBase, i))
     const order = found.map((_, i) => i).sort((a, b) => positions[a] - positions[b])
     const chunks: Uint8Array[] = []
@@ -113,12 +158,18 @@ export class Codec {
 
   /**
    * Encodes a message to one payload.
-   * @throws SerializationError when a value cannot be encoded (a function, a symbol, a cycle), is
-   *   outside the profile, or holds more than {@link peerMaxFrameItems} data items.
+   * @throws SerializationError when a value cannot be encoded (a symbol, a cycle), is outside the
+   *   profile, or holds more than {@link peerMaxFrameItems} data items. Only {@link encodeData} puts
+   *   references in place of functions.
    */
   encode(message: Message): Uint8Array {
     const fast = this.#fastEncode(message, 0)
     if (fast !== undefined) return fast as Uint8Array
+    return this.#encode(message, -1)
+  }
+
+  /** cbor-x, then the sender's profile check; `extraTag` is the reference tag where references were put. */
+  #encode(message: Message, extraTag: number): Uint8Array {
     let payload: Uint8Array
     try {
       payload = this.#encoder.encode(message)
@@ -132,7 +183,7 @@ export class Codec {
     // length needs) or a tag-27 head (which counts for more items); nearly all small messages skip it.
     const limit = this.peerMaxFrameItems
     if (payload.byteLength > MAX_BIGNUM_BYTES || payload.byteLength > limit || payload.indexOf(0xff) !== -1 || hasTag27(payload)) {
-      const problem = profileViolation(payload, limit)
+      const problem = profileViolation(payload, limit, extraTag)
       if (problem !== undefined) throw new SerializationError(`value cannot be sent: ${problem}`)
     }
     return payload
@@ -177,12 +228,17 @@ export class Codec {
   decode(payload: Uint8Array): unknown {
     const fast = fastDecode(payload, this.maxFrameItems)
     if (fast !== GENERAL) return fast
-    checkProfile(payload, this.maxFrameItems)
+    const references = this.references
+    const accepting = references !== undefined && references.accepting
+    const hasReferences = checkProfile(payload, this.maxFrameItems, accepting ? REFERENCE_TAG : -1)
+    let decoded: unknown
     try {
-      return this.#decoder.decode(payload)
+      decoded = this.#decoder.decode(payload)
     } catch (error) {
       throw new ProtocolError(`malformed CBOR payload: ${(error as Error)?.message ?? String(error)}`, { cause: error })
     }
+    // Only a payload the profile check saw a reference tag in is walked.
+    return hasReferences ? restoreReferences(decoded, references!) : decoded
   }
 }
 

@@ -34,6 +34,11 @@ export class MessageEncoder {
     return this.#fitted(this.codec.encodeData([MessageType.Call, id, name, args], 3))
   }
 
+  /** A call of the peer's export `ref` (`member` of it, or the function itself when null). @throws SerializationError as {@link call}. */
+  callReference(id: number, ref: number, member: string | null, args: unknown[]): Payload {
+    return this.#fitted(this.codec.encodeData([MessageType.CallReference, id, ref, member, args], 4))
+  }
+
   /** @throws SerializationError as {@link call}. */
   notify(name: string, args: unknown[]): Payload {
     return this.#fitted(this.codec.encodeData([MessageType.Notify, name, args], 2))
@@ -48,7 +53,9 @@ export class MessageEncoder {
       return this.error(id, error)
     }
     const tooLarge = this.#tooLarge(payload)
-    return tooLarge ? this.error(id, tooLarge) : payload
+    if (tooLarge === undefined) return payload
+    this.codec.references?.discard(payload)
+    return this.error(id, tooLarge)
   }
 
   /** The failure of call `id`, degraded until it encodes and fits. */
@@ -91,9 +98,22 @@ export class MessageEncoder {
     return this.codec.encode([MessageType.Goodbye, null])
   }
 
+  /** The peer's exports this side drops: `[ref, count, ref, count, ...]`, short enough for any frame limit. */
+  release(releases: number[]): Uint8Array {
+    return this.codec.encode([MessageType.Release, releases])
+  }
+
+  /** This side's AbortSignal exported as `ref` aborted with `reason` (sent without stacks, as a cancel's). */
+  signal(ref: number, reason: unknown): Uint8Array {
+    return this.#withEnvelope((envelope) => [MessageType.Signal, ref, withoutStacks(envelope)], reason)
+  }
+
   #fitted(payload: Payload): Payload {
     const tooLarge = this.#tooLarge(payload)
-    if (tooLarge) throw tooLarge
+    if (tooLarge) {
+      this.codec.references?.discard(payload)
+      throw tooLarge
+    }
     return payload
   }
 

@@ -7,8 +7,8 @@
  *
  * Shapes (PROTOCOL.md section 5.5):
  * - hello `[0, "ipc-channel", version, nonce, options]`: version an unsigned integer, nonce null or a
- *   32-byte byte string (tag 64 allowed), options a map with text keys. `window`, `maxFrameSize` and
- *   `role` are read; an invalid value of theirs, like any other key, is ignored. The options element
+ *   32-byte byte string (tag 64 allowed), options a map with text keys. `window`, `maxFrameSize`,
+ *   `role` and `maxReferences` are read; an invalid value of theirs, like any other key, is ignored. The options element
  *   may be missing or something other than a map (ignored, as section 13.3 says).
  * - auth `[1, proof]`: proof a 32-byte byte string (tag 64 allowed).
  * - goodbye `[13, reason]`: reason text or anything else (read as null).
@@ -16,7 +16,16 @@
  * decoded, and may hold no tags and no arrays or maps nested deeper than {@link MAX_SKIPPED_NESTING}.
  */
 import { ProtocolError } from './errors.js'
-import { MAGIC, MessageType, PROTOCOL_VERSION, type AuthMessage, type GoodbyeMessage, type HelloMessage, type HelloOptions } from './messages.js'
+import {
+  MAGIC,
+  MAX_REFERENCES,
+  MessageType,
+  PROTOCOL_VERSION,
+  type AuthMessage,
+  type GoodbyeMessage,
+  type HelloMessage,
+  type HelloOptions,
+} from './messages.js'
 
 /** Bytes of a nonce and of a proof. */
 export const HANDSHAKE_SECRET_BYTES = 32
@@ -31,6 +40,7 @@ const MAGIC_BYTES = new TextEncoder().encode(MAGIC)
 const KEY_WINDOW = new TextEncoder().encode('window')
 const KEY_MAX_FRAME_SIZE = new TextEncoder().encode('maxFrameSize')
 const KEY_ROLE = new TextEncoder().encode('role')
+const KEY_MAX_REFERENCES = new TextEncoder().encode('maxReferences')
 // Lenient, as cbor-x decodes text: invalid UTF-8 becomes replacement characters.
 const textDecoder = new TextDecoder()
 
@@ -128,6 +138,10 @@ function readOptions(reader: Reader): HelloOptions {
       const value = reader.optionValue()
       if (value === 'client' || value === 'server') options.role = value
       else delete options.role
+    } else if (reader.equals(key, KEY_MAX_REFERENCES)) {
+      const value = reader.optionValue()
+      if (isCount(value) && value <= MAX_REFERENCES) options.maxReferences = value
+      else delete options.maxReferences
     } else {
       reader.skip(MAX_SKIPPED_NESTING, 'hello')
     }

@@ -23,6 +23,12 @@ export const MIN_FRAME_SIZE = 1024
  */
 export const MAX_STREAM_WINDOW = 65_536
 
+/**
+ * The largest `maxReferences` a hello may announce, and a side may set: reference ids, like call ids,
+ * stay below 2^31 (PROTOCOL.md section 17.5).
+ */
+export const MAX_REFERENCES = 0x7fffffff - 1
+
 /** Numeric message types, the first element of every message array. */
 export const MessageType = {
   Hello: 0,
@@ -39,6 +45,10 @@ export const MessageType = {
   Ping: 11,
   Pong: 12,
   Goodbye: 13,
+  // Only between endpoints that both announced the `references` feature (PROTOCOL.md chapter 17).
+  CallReference: 14,
+  Release: 15,
+  Signal: 16,
 } as const
 
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
@@ -51,6 +61,11 @@ export interface HelloOptions {
   maxFrameSize?: number
   /** The announcing side's fixed role; absent when it decides by nonces (symmetric links). */
   role?: 'client' | 'server'
+  /**
+   * With the `references` feature: references the announcing side holds from its peer at once, at
+   * most; the peer must not export more to it (PROTOCOL.md section 17.5).
+   */
+  maxReferences?: number
 }
 
 /** `[0, magic, version, nonce, options]`: first frame from each side. `nonce` is null without a secret. */
@@ -81,6 +96,15 @@ export type PingMessage = [type: 11, token: number]
 export type PongMessage = [type: 12, token: number]
 /** `[13, reason]`: the sender is closing the channel on purpose. */
 export type GoodbyeMessage = [type: 13, reason: string | null]
+/**
+ * `[14, id, ref, member, args]`: call the receiver's export `ref` (a function when `member` is null,
+ * else that member of an object), answered under `id` exactly as a call.
+ */
+export type CallReferenceMessage = [type: 14, id: number, ref: number, member: string | null, args: unknown[]]
+/** `[15, releases]`: the sender drops references to the receiver's exports: `[ref, count, ref, count, ...]`. */
+export type ReleaseMessage = [type: 15, releases: number[]]
+/** `[16, ref, reason]`: the sender's AbortSignal exported as `ref` aborted; `reason` is an {@link ErrorEnvelope}. */
+export type SignalMessage = [type: 16, ref: number, reason: ErrorEnvelope]
 
 export type Message =
   | HelloMessage
@@ -97,6 +121,9 @@ export type Message =
   | PingMessage
   | PongMessage
   | GoodbyeMessage
+  | CallReferenceMessage
+  | ReleaseMessage
+  | SignalMessage
 
 /**
  * How an exception crosses the wire. An Error becomes `{ type: 'error', ... }`; any other thrown value
@@ -172,6 +199,24 @@ export function parseMessage(decoded: unknown, payload?: Uint8Array): Message {
     case MessageType.Credit:
       if (!isWireId(message[1], payload, 1) || !isWireId(message[2], payload, 2)) throw malformed('credit')
       break
+    case MessageType.CallReference: {
+      const member = message[3]
+      if (
+        !isWireId(message[1], payload, 1) ||
+        !isWireId(message[2], payload, 2) ||
+        (member !== null && typeof member !== 'string') ||
+        !Array.isArray(message[4])
+      ) {
+        throw malformed('call-reference')
+      }
+      break
+    }
+    case MessageType.Release:
+      if (!isReleaseList(message[1])) throw malformed('release')
+      break
+    case MessageType.Signal:
+      if (!isWireId(message[1], payload, 1)) throw malformed('signal')
+      break
     case MessageType.Result:
     case MessageType.Error:
     case MessageType.Cancel:
@@ -219,7 +264,20 @@ export const MESSAGE_NAMES: Readonly<Record<number, string>> = Object.freeze({
   [MessageType.Ping]: 'ping',
   [MessageType.Pong]: 'pong',
   [MessageType.Goodbye]: 'goodbye',
+  [MessageType.CallReference]: 'call-reference',
+  [MessageType.Release]: 'release',
+  [MessageType.Signal]: 'signal',
 })
+
+/** Largest reference id and release count: an unsigned integer of at most 4 bytes (PROTOCOL.md section 3.2). */
+const MAX_UINT32 = 0xffffffff
+
+/** A release list: pairs of a reference id and a count, each an integer from 0 to 2^32-1. */
+function isReleaseList(value: unknown): value is number[] {
+  if (!Array.isArray(value) || value.length % 2 !== 0) return false
+  for (const member of value) if (!isId(member) || member > MAX_UINT32) return false
+  return true
+}
 
 function malformed(kind: string): ProtocolError {
   return new ProtocolError(`malformed ${kind} message`)

@@ -12,6 +12,8 @@
  * - simple values false, true, null and undefined, and floats;
  * - nesting no deeper than {@link MAX_NESTING};
  * - at most `maxItems` (>= 1) data items, {@link DEFAULT_MAX_FRAME_ITEMS} by default.
+ * A connection that negotiated an extension tag (a reference, PROTOCOL.md chapter 17) passes it as
+ * `extraTag`: it is allowed then, and the check says whether it occurred.
  */
 import { ProtocolError } from './errors.js'
 
@@ -52,29 +54,37 @@ function isAllowedTag(tag: number): boolean {
 
 const textDecoder = new TextDecoder()
 
+/** No extension tag: {@link checkProfile}'s default. */
+const NO_EXTRA_TAG = -1
+
 /**
  * Throws a ProtocolError when `bytes` is not exactly one data item within the profile, or holds more
  * than `maxItems` data items.
  * Linear in the number of items; byte and text strings are skipped, not read.
+ * @param extraTag a tag allowed besides the profile's own (an extension the connection negotiated).
+ * @returns whether `extraTag` occurs.
  */
-export function checkProfile(bytes: Uint8Array, maxItems = DEFAULT_MAX_FRAME_ITEMS): void {
-  const problem = violationOf(bytes, maxItems)
-  if (problem !== undefined) {
-    throw new ProtocolError(problem.overBudget ? `payload refused: ${problem.message}` : `malformed CBOR payload: ${problem.message}`)
-  }
-}
-
-/** What takes `bytes` outside the profile (or over `maxItems` data items), or undefined when nothing does. */
-export function profileViolation(bytes: Uint8Array, maxItems = DEFAULT_MAX_FRAME_ITEMS): string | undefined {
-  return violationOf(bytes, maxItems)?.message
-}
-
-function violationOf(bytes: Uint8Array, maxItems: number): ProfileViolation | undefined {
+export function checkProfile(bytes: Uint8Array, maxItems = DEFAULT_MAX_FRAME_ITEMS, extraTag = NO_EXTRA_TAG): boolean {
+  let seen: boolean
   try {
-    scan(bytes, maxItems)
+    seen = scan(bytes, maxItems, extraTag)
+  } catch (error) {
+    if (!(error instanceof ProfileViolation)) throw error
+    throw new ProtocolError(error.overBudget ? `payload refused: ${error.message}` : `malformed CBOR payload: ${error.message}`)
+  }
+  return seen
+}
+
+/**
+ * What takes `bytes` outside the profile (or over `maxItems` data items), or undefined when nothing does.
+ * @param extraTag as for {@link checkProfile}.
+ */
+export function profileViolation(bytes: Uint8Array, maxItems = DEFAULT_MAX_FRAME_ITEMS, extraTag = NO_EXTRA_TAG): string | undefined {
+  try {
+    scan(bytes, maxItems, extraTag)
     return undefined
   } catch (error) {
-    if (error instanceof ProfileViolation) return error
+    if (error instanceof ProfileViolation) return error.message
     throw error
   }
 }
@@ -94,7 +104,9 @@ function overBudget(maxItems: number): ProfileViolation {
   return new ProfileViolation(`more than ${maxItems} data items (maxFrameItems)`, true)
 }
 
-function scan(bytes: Uint8Array, maxItems: number): void {
+/** @returns whether `extraTag` occurs. */
+function scan(bytes: Uint8Array, maxItems: number, extraTag: number): boolean {
+  let seenExtraTag = false
   const end = bytes.byteLength
   let pos = 0
   /** Data items the payload may still hold, the top-level one already counted. */
@@ -172,7 +184,8 @@ function scan(bytes: Uint8Array, maxItems: number): void {
         break
       }
       case 6:
-        if (!isAllowedTag(argument)) throw invalid(`tag ${argument} is not allowed`)
+        if (argument === extraTag) seenExtraTag = true
+        else if (!isAllowedTag(argument)) throw invalid(`tag ${argument} is not allowed`)
         if ((budget -= argument === TAG_ERROR_VALUE ? 1 + ERROR_VALUE_ITEMS : 1) < 0) throw overBudget(maxItems)
         if (pending.length >= MAX_NESTING) throw invalid('nested too deeply')
         if (argument === TAG_ERROR_VALUE) expectGeneric = true
@@ -188,6 +201,7 @@ function scan(bytes: Uint8Array, maxItems: number): void {
     }
   }
   if (pos !== end) throw invalid('bytes after the end of the message')
+  return seenExtraTag
 }
 
 function invalid(detail: string): ProfileViolation {
