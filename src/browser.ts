@@ -9,9 +9,11 @@ export {
   type CallOptions,
   type ChannelOptions,
   type ChannelEvents,
+  type ChannelStats,
   type Remote,
   type RemoteReturn,
 } from './core/channel.js'
+export { ref, type Ref, type Stub, type Remoted, type Local, type StubReturn } from './core/stubs.js'
 export { InProgress } from './core/in-progress.js'
 export { expose, type ExposeOptions, type Handler } from './core/registry.js'
 export type { Transport, TransportSink } from './core/transport.js'

@@ -12,13 +12,15 @@ import { Connection, type ConnectionEnd, type ConnectionOwner } from './connecti
 import { ChannelClosedError } from './errors.js'
 import type { Role } from './handshake.js'
 import { IncomingCalls } from './incoming-calls.js'
-import { InProgress } from './in-progress.js'
+import type { InProgress } from './in-progress.js'
 import { DEFAULTS, resolveOptions, type CallOptions, type ChannelOptions, type ResolvedOptions } from './options.js'
 import { CONNECTION, NOTIFICATION, Outbox } from './outbox.js'
 import { OutgoingCalls } from './outgoing-calls.js'
 import { Registry, type ExposeOptions, type Handler } from './registry.js'
+import { endReferences, NOT_OPEN, openReferences, unreachable, type References } from './references.js'
 import { remoteProxy } from './remote.js'
 import { routeMessage, type Routes } from './router.js'
+import type { Local, StubReturn } from './stubs.js'
 import type { Transport } from './transport.js'
 
 export type { CallOptions, ChannelOptions } from './options.js'
@@ -56,12 +58,26 @@ export interface CallContext {
 export type Remote<T> = {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   [K in keyof T as NonNullable<T[K]> extends (...args: any[]) => unknown ? K : never]-?: NonNullable<T[K]> extends (...args: infer A) => infer R
-    ? (...args: A extends [CallContext, ...infer Rest] ? Rest : A) => RemoteReturn<R>
+    ? (...args: LocalArgs<A extends [CallContext, ...infer Rest] ? Rest : A>) => RemoteReturn<R>
     : never
 }
 
-/** What a call to a function returning `R` gives the caller. */
-export type RemoteReturn<R> = R extends AsyncIterable<infer Item> ? InProgress<Item[], Item> : InProgress<Awaited<R>, Awaited<R>>
+/** The arguments a caller passes: functions (which travel by reference) may return promises, and be stubs. */
+type LocalArgs<A extends unknown[]> = { [K in keyof A]: Local<A[K]> }
+
+/**
+ * What a call to a function returning `R` gives the caller: functions and `Ref`s in the result (or in
+ * the items of a stream) arrive as stubs.
+ */
+export type RemoteReturn<R> = StubReturn<R>
+
+/** Counts of one channel, for seeing what it holds. More counts are added over time; none is removed. */
+export interface ChannelStats {
+  /** References this side exports to the peer on the current connection (the peer holds their stubs). */
+  exportedReferences: number
+  /** References this side holds from the peer (stubs and AbortSignals not yet released). */
+  importedReferences: number
+}
 
 type ChannelState = 'idle' | 'handshaking' | 'open' | 'closing' | 'closed'
 
@@ -108,15 +124,31 @@ export class Channel extends EventEmitter<ChannelEvents> {
   #closed: Promise<void> | undefined
   #resolveClosed: (() => void) | undefined
   #remote: object | undefined
+  /** The reference tables of the open connection, when both ends announced the feature. */
+  #references: References | undefined
 
   constructor(options: ChannelOptions = {}) {
     super()
     this.#options = options
     const resolved = (this.#resolved = resolveOptions(options))
     const encoder = (this.#encoder = new MessageEncoder(new Codec(), DEFAULTS.maxFrameSize, resolved.sendStacks))
+    encoder.codec.references = NOT_OPEN
     const outbox = (this.#outbox = new Outbox(resolved.maxBufferedBytes, resolved.maxQueuedCalls))
     const connected = (): boolean => this.#state === 'open'
     this.#calls = new OutgoingCalls(resolved, {
+      encode: (id, target, args) => {
+        const payload =
+          typeof target === 'string'
+            ? encoder.call(id, target, args as unknown[])
+            : encoder.callReference(id, target.ref, target.member, args as unknown[])
+        const refused = outbox.refuse(payload)
+        if (refused) {
+          this.#references?.discard(payload)
+          throw refused
+        }
+        return payload
+      },
+      send: (payload, id) => outbox.send(payload, id, this.#references?.take(payload)),
       withdraw: (id) => outbox.withdraw(id),
       cancel: (id, reason) => outbox.send(encoder.cancel(id, reason), CONNECTION),
       credit: (id, count) => outbox.send(encoder.credit(id, count), CONNECTION),
@@ -128,6 +160,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
         channel: this,
         encoder,
         lookup: (name) => this.#registry.get(name) ?? this.#shared?.get(name),
+        lookupReference: ({ ref, member }) => (this.#references ?? unreachable).registration(ref, member),
+        undoOf: (payload) => this.#references?.take(payload),
         send: (payload) => outbox.send(payload, CONNECTION),
         connected,
         saturated: () => outbox.saturated,
@@ -137,12 +171,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
       resolved,
       DEFAULTS.streamWindow,
     )
+    const referencePorts = {
+      call: (ref: number, member: string | null, args: unknown[], label: string) => this.#calls.start({ ref, member }, label, args, undefined),
+      send: (payload: Payload) => outbox.send(payload, CONNECTION),
+    }
     // Routes and owner are ports: object literals of arrow functions, so that the parts reach the
     // channel's state without the Channel growing members that plain JavaScript could call.
     this.#connectionOwner = {
       opened: (peer, settle) => {
         this.#incoming.peerWindow = peer.options.window ?? DEFAULTS.streamWindow
         encoder.peerMaxFrameSize = peer.options.maxFrameSize ?? DEFAULTS.maxFrameSize
+        this.#references = openReferences(peer, resolved, encoder, referencePorts)
         this.#state = 'open'
         outbox.open(this.#connection!)
         settle()
@@ -158,6 +197,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       calls: this.#calls,
       incoming: this.#incoming,
       errorClasses: resolved.errorClasses,
+      references: () => this.#references,
       pong: (token) => outbox.send(encoder.pong(token), CONNECTION),
       goodbye: () => {
         if (this.shouldReconnect(undefined)) {
@@ -216,32 +256,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * A signal that is already aborted rejects the call at once without sending it.
    */
   call<T = unknown, Item = unknown>(name: string, args: readonly unknown[], options?: CallOptions): InProgress<T, Item> {
-    const signal = options?.signal
-    if (signal?.aborted) {
-      const call = new InProgress<T, Item>(undefined, 0, name)
-      call.abort(signal.reason)
-      return call
-    }
-    const calls = this.#calls
-    const id = calls.nextId()
-    const call = new InProgress<T, Item>(calls, id, name)
-    if (this.#state === 'closing' || this.#state === 'closed') {
-      call.reject(new ChannelClosedError(`cannot call ${JSON.stringify(name)}: the channel is closed`))
-      return call
-    }
-    let payload: Payload
-    try {
-      payload = this.#encoder.call(id, name, args as unknown[])
-      const refused = this.#outbox.refuse(payload)
-      if (refused) throw refused
-    } catch (error) {
-      call.reject(error)
-      return call
-    }
-    calls.add(id, call as InProgress<unknown, unknown>)
-    this.#outbox.send(payload, id)
-    calls.arm(call, options?.timeout ?? this.#resolved.callTimeout, signal)
-    return call
+    return this.#calls.start<T, Item>(name, name, args, options)
   }
 
   /**
@@ -257,8 +272,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     }
     const payload = this.#encoder.notify(name, args)
     const refused = this.#outbox.refuse(payload)
-    if (refused) throw refused
-    this.#outbox.send(payload, NOTIFICATION)
+    if (refused) {
+      this.#references?.discard(payload)
+      throw refused
+    }
+    this.#outbox.send(payload, NOTIFICATION, this.#references?.take(payload))
   }
 
   /**
@@ -290,6 +308,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
   remote<T extends object>(): Remote<T> {
     this.#remote ??= remoteProxy((name, args) => this.call(name, args))
     return this.#remote as Remote<T>
+  }
+
+  /** Counts of what this channel holds now. */
+  stats(): ChannelStats {
+    const references = this.#references
+    return { exportedReferences: references?.exported ?? 0, importedReferences: references?.imported ?? 0 }
   }
 
   /**
@@ -361,6 +385,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.#connection = undefined
     const lost = reason ? `the connection was lost: ${reason.message}` : 'channel closed'
     const rejection = new ChannelClosedError(lost, reason ? { cause: reason } : undefined)
+    this.#references = endReferences(this.#references, this.#encoder, rejection)
     // Calls already sent may or may not have run: they reject (at most once). Unsent ones may wait.
     const reconnecting = this.#state !== 'closing' && this.shouldReconnect(reason)
     this.#rejectAll(rejection, reconnecting)
@@ -405,6 +430,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       const rejection = byPeer
         ? new ChannelClosedError('the peer closed the channel')
         : new ChannelClosedError(error ? `channel destroyed: ${error.message}` : 'channel closed', error ? { cause: error } : undefined)
+      this.#references = endReferences(this.#references, this.#encoder, rejection)
       if (connection && wasOpen && !abortive && !byPeer) {
         // Replies, stream frames and accepted notifications (notify() returned) still go out, ahead of
         // the goodbye; calls that were never sent are rejected below instead.

@@ -89,7 +89,12 @@ export class Connection implements TransportSink, OutboxSink {
     this.#options = options
     this.#encoder = encoder
     this.#owner = owner
-    this.#handshake = new Handshake(role, options.secret, { window: options.streamWindow, maxFrameSize: options.maxFrameSize })
+    this.#handshake = new Handshake(role, options.secret, {
+      window: options.streamWindow,
+      maxFrameSize: options.maxFrameSize,
+      // The references feature (PROTOCOL.md chapter 17), with what this side accepts of it.
+      ...(options.maxReferences > 0 ? { maxReferences: options.maxReferences } : undefined),
+    })
     this.ready = new Promise<void>((resolve, reject) => {
       this.#settleReady = { resolve, reject }
     })

@@ -10,6 +10,7 @@
 import { AuthenticationError, ProtocolError } from './errors.js'
 import {
   MAGIC,
+  MAX_REFERENCES,
   MAX_STREAM_WINDOW,
   MessageType,
   MIN_FRAME_SIZE,
@@ -69,6 +70,14 @@ export async function computeProof(
 export interface PeerInfo {
   /** The options the peer announced in its hello. */
   options: HelloOptions
+}
+
+/**
+ * Whether the peer announced `feature` in its hello. References are announced by the `maxReferences`
+ * hello option until hellos carry a feature list.
+ */
+export function peerSupports(peer: PeerInfo, feature: 'references'): boolean {
+  return feature === 'references' && peer.options.maxReferences !== undefined
 }
 
 /**
@@ -173,7 +182,7 @@ function parseHello(message: unknown[]): HelloMessage {
   const options = message[4]
   const helloOptions: HelloOptions = {}
   if (typeof options === 'object' && options !== null) {
-    const { window, maxFrameSize, role } = options as Record<string, unknown>
+    const { window, maxFrameSize, role, maxReferences } = options as Record<string, unknown>
     if (isCount(window)) {
       // A window this large would let the peer have a stream sent without any check.
       if (window > MAX_STREAM_WINDOW)
@@ -187,6 +196,7 @@ function parseHello(message: unknown[]): HelloMessage {
       helloOptions.maxFrameSize = maxFrameSize
     }
     if (role === 'client' || role === 'server') helloOptions.role = role
+    if (isCount(maxReferences) && maxReferences <= MAX_REFERENCES) helloOptions.maxReferences = maxReferences
   }
   return [MessageType.Hello, MAGIC, PROTOCOL_VERSION, nonce as Uint8Array | null, helloOptions]
 }

@@ -17,6 +17,13 @@ export interface IncomingPorts<C> {
   readonly encoder: MessageEncoder
   /** The handler exposed under `name`, if any. */
   lookup(name: string): Registration | undefined
+  /** What a call through a reference reaches (a registration that throws when there is nothing). */
+  lookupReference(target: ReferenceTarget): Registration
+  /**
+   * For a payload just encoded that carried references: what undoes its exports, should it not be
+   * sent (a progress report held, then replaced or dropped). Taken at once, or never.
+   */
+  undoOf(payload: Payload): (() => void) | undefined
   /** Queues an answer, a stream frame or progress for the peer, in order. */
   send(payload: Payload): void
   /** The channel is connected: answers can still reach the caller. */
@@ -37,8 +44,15 @@ export interface IncomingLimits {
   readonly maxBufferedBytes: number
 }
 
+/** A call through a reference (PROTOCOL.md section 17.3): the export, and its member (null: the function itself). */
+export interface ReferenceTarget {
+  readonly ref: number
+  readonly member: string | null
+}
+
 interface WaitingCall {
-  readonly name: string
+  /** An exposed name, or a reference. */
+  readonly name: string | ReferenceTarget
   readonly args: unknown[]
   /** Bytes of the frame it came in: what holding it is counted at. */
   readonly size: number
@@ -105,9 +119,10 @@ export class IncomingCalls<C> {
 
   /**
    * A call arrived in a frame of `size` bytes: runs its handler now, or queues it while every slot is
-   * taken (within maxWaitingCalls and, for the waiting frames' bytes, maxBufferedBytes).
+   * taken (within maxWaitingCalls and, for the waiting frames' bytes, maxBufferedBytes). `name` is an
+   * exposed name, or the reference a call through a reference reaches.
    */
-  call(id: number, name: string, args: unknown[], size: number): void {
+  call(id: number, name: string | ReferenceTarget, args: unknown[], size: number): void {
     if (this.#running.has(id)) throw new ProtocolError(`call id ${id} is already running`)
     if (this.#waiting.has(id)) throw new ProtocolError(`call id ${id} is already waiting for a handler slot`)
     if (this.#waiting.size > 0 || this.#busy >= this.#limits.maxConcurrentCalls) {
@@ -217,10 +232,10 @@ export class IncomingCalls<C> {
     }
   }
 
-  #start(id: number, name: string, args: unknown[]): void {
-    const registration = this.#ports.lookup(name)
+  #start(id: number, name: string | ReferenceTarget, args: unknown[]): void {
+    const registration = typeof name === 'string' ? this.#ports.lookup(name) : this.#ports.lookupReference(name)
     if (!registration) {
-      this.#sendError(id, new MethodNotFoundError(name))
+      this.#sendError(id, new MethodNotFoundError(name as string))
       return
     }
     let running: RunningCall | undefined
@@ -265,10 +280,13 @@ export class IncomingCalls<C> {
   #settle(id: number, running: RunningCall): boolean {
     if (!running.cancelled) this.#running.delete(id)
     this.#release()
-    if (running.cancelled || !this.#ports.connected()) return false
+    if (running.cancelled || !this.#ports.connected()) {
+      this.#dropProgress(running)
+      return false
+    }
     // A progress report held back by a full outbox goes out ahead of the outcome.
     if (running.progress !== undefined) this.#ports.send(running.progress)
-    running.progress = undefined
+    running.progress = running.progressUndo = undefined
     return true
   }
 
@@ -290,7 +308,7 @@ export class IncomingCalls<C> {
       for (const [seq, waiting] of this.#waitingNotifications) {
         if (this.#notifying >= this.#limits.maxConcurrentCalls || !this.#ports.connected()) break
         this.#unhold(this.#waitingNotifications, seq)
-        this.#runNotification(waiting.name, waiting.args)
+        this.#runNotification(waiting.name as string, waiting.args)
       }
     } finally {
       this.#startingWaiting = false
@@ -374,7 +392,7 @@ export class IncomingCalls<C> {
     if (running.cancelled) return
     running.cancelled = true
     running.abortReason = reason
-    running.progress = undefined
+    this.#dropProgress(running)
     // The id is free for the peer again, but the slot stays taken until the handler really ends.
     this.#running.delete(id)
     running.controller?.abort(reason)
@@ -397,15 +415,27 @@ export class IncomingCalls<C> {
       return
     }
     const waiting = running.progress !== undefined
+    running.progressUndo?.()
     running.progress = payload
+    running.progressUndo = this.#ports.undoOf(payload)
     if (waiting) return
     void this.#ports.drained().then(() => {
       const held = running.progress
-      running.progress = undefined
-      if (held !== undefined && !running.cancelled && this.#running.get(id) === running && this.#ports.connected()) {
+      if (held === undefined) return
+      if (!running.cancelled && this.#running.get(id) === running && this.#ports.connected()) {
+        running.progress = running.progressUndo = undefined
         this.#ports.send(held)
+      } else {
+        this.#dropProgress(running)
       }
     })
+  }
+
+  /** A held progress report that will not be sent: what it exported is undone. */
+  #dropProgress(running: RunningCall): void {
+    const undo = running.progressUndo
+    running.progress = running.progressUndo = undefined
+    undo?.()
   }
 
   #sendError(id: number, thrown: unknown): void {

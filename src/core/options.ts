@@ -3,7 +3,7 @@
  * read-only form the parts of a channel read. Options are resolved once, when the channel is made.
  */
 import { errorClassMap, type ErrorClass } from '../protocol/fault.js'
-import { MAX_STREAM_WINDOW, MIN_FRAME_SIZE } from '../protocol/messages.js'
+import { MAX_REFERENCES, MAX_STREAM_WINDOW, MIN_FRAME_SIZE } from '../protocol/messages.js'
 import { secretBytes } from './handshake.js'
 
 /** Options shared by every kind of channel, server and client. */
@@ -81,6 +81,15 @@ export interface ChannelOptions {
    * @default 1024
    */
   maxQueuedCalls?: number
+  /**
+   * References (functions, `ref()` objects, AbortSignals passed by reference) this side exports on a
+   * connection at once, and imports from the peer at once; each side announces its own, and exports
+   * no more than the peer's. A call that would export more fails with SerializationError; a peer that
+   * exports more closes the connection with ProtocolError. `0` turns references off: the feature is
+   * not announced, and a function in a call fails with SerializationError as with a peer without it.
+   * @default 10000
+   */
+  maxReferences?: number
 }
 
 /** Per-call options of {@link Channel.call}. */
@@ -105,6 +114,7 @@ export const DEFAULTS = Object.freeze({
   maxWaitingCalls: 1024,
   maxBufferedBytes: 64 * 1024 * 1024,
   maxQueuedCalls: 1024,
+  maxReferences: 10_000,
 })
 
 /** ChannelOptions with every default filled in and the secret and error classes in their working form. */
@@ -121,13 +131,15 @@ export interface ResolvedOptions {
   readonly maxWaitingCalls: number
   readonly maxBufferedBytes: number
   readonly maxQueuedCalls: number
+  readonly maxReferences: number
   readonly sendStacks: boolean
 }
 
 /**
  * Fills in the defaults and checks what cannot work.
  * @throws TypeError for an empty secret; RangeError for a streamWindow that is not a whole number from
- *   1 to 65536, or a maxFrameSize that is not a whole number of at least 1024.
+ *   1 to 65536, a maxFrameSize that is not a whole number of at least 1024, or a maxReferences that is
+ *   not a whole number from 0 to 2^31-1.
  */
 export function resolveOptions(options: ChannelOptions): ResolvedOptions {
   const streamWindow = options.streamWindow ?? DEFAULTS.streamWindow
@@ -139,6 +151,11 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
   // A whole number, like the window: the peer ignores any other limit in the hello.
   if (!Number.isSafeInteger(maxFrameSize) || maxFrameSize < MIN_FRAME_SIZE) {
     throw new RangeError(`maxFrameSize must be a whole number of at least ${MIN_FRAME_SIZE}`)
+  }
+  const maxReferences = options.maxReferences ?? DEFAULTS.maxReferences
+  // Announced in the hello, where the peer takes only a whole number.
+  if (!Number.isSafeInteger(maxReferences) || maxReferences < 0 || maxReferences > MAX_REFERENCES) {
+    throw new RangeError(`maxReferences must be a whole number from 0 to ${MAX_REFERENCES}`)
   }
   const heartbeat = options.heartbeat
   return Object.freeze({
@@ -157,6 +174,7 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
     maxWaitingCalls: options.maxWaitingCalls ?? DEFAULTS.maxWaitingCalls,
     maxBufferedBytes: options.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes,
     maxQueuedCalls: options.maxQueuedCalls ?? DEFAULTS.maxQueuedCalls,
+    maxReferences,
     sendStacks: options.sendStacks ?? true,
   })
 }

@@ -26,6 +26,11 @@ interface Entry {
   payload: Payload | undefined
   readonly sender: Sender
   readonly cost: number
+  /**
+   * Set for a frame that carries references: it belongs to the connection it was made for (never
+   * kept for another), and this undoes its exports when it is taken back unsent.
+   */
+  readonly undo: (() => void) | undefined
 }
 
 /**
@@ -105,14 +110,17 @@ export class Outbox {
     return undefined
   }
 
-  /** Writes `payload` now when a sink takes it; otherwise holds it, in order. */
-  send(payload: Payload, sender: Sender): void {
+  /**
+   * Writes `payload` now when a sink takes it; otherwise holds it, in order.
+   * @param undo given for a frame that carries references: see {@link Entry.undo}.
+   */
+  send(payload: Payload, sender: Sender, undo?: () => void): void {
     const sink = this.#sink
     if (sink !== undefined && !this.#congested) {
       if (!sink.send(payload)) this.#congested = true
       return
     }
-    const entry: Entry = { payload, sender, cost: payloadLength(payload) + FRAME_OVERHEAD }
+    const entry: Entry = { payload, sender, cost: payloadLength(payload) + FRAME_OVERHEAD, undo }
     this.#queue.push(entry)
     this.#live++
     this.#bytes += entry.cost
@@ -161,6 +169,7 @@ export class Outbox {
     if (entry === undefined) return false
     this.#forget(entry)
     entry.payload = undefined
+    entry.undo?.()
     if (this.#over) this.#updatePressure()
     // Withdrawn entries are swept once they outnumber the live ones, so that calls queued and given up
     // on behind a peer that never reads cannot grow the queue: amortised O(1) per withdrawal.
@@ -192,7 +201,7 @@ export class Outbox {
 
   /**
    * The connection ended. Frames tied to it are dropped; with `keepUnsent`, calls and notifications
-   * stay for the next connection, else everything is dropped.
+   * that carry no reference stay for the next connection, else everything is dropped.
    * @returns the ids of the calls kept.
    */
   detach(keepUnsent: boolean): ReadonlySet<number> {
@@ -204,7 +213,8 @@ export class Outbox {
     if (keepUnsent) {
       for (let i = this.#head; i < this.#queue.length; i++) {
         const entry = this.#queue[i]
-        if (entry.payload === undefined || entry.sender === CONNECTION) continue
+        // A frame with references names the ended connection's ids: meaningless on the next one.
+        if (entry.payload === undefined || entry.sender === CONNECTION || entry.undo !== undefined) continue
         queue.push(entry)
         if (entry.sender > 0) kept.add(entry.sender)
       }

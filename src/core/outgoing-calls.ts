@@ -4,12 +4,22 @@
  * It is the owner every InProgress of the channel talks to.
  */
 import { fromEnvelope, type ErrorClass } from '../protocol/fault.js'
-import type { ChannelClosedError } from './errors.js'
-import type { CallOwner, InProgress } from './in-progress.js'
-import type { ResolvedOptions } from './options.js'
+import type { Payload } from '../protocol/framing.js'
+import { ChannelClosedError } from './errors.js'
+import type { ReferenceTarget } from './incoming-calls.js'
+import { InProgress, type CallOwner } from './in-progress.js'
+import type { CallOptions, ResolvedOptions } from './options.js'
 
 /** What the calls need from the channel; built by the channel as arrow functions. */
 export interface OutgoingPorts {
+  /**
+   * The frame of call `id` of `target` (an exposed name, or a reference of the peer's).
+   * @throws SerializationError when it cannot be encoded or exceeds the peer's limit; BufferFullError or
+   *   ChannelClosedError when the outbox cannot take it.
+   */
+  encode(id: number, target: string | ReferenceTarget, args: readonly unknown[]): Payload
+  /** Sends (or queues) the frame of call `id`. */
+  send(payload: Payload, id: number): void
   /** Takes back an unsent call. @returns whether it had not been sent. */
   withdraw(id: number): boolean
   /** Tells the peer that this side gave up on a call it received. Only called while the channel is not ending. */
@@ -30,6 +40,7 @@ type AnyCall = InProgress<unknown, unknown>
 /** The calls this side made and that have not settled. */
 export class OutgoingCalls implements CallOwner {
   readonly streamWindow: number
+  readonly #callTimeout: number | undefined
   readonly #errorClasses: ReadonlyMap<string, ErrorClass> | undefined
   readonly #ports: OutgoingPorts
   readonly #pending = new Map<number, AnyCall>()
@@ -37,8 +48,9 @@ export class OutgoingCalls implements CallOwner {
   /** Ids have wrapped around: a new id must skip ones still pending. */
   #wrapped = false
 
-  constructor(options: Pick<ResolvedOptions, 'streamWindow' | 'errorClasses'>, ports: OutgoingPorts) {
+  constructor(options: Pick<ResolvedOptions, 'streamWindow' | 'errorClasses' | 'callTimeout'>, ports: OutgoingPorts) {
     this.streamWindow = options.streamWindow
+    this.#callTimeout = options.callTimeout
     this.#errorClasses = options.errorClasses
     this.#ports = ports
   }
@@ -46,6 +58,37 @@ export class OutgoingCalls implements CallOwner {
   /** Calls waiting for their answer. */
   get size(): number {
     return this.#pending.size
+  }
+
+  /**
+   * Makes a call of `target` (an exposed name, or a reference of the peer's), named `label` in its
+   * errors: a signal that already aborted rejects it at once and nothing is sent; otherwise it is
+   * encoded and sent (or queued), pending from then on, and armed with its deadline and signal.
+   */
+  start<T, Item>(target: string | ReferenceTarget, label: string, args: readonly unknown[], options: CallOptions | undefined): InProgress<T, Item> {
+    const signal = options?.signal
+    if (signal?.aborted) {
+      const call = new InProgress<T, Item>(undefined, 0, label)
+      call.abort(signal.reason)
+      return call
+    }
+    const id = this.nextId()
+    const call = new InProgress<T, Item>(this, id, label)
+    if (this.#ports.ending()) {
+      call.reject(new ChannelClosedError(`cannot call ${JSON.stringify(label)}: the channel is closed`))
+      return call
+    }
+    let payload: Payload
+    try {
+      payload = this.#ports.encode(id, target, args)
+    } catch (error) {
+      call.reject(error)
+      return call
+    }
+    this.#pending.set(id, call as AnyCall)
+    this.#ports.send(payload, id)
+    this.arm(call, options?.timeout ?? this.#callTimeout, signal)
+    return call
   }
 
   nextId(): number {

@@ -8,12 +8,15 @@ import { MessageType, type Message } from '../protocol/messages.js'
 import { ProtocolError } from './errors.js'
 import type { IncomingCalls } from './incoming-calls.js'
 import type { OutgoingCalls } from './outgoing-calls.js'
+import type { References } from './references.js'
 
 /** The parts messages are routed to, and the two answers the channel gives itself. */
 export interface Routes {
   readonly calls: OutgoingCalls
   readonly incoming: IncomingCalls<unknown>
   readonly errorClasses: ReadonlyMap<string, ErrorClass> | undefined
+  /** The connection's reference tables; undefined unless both ends announced the feature. */
+  references(): References | undefined
   /** Answers a ping. */
   pong(token: number): void
   /** The peer is closing the channel on purpose. */
@@ -22,7 +25,8 @@ export interface Routes {
 
 /**
  * Hands `message`, which came in a frame of `size` bytes, to its owner.
- * @throws ProtocolError for a handshake message after the handshake, or stream items beyond the credit.
+ * @throws ProtocolError for a handshake message after the handshake, stream items beyond the credit, or
+ *   a message of the references feature on a connection without it.
  */
 export function routeMessage(message: Message, size: number, to: Routes): void {
   switch (message[0]) {
@@ -67,5 +71,24 @@ export function routeMessage(message: Message, size: number, to: Routes): void {
     case MessageType.Hello:
     case MessageType.Auth:
       throw new ProtocolError('handshake message after the handshake completed')
+    case MessageType.CallReference:
+      referencesFor(message[0], to)
+      to.incoming.call(message[1], { ref: message[2], member: message[3] }, message[4], size)
+      return
+    case MessageType.Release:
+      referencesFor(message[0], to).released(message[1])
+      return
+    case MessageType.Signal: {
+      const reason = message[2]
+      referencesFor(message[0], to).signal(message[1], () => fromEnvelope(reason, to.errorClasses))
+      return
+    }
   }
+}
+
+/** The reference tables, for a message type that exists only with the references feature. */
+function referencesFor(type: number, to: Routes): References {
+  const references = to.references()
+  if (references === undefined) throw new ProtocolError(`message type ${type} sent without the references feature`)
+  return references
 }

@@ -16,6 +16,8 @@ export interface RunningCall {
   iterator: AsyncIterator<unknown> | undefined
   /** The latest progress report, held while the outbox is saturated (earlier ones are replaced). */
   progress: Payload | undefined
+  /** Undoes what the held progress report exported, if it carried references and is not sent. */
+  progressUndo: (() => void) | undefined
 }
 
 export const noop = (): void => {}
@@ -29,7 +31,16 @@ export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown>
 }
 
 export function newRunning(credit: number): RunningCall {
-  return { controller: undefined, abortReason: undefined, cancelled: false, credit, resume: undefined, iterator: undefined, progress: undefined }
+  return {
+    controller: undefined,
+    abortReason: undefined,
+    cancelled: false,
+    credit,
+    resume: undefined,
+    iterator: undefined,
+    progress: undefined,
+    progressUndo: undefined,
+  }
 }
 
 /** The CallContext a handler exposed with `{ context: true }` receives. */

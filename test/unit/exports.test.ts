@@ -15,6 +15,7 @@ test('public exports of the package entry point', () => {
       "IpcError",
       "MethodNotFoundError",
       "ProtocolError",
+      "ReferenceReleasedError",
       "RemoteError",
       "SerializationError",
       "Server",
@@ -26,6 +27,7 @@ test('public exports of the package entry point', () => {
       "fromStream",
       "ipcPath",
       "listen",
+      "ref",
       "spawnChild",
     ]
   `)
@@ -43,11 +45,13 @@ test('public exports of the browser entry point', () => {
       "IpcError",
       "MethodNotFoundError",
       "ProtocolError",
+      "ReferenceReleasedError",
       "RemoteError",
       "SerializationError",
       "TimeoutError",
       "expose",
       "fromMessagePort",
+      "ref",
     ]
   `)
 })

@@ -45,6 +45,8 @@ function setup(limits: Partial<IncomingLimits> = {}, peerWindow = 64) {
       channel,
       encoder: new MessageEncoder(new Codec(), DEFAULT_MAX_FRAME_SIZE),
       lookup: (name) => handlers.get(name),
+      lookupReference: ({ ref, member }) => handlers.get(`${ref}.${member}`)!,
+      undoOf: () => undefined,
       send: (payload) => {
         const frame = codec.decode(joinPayload(payload)) as unknown[]
         frames.push(frame)

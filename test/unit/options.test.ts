@@ -26,6 +26,7 @@ describe('DEFAULTS', () => {
       maxWaitingCalls: 1024,
       maxBufferedBytes: 64 * MiB,
       maxQueuedCalls: 1024,
+      maxReferences: 10_000,
     })
     expect(DEFAULT_MAX_FRAME_SIZE).toBe(67_108_864)
     expect(Object.isFrozen(DEFAULTS)).toBe(true)
@@ -48,6 +49,7 @@ describe('resolveOptions', () => {
       maxWaitingCalls: 1024,
       maxBufferedBytes: 64 * MiB,
       maxQueuedCalls: 1024,
+      maxReferences: 10_000,
       sendStacks: true,
     }
     expect(resolveOptions({})).toEqual(expected)
@@ -72,6 +74,7 @@ describe('resolveOptions', () => {
       maxWaitingCalls: 8,
       maxBufferedBytes: 9,
       maxQueuedCalls: 10,
+      maxReferences: 11,
       sendStacks: false,
     })
     expect(resolved).toEqual({
@@ -87,13 +90,18 @@ describe('resolveOptions', () => {
       maxWaitingCalls: 8,
       maxBufferedBytes: 9,
       maxQueuedCalls: 10,
+      maxReferences: 11,
       sendStacks: false,
     })
   })
 
   test('zero is a value, not a request for the default: no call waits for a slot, none is queued while not connected', () => {
-    const resolved = resolveOptions({ maxWaitingCalls: 0, maxQueuedCalls: 0 })
-    expect(resolved).toMatchObject({ maxWaitingCalls: 0, maxQueuedCalls: 0 })
+    const resolved = resolveOptions({ maxWaitingCalls: 0, maxQueuedCalls: 0, maxReferences: 0 })
+    expect(resolved).toMatchObject({ maxWaitingCalls: 0, maxQueuedCalls: 0, maxReferences: 0 })
+  })
+
+  test.each([-1, 0.5, 2 ** 31, Number.NaN, Number.POSITIVE_INFINITY])('maxReferences %s is a RangeError', (maxReferences) => {
+    expect(thrownBy(() => resolveOptions({ maxReferences }))).toEqual(new RangeError('maxReferences must be a whole number from 0 to 2147483646'))
   })
 
   test('a secret given as text becomes its UTF-8 bytes; an empty one is a TypeError', () => {

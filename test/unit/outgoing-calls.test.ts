@@ -17,6 +17,13 @@ function setup(options: { streamWindow?: number; errorClasses?: readonly ErrorCl
   const log: unknown[][] = []
   const state = { connected: true, ending: false, unsent: new Set<number>() }
   const ports: OutgoingPorts = {
+    encode: (id, target, args) => {
+      log.push(['encode', id, target, args])
+      return new Uint8Array([id])
+    },
+    send: (payload, id) => {
+      log.push(['send', id])
+    },
     withdraw: (id) => {
       log.push(['withdraw', id])
       return state.unsent.delete(id)
@@ -30,7 +37,10 @@ function setup(options: { streamWindow?: number; errorClasses?: readonly ErrorCl
     connected: () => state.connected,
     ending: () => state.ending,
   }
-  const calls = new OutgoingCalls({ streamWindow: options.streamWindow ?? 4, errorClasses: errorClassMap(options.errorClasses) }, ports)
+  const calls = new OutgoingCalls(
+    { streamWindow: options.streamWindow ?? 4, errorClasses: errorClassMap(options.errorClasses), callTimeout: undefined },
+    ports,
+  )
   /** A call as the channel makes one: a fresh id, an InProgress owned by `calls`, tracked as pending. */
   const start = (name = 'method') => {
     const id = calls.nextId()

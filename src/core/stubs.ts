@@ -1,0 +1,208 @@
+/**
+ * What a reference looks like on each side: `ref()` and the token it makes (the sending side), the
+ * stubs that stand for a peer's function, object or AbortSignal (the receiving side), and their types.
+ * The tables that give stubs their ids and lifetimes are in references.ts.
+ */
+import type { InProgress } from './in-progress.js'
+import { Registry, type ExposeOptions, type Handler, type Registration } from './registry.js'
+
+declare const refTarget: unique symbol
+
+/**
+ * What `ref(target)` returns: `target`, marked to travel by reference. Sent in a call, a result, a
+ * stream item or a progress value, it arrives on the other side as a {@link Stub} of `T`.
+ */
+export interface Ref<T extends object> {
+  /** Type only: the object or function this stands for. */
+  readonly [refTarget]: T
+}
+
+/** What the peer's value of type `T` is on this side: functions and `Ref`s become stubs, at any depth. */
+export type Remoted<T> =
+  T extends Ref<infer O>
+    ? Stub<O>
+    : T extends string | number | boolean | bigint | symbol | null | undefined | Date | RegExp | Error | ArrayBuffer | ArrayBufferView
+      ? T
+      : // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        T extends (...args: any[]) => unknown
+        ? Stub<T>
+        : T extends Map<infer K, infer V>
+          ? Map<Remoted<K>, Remoted<V>>
+          : T extends Set<infer M>
+            ? Set<Remoted<M>>
+            : T extends readonly unknown[]
+              ? { [K in keyof T]: Remoted<T[K]> }
+              : T extends object
+                ? { [K in keyof T]: Remoted<T[K]> }
+                : T
+
+/**
+ * What this side may pass where the peer expects a `T`: the same value, where a function may return
+ * a promise (its result travels back either way) and may be a stub of the same signature.
+ */
+export type Local<T> =
+  T extends Ref<infer O>
+    ? Ref<O> | Stub<O>
+    : T extends (...args: infer A) => infer R
+      ? ((...args: { [K in keyof A]: Remoted<A[K]> }) => R | PromiseLike<Awaited<R>>) | Stub<T>
+      : T
+
+/** What calling a function that returns `R` gives the caller: the items of a stream, or the awaited value. */
+export type StubReturn<R> =
+  R extends AsyncIterable<infer Item> ? InProgress<Remoted<Item>[], Remoted<Item>> : InProgress<Remoted<Awaited<R>>, Remoted<Awaited<R>>>
+
+/**
+ * A peer's function or `ref()` object on this side. A function stub returns an InProgress for the
+ * original's result, which runs in the peer; an object stub has the object's callable members, each
+ * doing the same. `stub[Symbol.dispose]()` releases it at once; a stub that is garbage collected is
+ * released too; either way the peer may then drop what it stands for. All stubs die with their
+ * connection.
+ */
+export type Stub<T> = (T extends (...args: infer A) => infer R
+  ? (...args: { [K in keyof A]: Local<A[K]> }) => StubReturn<R>
+  : {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      readonly [K in keyof T as NonNullable<T[K]> extends (...args: any[]) => unknown ? K : never]-?: NonNullable<T[K]> extends (
+        ...args: infer A
+      ) => infer R
+        ? (...args: { [P in keyof A]: Local<A[P]> }) => StubReturn<R>
+        : never
+    }) &
+  Disposable
+
+/** A `ref()` token: the target and how it is called, checked when `ref()` is called. */
+export class RefToken {
+  readonly target: object
+  /** How a call reaches a function target. */
+  readonly registration: Registration | undefined
+  /** The callable members of an object target, by the rule of `expose(object)`. */
+  readonly members: Registry | undefined
+
+  constructor(target: object, options: ExposeOptions | undefined) {
+    this.target = target
+    if (typeof target === 'function') {
+      this.registration = { fn: target as Handler, thisArg: undefined, context: options?.context === true }
+      this.members = undefined
+    } else {
+      this.registration = undefined
+      const members = new Registry()
+      members.add(target, options)
+      this.members = members
+    }
+  }
+}
+
+/**
+ * Passes `target` by reference. A function travels by reference anyway; `ref(fn, { context: true })`
+ * also hands it a CallContext (signal, progress) as its first argument. An object's callable members
+ * follow the rule of `expose(object)`: a plain object's own function properties, a class instance's
+ * `@expose()` methods.
+ * @throws TypeError for a class instance without `@expose()` methods, or a target that is not an
+ *   object or a function.
+ */
+export function ref<T extends object>(target: T, options?: ExposeOptions): Ref<T> {
+  if ((typeof target !== 'object' && typeof target !== 'function') || target === null) {
+    throw new TypeError('ref() takes an object or a function')
+  }
+  if (target instanceof RefToken) return target as unknown as Ref<T>
+  return new RefToken(target, options) as unknown as Ref<T>
+}
+
+/** What a stub needs from the tables that imported it. */
+export interface StubOwner {
+  /** Calls import `entry` (its `member`, or itself when null). */
+  call(entry: ImportEntry, member: string | null, args: unknown[]): InProgress<unknown, unknown>
+  /** Releases import `entry` at once. Idempotent. */
+  dispose(entry: ImportEntry): void
+}
+
+/** One reference received from the peer: its id, what stands for it here, and how often it arrived. */
+export interface ImportEntry {
+  readonly owner: StubOwner
+  readonly id: number
+  readonly kind: 0 | 1 | 2
+  /** Times the peer sent it since this side last released it: what a release gives back. */
+  count: number
+  /** Disposed, or collected: its calls reject, and it cannot be sent back. */
+  released: boolean
+  /** The stub or the AbortSignal, held weakly so that it can be collected. */
+  target: WeakRef<object>
+}
+
+/** An entry's target while its stub is being made. */
+const EMPTY = new WeakRef({})
+
+/** Every stub and imported AbortSignal of the process, to its entry: how one is recognised when sent. */
+const imported = new WeakMap<object, ImportEntry>()
+/** The controller of each imported AbortSignal, alive exactly as long as its signal. */
+const controllers = new WeakMap<AbortSignal, AbortController>()
+
+/** The import entry `value` stands for, if it is a stub or an imported AbortSignal. */
+export function importOf(value: object): ImportEntry | undefined {
+  return imported.get(value)
+}
+
+/** `stub[Symbol.dispose]`, shared by every stub: releases the stub it is called on. */
+function disposeStub(this: unknown): void {
+  const entry = typeof this === 'object' || typeof this === 'function' ? imported.get(this as object) : undefined
+  entry?.owner.dispose(entry)
+}
+
+/** The prototype of an object stub's target: what `Object.getPrototypeOf(stub)` gives. */
+class ObjectStub {}
+
+/** Names an object stub never calls: what is inherited, and what code probes without meaning a call. */
+const NOT_MEMBERS = new Set([...Object.getOwnPropertyNames(Object.prototype), 'then', 'toJSON'])
+
+/** Makes the stub of a function (kind 0) or an object (kind 1) and records it under `entry`'s target. */
+export function makeStub(owner: StubOwner, id: number, kind: 0 | 1, count: number): { stub: object; entry: ImportEntry } {
+  const entry: ImportEntry = { owner, id, kind, count, released: false, target: EMPTY }
+  let stub: object
+  if (kind === 0) {
+    const call = (...args: unknown[]): InProgress<unknown, unknown> => owner.call(entry, null, args)
+    Object.defineProperty(call, Symbol.dispose, { value: disposeStub })
+    stub = call
+  } else {
+    const members = new Map<string, (...args: unknown[]) => InProgress<unknown, unknown>>()
+    // Of a class of its own, not a plain object, so that the walk that sends values asks what it is.
+    stub = new Proxy(Object.create(ObjectStub.prototype) as object, {
+      get: (_target, key) => {
+        if (key === Symbol.dispose) return disposeStub
+        if (typeof key !== 'string' || NOT_MEMBERS.has(key)) return undefined
+        let member = members.get(key)
+        if (member === undefined) {
+          member = (...args: unknown[]) => owner.call(entry, key, args)
+          members.set(key, member)
+        }
+        return member
+      },
+      // Nothing but members can be read: a stub is not a place to keep data.
+      set: () => false,
+      defineProperty: () => false,
+    })
+  }
+  entry.target = new WeakRef(stub)
+  imported.set(stub, entry)
+  return { stub, entry }
+}
+
+/** Makes the AbortSignal standing for the peer's signal `id` (kind 2). */
+export function makeSignal(owner: StubOwner, id: number, count: number): { signal: AbortSignal; entry: ImportEntry } {
+  const controller = new AbortController()
+  const signal = controller.signal
+  controllers.set(signal, controller)
+  const entry: ImportEntry = { owner, id, kind: 2, count, released: false, target: new WeakRef(signal) }
+  imported.set(signal, entry)
+  return { signal, entry }
+}
+
+/** Aborts an imported AbortSignal, if it is still alive. */
+export function abortImported(entry: ImportEntry, reason: unknown): void {
+  const signal = entry.target.deref() as AbortSignal | undefined
+  if (signal !== undefined) controllers.get(signal)?.abort(reason)
+}
+
+/** A call through a forwarded object stub: the member is looked up when called, on the stub itself. */
+export function forwardedMember(stub: object, member: string): Registration {
+  return { fn: (...args: unknown[]) => (stub as Record<string, Handler>)[member](...args), thisArg: undefined, context: false }
+}

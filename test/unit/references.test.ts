@@ -1,0 +1,229 @@
+/**
+ * References between two channels of this process (the in-memory transport): functions, ref()
+ * objects and AbortSignals passed by reference, identity, release by dispose and by the collector,
+ * the bounds, and what is refused when there is no connection or no feature.
+ */
+import { describe, expect, test } from 'vitest'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import {
+  ChannelClosedError,
+  IpcError,
+  MethodNotFoundError,
+  ProtocolError,
+  ref,
+  SerializationError,
+  type Channel,
+  type Stub,
+} from '../../src/index.js'
+import { channelPair, connectedPair } from '../helpers/pairs.js'
+
+setFlagsFromString('--expose-gc')
+const gc = runInNewContext('gc') as () => void
+
+/** Collects, and lets finalizers and the releases they queue run and arrive. */
+async function collect(...channels: Channel[]): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    gc()
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    if (channels.every((channel) => channel.stats().exportedReferences === 0 && channel.stats().importedReferences === 0)) return
+  }
+}
+
+describe('functions by reference', () => {
+  test('a callback in the arguments is called back on the side that owns it', async () => {
+    const { server, client } = await connectedPair()
+    server.expose('twice', async (fn: Stub<(n: number) => number>, n: number) => (await fn(n)) + (await fn(n + 1)))
+    const seen: number[] = []
+    const result = await client.rpc(
+      'twice',
+      (n: number) => {
+        seen.push(n)
+        return n * 10
+      },
+      1,
+    )
+    expect(result).toBe(30)
+    expect(seen).toEqual([1, 2])
+  })
+
+  test('a function returned by a handler is a stub that calls it', async () => {
+    const { server, client } = await connectedPair()
+    let count = 0
+    server.expose('counter', () => () => ++count)
+    const next = (await client.rpc('counter')) as Stub<() => number>
+    expect(await next()).toBe(1)
+    expect(await next()).toBe(2)
+    expect(server.stats().exportedReferences).toBe(1)
+    expect(client.stats().importedReferences).toBe(1)
+  })
+
+  test('the same function sent twice is the same stub; sent back, it is the original', async () => {
+    const { server, client } = await connectedPair()
+    const held: unknown[] = []
+    server.expose('hold', (fn: unknown) => held.push(fn))
+    server.expose('give', () => held[0])
+    const fn = (): number => 1
+    await client.rpc('hold', fn)
+    await client.rpc('hold', fn)
+    expect(held[0]).toBe(held[1])
+    expect(await client.rpc('give')).toBe(fn)
+    expect(client.stats().exportedReferences).toBe(1)
+  })
+
+  test('a remote throw through a stub keeps its class and message', async () => {
+    const { server, client } = await connectedPair()
+    server.expose('call', (fn: Stub<() => void>) => fn())
+    const error = await client
+      .rpc('call', () => {
+        throw new RangeError('out of range')
+      })
+      .catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(RangeError)
+    expect((error as Error).message).toBe('out of range')
+  })
+
+  test('disposing a stub releases it: its calls reject with ERR_REFERENCE_RELEASED and the owner forgets it', async () => {
+    const { server, client } = await connectedPair()
+    server.expose('fn', () => () => 1)
+    const stub = (await client.rpc('fn')) as Stub<() => number>
+    expect(server.stats().exportedReferences).toBe(1)
+    stub[Symbol.dispose]()
+    stub[Symbol.dispose]()
+    const error = await stub().catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(IpcError)
+    expect((error as IpcError).code).toBe('ERR_REFERENCE_RELEASED')
+    expect(client.stats().importedReferences).toBe(0)
+    await client.rpc('fn').then((s) => (s as Stub<() => number>)[Symbol.dispose]())
+    await server.rpc('noop').catch(() => {})
+    expect(server.stats().exportedReferences).toBe(0)
+  })
+
+  test('a stub is released when collected', async () => {
+    const { server, client } = await connectedPair()
+    const fn = (): number => 1
+    server.expose('fn', () => fn)
+    for (let i = 0; i < 100; i++) await client.rpc('fn', i)
+    expect(client.stats().importedReferences).toBe(1)
+    await collect(server, client)
+    expect(client.stats().importedReferences).toBe(0)
+    expect(server.stats().exportedReferences).toBe(0)
+  })
+
+  test('a stub rejects with ChannelClosedError once its connection ended', async () => {
+    const { server, client } = await connectedPair()
+    server.expose('fn', () => () => 1)
+    const stub = (await client.rpc('fn')) as Stub<() => number>
+    await server.close()
+    await expect(stub()).rejects.toBeInstanceOf(ChannelClosedError)
+    expect(client.stats().importedReferences).toBe(0)
+  })
+})
+
+describe('objects by reference', () => {
+  test('ref(object): its function properties are callable, the rest is not', async () => {
+    const { server, client } = await connectedPair()
+    const counter = {
+      value: 0,
+      add(n: number) {
+        return (this.value += n)
+      },
+    }
+    server.expose('counter', () => ref(counter))
+    const stub = (await client.rpc('counter')) as Stub<typeof counter>
+    expect(await stub.add(2)).toBe(2)
+    expect(await stub.add(3)).toBe(5)
+    await expect((stub as unknown as { value: () => unknown }).value()).rejects.toBeInstanceOf(MethodNotFoundError)
+    expect((stub as unknown as { then?: unknown }).then).toBeUndefined()
+    expect(await client.rpc('counter')).toBe(stub)
+  })
+
+  test('a ref() object sent back is the original', async () => {
+    const { server, client } = await connectedPair()
+    const object = { f: () => 1 }
+    server.expose('echo', (value: unknown) => value)
+    expect(await client.rpc('echo', ref(object))).toBe(object)
+  })
+})
+
+describe('AbortSignal by reference', () => {
+  test('aborts on the other side with the sender reason', async () => {
+    const { server, client } = await connectedPair()
+    let received: AbortSignal | undefined
+    const aborted = new Promise<unknown>((resolve) => {
+      server.expose('wait', (signal: AbortSignal) => {
+        received = signal
+        signal.addEventListener('abort', () => resolve(signal.reason))
+        return true
+      })
+    })
+    const controller = new AbortController()
+    await client.rpc('wait', controller.signal)
+    expect(received).toBeInstanceOf(AbortSignal)
+    expect(received!.aborted).toBe(false)
+    controller.abort(new TypeError('enough'))
+    const reason = await aborted
+    expect(reason).toBeInstanceOf(TypeError)
+    expect((reason as Error).message).toBe('enough')
+  })
+
+  test('an AbortSignal that already aborted arrives aborted', async () => {
+    const { server, client } = await connectedPair()
+    server.expose('state', (signal: AbortSignal) => [signal.aborted, (signal.reason as Error).message])
+    expect(await client.rpc('state', AbortSignal.abort(new Error('before')))).toEqual([true, 'before'])
+    expect(client.stats().exportedReferences).toBe(0)
+  })
+})
+
+describe('refused', () => {
+  test('before the connection is open, a function fails with SerializationError', async () => {
+    const { client, attach } = channelPair()
+    const call = client.rpc('x', () => 1)
+    await expect(call).rejects.toBeInstanceOf(SerializationError)
+    await Promise.all(attach())
+  })
+
+  test('a peer without the feature: SerializationError on this side, the connection goes on', async () => {
+    const { server, client } = await connectedPair({}, { maxReferences: 0 })
+    server.expose('echo', (value: unknown) => value)
+    await expect(client.rpc('echo', () => 1)).rejects.toBeInstanceOf(SerializationError)
+    await expect(client.rpc('echo', new AbortController().signal)).rejects.toThrow(/does not support references/)
+    await expect(server.rpc('x', ref({ f() {} }))).rejects.toThrow(/does not support references/)
+    expect(await client.rpc('echo', 1)).toBe(1)
+  })
+
+  test('maxReferences: the export that would pass the bound fails, the others go on', async () => {
+    const { server, client } = await connectedPair({ maxReferences: 3 })
+    const held: unknown[] = []
+    server.expose('hold', (fn: unknown) => held.push(fn))
+    for (let i = 0; i < 3; i++) await client.rpc('hold', () => i)
+    const error = await client.rpc('hold', () => 4).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(SerializationError)
+    expect((error as Error).message).toMatch(/maxReferences/)
+    expect(client.stats().exportedReferences).toBe(3)
+    expect(await client.rpc('hold', 5)).toBe(4)
+  })
+
+  test('the lower bound of the two ends applies to exports', async () => {
+    const { server, client } = await connectedPair({ maxReferences: 2 }, { maxReferences: 100 })
+    server.expose('hold', () => true)
+    const keep: unknown[] = []
+    const fns = [(): void => {}, (): void => {}, (): void => {}]
+    keep.push(fns)
+    await client.rpc('hold', fns[0])
+    await client.rpc('hold', fns[1])
+    await expect(client.rpc('hold', fns[2])).rejects.toThrow(/maxReferences/)
+  })
+
+  test('a forged reference sent back closes the connection with ProtocolError', async () => {
+    const { server, client, clientTransport } = await connectedPair()
+    server.expose('echo', (value: unknown) => value)
+    const failed = new Promise<unknown>((resolve) => server.on('error', resolve))
+    // [2, 99, "echo", [tag 49374 [3, 12345]]]
+    clientTransport.send(
+      Uint8Array.from([0x84, 0x02, 0x18, 0x63, 0x64, 0x65, 0x63, 0x68, 0x6f, 0x81, 0xd9, 0xc0, 0xde, 0x82, 0x03, 0x19, 0x30, 0x39]),
+    )
+    expect(await failed).toBeInstanceOf(ProtocolError)
+    void client
+  })
+})
