@@ -4,7 +4,7 @@
  * ChannelClosedError. The peer exposes test/fixtures/link-api.mjs.
  */
 import { expect, test } from 'vitest'
-import { ChannelClosedError, RemoteError, type Channel } from '../../../dist/index.js'
+import { ChannelClosedError, RemoteError, type Channel, type Stub } from '../../../dist/index.js'
 import { outcome } from '../../helpers/outcome.js'
 import { within } from '../support.js'
 
@@ -45,6 +45,22 @@ export function coreScenarios(open: OpenLink): void {
     expect(error.message).toBe('bad input: x')
     expect(error.code).toBe('E_LINK')
     expect(error.cause).toBeInstanceOf(RangeError)
+  })
+
+  test('references cross the link: a callback, an object by reference, an AbortSignal, and identity', async () => {
+    const channel = await open()
+    const seen: number[] = []
+    const callback = (i: number): number => (seen.push(i), i * 10)
+    expect(await within(DEADLINE_MS, channel.rpc('callEach', callback, 3), 'callEach')).toBe(30)
+    expect(seen).toEqual([0, 1, 2])
+    const counter = (await within(DEADLINE_MS, channel.rpc('counter'), 'counter')) as Stub<{ add(n: number): number }>
+    expect(await within(DEADLINE_MS, counter.add(2), 'add')).toBe(2)
+    expect(await within(DEADLINE_MS, channel.rpc('echo', callback), 'echo')).toBe(callback)
+    const controller = new AbortController()
+    const aborted = channel.rpc('waitAbort', controller.signal)
+    await within(DEADLINE_MS, channel.rpc('add', 0, 0), 'add')
+    controller.abort(new Error('stop'))
+    expect(await within(DEADLINE_MS, aborted, 'waitAbort')).toBe('stop')
   })
 
   test('close() settles pending calls with ChannelClosedError', async () => {
