@@ -148,6 +148,9 @@ function disposeStub(this: unknown): void {
   entry?.owner.dispose(entry)
 }
 
+/** The prototype of function stubs: a function's, with `Symbol.dispose`. */
+const FUNCTION_STUB: object = Object.create(Function.prototype, { [Symbol.dispose]: { value: disposeStub } })
+
 /** The prototype of an object stub's target: what `Object.getPrototypeOf(stub)` gives. */
 class ObjectStub {}
 
@@ -160,7 +163,8 @@ export function makeStub(owner: StubOwner, id: number, kind: 0 | 1, count: numbe
   let stub: object
   if (kind === 0) {
     const call = (...args: unknown[]): InProgress<unknown, unknown> => owner.call(entry, null, args)
-    Object.defineProperty(call, Symbol.dispose, { value: disposeStub })
+    // Symbol.dispose from a shared prototype: an own property would cost each stub a dictionary.
+    Object.setPrototypeOf(call, FUNCTION_STUB)
     stub = call
   } else {
     const members = new Map<string, (...args: unknown[]) => InProgress<unknown, unknown>>()

@@ -139,8 +139,8 @@ describe('handshake', () => {
     await Promise.all([server.connection.ready, client.connection.ready])
     expect(server.connection.open).toBe(true)
     expect(client.connection.open).toBe(true)
-    expect(server.all('opened')).toEqual([{ options: { window: 64, maxFrameSize: DEFAULT_MAX_FRAME_SIZE, role: 'client', maxReferences: 10_000 } }])
-    expect(client.all('opened')).toEqual([{ options: { window: 8, maxFrameSize: 5000, role: 'server', maxReferences: 10_000 } }])
+    expect(server.all('opened')).toEqual([{ options: { window: 64, maxFrameSize: DEFAULT_MAX_FRAME_SIZE, role: 'client', maxReferences: 100_000 } }])
+    expect(client.all('opened')).toEqual([{ options: { window: 8, maxFrameSize: 5000, role: 'server', maxReferences: 100_000 } }])
     expect(server.log).toHaveLength(1)
     expect(client.log).toHaveLength(1)
   })
@@ -391,7 +391,7 @@ describe('limits announced in the hello', () => {
   test('between two connections, the largest window and the smallest frame limit open', async () => {
     const { server, client } = connectionPair({ streamWindow: MAX_STREAM_WINDOW, maxFrameSize: MIN_FRAME_SIZE }, {})
     await Promise.all([server.connection.ready, client.connection.ready])
-    expect(client.all('opened')).toEqual([{ options: { window: 65_536, maxFrameSize: 1024, role: 'server', maxReferences: 10_000 } }])
+    expect(client.all('opened')).toEqual([{ options: { window: 65_536, maxFrameSize: 1024, role: 'server', maxReferences: 100_000 } }])
   })
 })
 

@@ -26,7 +26,7 @@ describe('DEFAULTS', () => {
       maxWaitingCalls: 1024,
       maxBufferedBytes: 64 * MiB,
       maxQueuedCalls: 1024,
-      maxReferences: 10_000,
+      maxReferences: 100_000,
     })
     expect(DEFAULT_MAX_FRAME_SIZE).toBe(67_108_864)
     expect(Object.isFrozen(DEFAULTS)).toBe(true)
@@ -49,7 +49,7 @@ describe('resolveOptions', () => {
       maxWaitingCalls: 1024,
       maxBufferedBytes: 64 * MiB,
       maxQueuedCalls: 1024,
-      maxReferences: 10_000,
+      maxReferences: 100_000,
       sendStacks: true,
     }
     expect(resolveOptions({})).toEqual(expected)
