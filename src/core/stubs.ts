@@ -38,13 +38,15 @@ export type Remoted<T> =
 
 /**
  * What this side may pass where the peer expects a `T`: the same value, where a function may return
- * a promise (its result travels back either way) and may be a stub of the same signature.
+ * a promise (its result travels back either way) and receives what the peer passes it as stubs. A
+ * stub of the same signature fits too. (One function type, not a union with the stub's, so that an
+ * arrow function passed there has its parameters typed.)
  */
 export type Local<T> =
   T extends Ref<infer O>
     ? Ref<O> | Stub<O>
     : T extends (...args: infer A) => infer R
-      ? ((...args: { [K in keyof A]: Remoted<A[K]> }) => R | PromiseLike<Awaited<R>>) | Stub<T>
+      ? (...args: { [K in keyof A]: Remoted<A[K]> }) => R | PromiseLike<Awaited<R>>
       : T
 
 /** What calling a function that returns `R` gives the caller: the items of a stream, or the awaited value. */
