@@ -163,6 +163,19 @@ describe('withdraw', () => {
     expect(port.tags()).toEqual([1, 3])
   })
 
+  test('a call that carries references undoes its exports when withdrawn, once; one that was sent never does', () => {
+    const outbox = new Outbox(1000, 10)
+    const undone: number[] = []
+    outbox.send(frame(1), 1, () => undone.push(1))
+    outbox.send(frame(2), 2, () => undone.push(2))
+    expect(outbox.withdraw(1)).toBe(true)
+    expect(outbox.withdraw(1)).toBe(false)
+    expect(undone).toEqual([1])
+    outbox.open(recordingSink().sink)
+    expect(outbox.withdraw(2)).toBe(false)
+    expect(undone).toEqual([1])
+  })
+
   test('knows calls only: unknown ids, notifications and connection frames are not withdrawn', () => {
     const outbox = new Outbox(1000, 10)
     outbox.send(frame(1), NOTIFICATION)
@@ -548,6 +561,23 @@ describe('detach', () => {
     const next = recordingSink()
     outbox.open(next.sink)
     expect(next.sent).toEqual([])
+  })
+
+  test('calls and notifications that carry references belong to their connection: never kept', () => {
+    const outbox = new Outbox(1000, 100)
+    outbox.open(recordingSink(() => false).sink)
+    outbox.send(frame(9), CONNECTION)
+    const undo = (): void => {
+      throw new Error('not undone at detach: the references end with their connection')
+    }
+    outbox.send(frame(1), 1, undo)
+    outbox.send(frame(2), NOTIFICATION, undo)
+    outbox.send(frame(3), 3)
+    outbox.send(frame(4), NOTIFICATION)
+    expect(outbox.detach(true)).toEqual(new Set([3]))
+    const next = recordingSink()
+    outbox.open(next.sink)
+    expect(next.tags()).toEqual([3, 4])
   })
 
   test('withdrawn calls are not kept', () => {

@@ -8,10 +8,10 @@
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { describe, expect, test } from 'vitest'
-import { ChannelClosedError, SerializationError, type ChannelStats, type Client, type Stub } from '../../../dist/index.js'
+import { ChannelClosedError, ref, SerializationError, type ChannelStats, type Client, type Stub } from '../../../dist/index.js'
 import { mailbox, type Mailbox, type Report } from '../../helpers/mailbox.js'
 import { spawnFixture, tempSocket } from '../../helpers/processes.js'
-import { connectClient, within } from '../support.js'
+import { connectClient, listenHere, newClient, within } from '../support.js'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -114,7 +114,6 @@ describe('objects and identity', () => {
     const { client } = await connected()
     const fn = (): number => 1
     const object = { f: () => 2 }
-    const { ref } = await import('../../../dist/index.js')
     expect(await client.rpc('echo', fn)).toBe(fn)
     expect(await client.rpc('echo', ref(object))).toBe(object)
     // The server's own function and object, sent back to it, are its originals.
@@ -136,6 +135,28 @@ describe('lifetime', () => {
     const error = await account.balance().catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ChannelClosedError)
     expect(client.stats()).toEqual(ZERO)
+  })
+
+  test('a reconnecting client: the stubs of the old connection stay dead, new ones work, and callbacks go out again', async () => {
+    const path = tempSocket()
+    const server = await listenHere(path)
+    let balance = 0
+    server.expose('openAccount', () => ref({ balance: () => balance }))
+    server.expose('callOnce', (callback: Stub<() => string>) => callback())
+    const client = newClient(path, { reconnect: { initialDelay: 10 } })
+    await client.ready()
+    const old = (await client.rpc('openAccount')) as Stub<{ balance(): number }>
+    expect(await old.balance()).toBe(0)
+    const reconnected = new Promise<void>((resolve) => client.once('connect', () => resolve()))
+    for (const channel of server.channels) await channel.destroy()
+    await within(10_000, reconnected, 'the reconnect')
+    balance = 7
+    expect(await old.balance().catch((e: unknown) => e)).toBeInstanceOf(ChannelClosedError)
+    // A stub of the ended connection cannot be sent on the new one.
+    expect(await client.rpc('callOnce', old).catch((e: unknown) => e)).toBeInstanceOf(SerializationError)
+    const fresh = (await client.rpc('openAccount')) as Stub<{ balance(): number }>
+    expect(await fresh.balance()).toBe(7)
+    expect(await client.rpc('callOnce', () => 'called')).toBe('called')
   })
 
   test('maxReferences: the lower bound of the two ends holds, and calls without references go on', async () => {
