@@ -6,6 +6,8 @@
 import { Tag } from 'cbor-x'
 import { describe, expect, test } from 'vitest'
 import { ProtocolError, SerializationError } from '../../src/core/errors.js'
+import { Handshake } from '../../src/core/handshake.js'
+import { resolveOptions } from '../../src/core/options.js'
 import { Codec, type CodecReferences } from '../../src/protocol/codec.js'
 import type { Payload } from '../../src/protocol/framing.js'
 import { MessageType } from '../../src/protocol/messages.js'
@@ -119,6 +121,39 @@ describe('the codec', () => {
     expect(log).toEqual(['sent'])
     const decoded = codec.decode(payload as Uint8Array)
     expect(decoded).toEqual([MessageType.Call, 1, 'subscribe', ['news', { decoded: [0, 1] }]])
+  })
+
+  test('the hello of a client with the default options announces references: PROTOCOL.md section 16.1', () => {
+    const options = resolveOptions({})
+    const hello = new Handshake('client', undefined, {
+      window: options.streamWindow,
+      maxFrameSize: options.maxFrameSize,
+      maxReferences: options.maxReferences,
+    }).hello()
+    expect(hex(new Codec().encode(hello))).toBe(
+      '85006b6970632d6368616e6e656c01f6a46677696e646f7718406c6d61784672616d6553697a651a040000006d6d61785265666572656e6365731a000186a064726f6c6566636c69656e74',
+    )
+  })
+
+  test('the other examples of PROTOCOL.md section 17.8', () => {
+    const codec = new Codec()
+    const tag = (kind: number, x: unknown): Tag => new Tag([kind, x], REFERENCE_TAG)
+    const examples: [unknown[], string][] = [
+      [[MessageType.CallReference, 1, 1, null, ['hello']], '850e0101f6816568656c6c6f'],
+      [[MessageType.Result, 2, tag(1, 1)], '830402d9c0de820101'],
+      [[MessageType.CallReference, 3, 1, 'deposit', [10]], '850e0301676465706f736974810a'],
+      [[MessageType.Call, 4, 'unsubscribe', ['news', tag(0, 1)]], '8402046b756e73756273637269626582646e657773d9c0de820001'],
+      [[MessageType.Item, 5, tag(3, 1)], '830805d9c0de820301'],
+      [[MessageType.Release, [1, 2]], '820f820102'],
+      [[MessageType.Release, [1, 2, 7, 1]], '820f8401020701'],
+      [[MessageType.Call, 5, 'wait', [tag(2, 2)]], '840205647761697481d9c0de820202'],
+      [[MessageType.Signal, 2, { type: 'value', value: 'enough' }], '831002a264747970656576616c75656576616c756566656e6f756768'],
+      [
+        [MessageType.Call, 6, 'wait', [tag(4, { type: 'value', value: 'too late' })]],
+        '840206647761697481d9c0de8204a264747970656576616c75656576616c756568746f6f206c617465',
+      ],
+    ]
+    for (const [message, bytes] of examples) expect(hex(codec.encode(message as never)), JSON.stringify(message)).toBe(bytes)
   })
 
   test('without accepting references, a received tag is a ProtocolError; without hooks, a function cannot be sent', () => {
