@@ -72,7 +72,7 @@ export type Stub<T> = (T extends (...args: infer A) => infer R
     }) &
   Disposable
 
-/** A `ref()` token: the target and how it is called, checked when `ref()` is called. */
+/** @internal A `ref()` token: the target and how it is called, checked when `ref()` is called. */
 export class RefToken {
   readonly target: object
   /** How a call reaches a function target. */
@@ -110,7 +110,7 @@ export function ref<T extends object>(target: T, options?: ExposeOptions): Ref<T
   return new RefToken(target, options) as unknown as Ref<T>
 }
 
-/** What a stub needs from the tables that imported it. */
+/** @internal What a stub needs from the tables that imported it. */
 export interface StubOwner {
   /** Calls import `entry` (its `member`, or itself when null). */
   call(entry: ImportEntry, member: string | null, args: unknown[]): InProgress<unknown, unknown>
@@ -118,7 +118,7 @@ export interface StubOwner {
   dispose(entry: ImportEntry): void
 }
 
-/** One reference received from the peer: its id, what stands for it here, and how often it arrived. */
+/** @internal One reference received from the peer: its id, what stands for it here, and how often it arrived. */
 export interface ImportEntry {
   readonly owner: StubOwner
   readonly id: number
@@ -139,7 +139,7 @@ const imported = new WeakMap<object, ImportEntry>()
 /** The controller of each imported AbortSignal, alive exactly as long as its signal. */
 const controllers = new WeakMap<AbortSignal, AbortController>()
 
-/** The import entry `value` stands for, if it is a stub or an imported AbortSignal. */
+/** @internal The import entry `value` stands for, if it is a stub or an imported AbortSignal. */
 export function importOf(value: object): ImportEntry | undefined {
   return imported.get(value)
 }
@@ -159,7 +159,7 @@ class ObjectStub {}
 /** Names an object stub never calls: what is inherited, and what code probes without meaning a call. */
 const NOT_MEMBERS = new Set([...Object.getOwnPropertyNames(Object.prototype), 'then', 'toJSON'])
 
-/** Makes the stub of a function (kind 0) or an object (kind 1) and records it under `entry`'s target. */
+/** @internal Makes the stub of a function (kind 0) or an object (kind 1) and records it under `entry`'s target. */
 export function makeStub(owner: StubOwner, id: number, kind: 0 | 1, count: number): { stub: object; entry: ImportEntry } {
   const entry: ImportEntry = { owner, id, kind, count, released: false, target: EMPTY }
   let stub: object
@@ -192,7 +192,7 @@ export function makeStub(owner: StubOwner, id: number, kind: 0 | 1, count: numbe
   return { stub, entry }
 }
 
-/** Makes the AbortSignal standing for the peer's signal `id` (kind 2). */
+/** @internal Makes the AbortSignal standing for the peer's signal `id` (kind 2). */
 export function makeSignal(owner: StubOwner, id: number, count: number): { signal: AbortSignal; entry: ImportEntry } {
   const controller = new AbortController()
   const signal = controller.signal
@@ -202,13 +202,13 @@ export function makeSignal(owner: StubOwner, id: number, count: number): { signa
   return { signal, entry }
 }
 
-/** Aborts an imported AbortSignal, if it is still alive. */
+/** @internal Aborts an imported AbortSignal, if it is still alive. */
 export function abortImported(entry: ImportEntry, reason: unknown): void {
   const signal = entry.target.deref() as AbortSignal | undefined
   if (signal !== undefined) controllers.get(signal)?.abort(reason)
 }
 
-/** A call through a forwarded object stub: the member is looked up when called, on the stub itself. */
+/** @internal A call through a forwarded object stub: the member is looked up when called, on the stub itself. */
 export function forwardedMember(stub: object, member: string): Registration {
   return { fn: (...args: unknown[]) => (stub as Record<string, Handler>)[member](...args), thisArg: undefined, context: false }
 }
