@@ -1,6 +1,6 @@
 // @ts-check
 // Electron's main process talking to a renderer over a MessagePortMain (Electron >= 28, for an ESM
-// main). Installing this repository downloads no Electron binary (its pinned electron dev dependency
+// main): calls both ways, and a subscription, where the renderer passes a callback by reference. Installing this repository downloads no Electron binary (its pinned electron dev dependency
 // fetches one only when first run): the package gives these files Electron's type definitions, checked
 // by `npm run typecheck` (tsconfig.json beside them), and the adapter is tested against the documented
 // MessagePortMain shape in test/integration/links/ports.test.ts.
@@ -41,13 +41,43 @@ async function openWindow() {
       return { saved: true, at: new Date() }
     },
   })
+  // Subscriptions by reference: the renderer passes a function, which arrives here as a stub that
+  // calls it back in the renderer. It stays callable until the renderer unsubscribes (the stub is
+  // disposed then), the stub is garbage collected, or the window goes away.
+  /** @type {Set<import('../../dist/index.js').Stub<(tick: { at: Date, count: number }) => void>>} */
+  const listeners = new Set()
+  let count = 0
+  const clock = setInterval(() => {
+    count++
+    for (const listener of listeners) {
+      // A renderer that went away rejects with ChannelClosedError: forget its listener.
+      listener({ at: new Date(), count }).catch(() => listeners.delete(listener))
+    }
+  }, 1000)
+  channel.expose({
+    /** @param {import('../../dist/index.js').Stub<(tick: { at: Date, count: number }) => void>} listener */
+    subscribe(listener) {
+      listeners.add(listener)
+      console.log(`[main] the renderer subscribed (${listeners.size} listener)`)
+    },
+    /** @param {import('../../dist/index.js').Stub<(tick: { at: Date, count: number }) => void>} listener */
+    unsubscribe(listener) {
+      // The renderer passes the same function again: it arrives as the very stub held above.
+      listeners.delete(listener)
+      listener[Symbol.dispose]()
+      console.log(`[main] the renderer unsubscribed; references: ${JSON.stringify(channel.stats())}`)
+    },
+  })
   channel.on('connect', async () => {
     const title = await channel.rpc('documentTitle')
     console.log(`[main] the renderer shows "${title}"`)
   })
   // A closed window or a crashed renderer closes the port: pending calls reject, nothing hangs.
   channel.on('disconnect', (reason) => console.log(`[main] renderer gone: ${reason?.message ?? 'closed'}`))
-  window.on('closed', () => channel.close())
+  window.on('closed', () => {
+    clearInterval(clock)
+    void channel.close()
+  })
 }
 
 app.whenReady().then(openWindow)

@@ -15,5 +15,16 @@ window.addEventListener('message', async (event) => {
   const result = /** @type {{ saved: boolean, at: Date }} */ (
     await channel.rpc('saveFile', 'notes.txt', new TextEncoder().encode('written in the renderer'))
   )
-  document.body.textContent = `Electron app ${version}; saved: ${result.saved} at ${result.at.toISOString()}`
+  const status = `Electron app ${version}; saved: ${result.saved} at ${result.at.toISOString()}`
+  document.body.textContent = status
+
+  // A callback passed by reference: the main process calls it every second, until this side
+  // unsubscribes with the same function (which reaches the main process as the same stub).
+  await channel.ready()
+  /** @param {{ at: Date, count: number }} tick */
+  const onTick = (tick) => {
+    document.body.textContent = `${status}; tick ${tick.count} at ${tick.at.toLocaleTimeString()}`
+    if (tick.count >= 5) void channel.rpc('unsubscribe', onTick)
+  }
+  await channel.rpc('subscribe', onTick)
 })
