@@ -30,7 +30,7 @@ export function openReferences(
 ): References | undefined {
   const own = options.maxReferences
   if (own === 0 || !peerSupports(peer, 'references')) {
-    encoder.codec.references = PEER_WITHOUT_REFERENCES
+    encoder.codec.references = own === 0 ? TURNED_OFF : PEER_WITHOUT_REFERENCES
     return undefined
   }
   const canEncode = (value: unknown): boolean => encoder.codec.canEncode(value)
@@ -60,6 +60,8 @@ export function endReferences(references: References | undefined, encoder: Messa
 export const NOT_OPEN = refuseReferences('the connection is not open (references need an open connection: await ready() first)')
 /** The codec's references on a connection whose peer did not announce them. */
 const PEER_WITHOUT_REFERENCES = refuseReferences('the peer does not support references')
+/** The codec's references on a channel made with `maxReferences: 0`. */
+const TURNED_OFF = refuseReferences('references are turned off on this channel (maxReferences: 0)')
 
 /** What the tables need from the channel; built by the channel as arrow functions. */
 export interface ReferencePorts {
@@ -122,7 +124,7 @@ function refuseReferences(why: string): CodecReferences {
     accepting: false,
     encodeReference(value) {
       if (typeof value === 'function' || value instanceof RefToken || isAbortSignal(value) || importOf(value) !== undefined) {
-        throw new SerializationError(`cannot send a ${describe(value)} by reference: ${why}`)
+        throw new SerializationError(`cannot send ${describe(value)} by reference: ${why}`)
       }
       return undefined
     },
@@ -135,8 +137,8 @@ function refuseReferences(why: string): CodecReferences {
 }
 
 function describe(value: object): string {
-  if (isAbortSignal(value)) return 'AbortSignal'
-  return typeof value === 'function' || (value instanceof RefToken && typeof value.target === 'function') ? 'function' : 'ref() object'
+  if (isAbortSignal(value)) return 'an AbortSignal'
+  return typeof value === 'function' || (value instanceof RefToken && typeof value.target === 'function') ? 'a function' : 'an object'
 }
 
 /** The reference tables of one connection. */
@@ -191,15 +193,14 @@ export class References implements CodecReferences, StubOwner {
       if (entry.released || (entry.owner instanceof References && entry.owner.#ended)) {
         throw new SerializationError('cannot send a stub whose reference was released or whose connection ended')
       }
-      // A stub of another connection travels as this side's own: calls are forwarded through it.
-      return this.#export(target, entry.kind, undefined)
+      // A stub of another connection travels as this side's own, below: calls are forwarded through it.
     }
-    if (token !== undefined) return this.#export(target, typeof target === 'function' ? 0 : 1, token)
-    if (typeof target === 'function') return this.#export(target, 0, undefined)
     if (isAbortSignal(target)) {
       if (target.aborted) return [ReferenceKind.AbortedSignal, this.#ports.envelope(target.reason)]
       return this.#export(target, 2, undefined)
     }
+    if (typeof target === 'function') return this.#export(target, 0, token)
+    if (token !== undefined || entry !== undefined) return this.#export(target, 1, token)
     return undefined
   }
 

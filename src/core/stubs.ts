@@ -85,6 +85,10 @@ export class RefToken {
     if (typeof target === 'function') {
       this.registration = { fn: target as Handler, thisArg: undefined, context: options?.context === true }
       this.members = undefined
+    } else if (imported.has(target)) {
+      // A stub, which travels by reference anyway: its members are looked up on it when called.
+      this.registration = undefined
+      this.members = undefined
     } else {
       this.registration = undefined
       const members = new Registry()

@@ -3,7 +3,7 @@
  * objects and AbortSignals passed by reference, identity, release by dispose and by the collector,
  * the bounds, and what is refused when there is no connection or no feature.
  */
-import { describe, expect, test } from 'vitest'
+import { describe, expect, test, vi } from 'vitest'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import {
@@ -175,6 +175,45 @@ describe('AbortSignal by reference', () => {
   })
 })
 
+describe('forwarding', () => {
+  test('a stub of one connection sent over another travels as a reference of its own, which calls through', async () => {
+    const first = await connectedPair()
+    const second = await connectedPair()
+    const counter = { total: 0, add: (n: number) => (counter.total += n) }
+    first.server.expose('double', () => (n: number) => n * 2)
+    first.server.expose('counter', () => ref(counter))
+    const double = (await first.client.rpc('double')) as Stub<(n: number) => number>
+    const remoteCounter = (await first.client.rpc('counter')) as Stub<typeof counter>
+    second.server.expose('use', async (fn: Stub<(n: number) => number>, object: Stub<typeof counter>) => [await fn(21), await object.add(5)])
+    expect(await second.client.rpc('use', double, remoteCounter)).toEqual([42, 5])
+    expect(counter.total).toBe(5)
+    expect(second.client.stats().exportedReferences).toBe(2)
+    // ref() of a stub is the stub.
+    expect(await second.client.rpc('use', double, ref(remoteCounter))).toEqual([42, 10])
+  })
+
+  test('an imported AbortSignal forwarded over another connection aborts there too, even once aborted', async () => {
+    const first = await connectedPair()
+    const second = await connectedPair()
+    const reasons: unknown[] = []
+    second.server.expose('watch', (signal: AbortSignal) => {
+      if (signal.aborted) reasons.push(signal.reason)
+      else signal.addEventListener('abort', () => reasons.push(signal.reason))
+    })
+    let imported: AbortSignal | undefined
+    first.server.expose('forward', async (signal: AbortSignal) => {
+      imported = signal
+      await second.client.rpc('watch', signal)
+    })
+    const controller = new AbortController()
+    await first.client.rpc('forward', controller.signal)
+    controller.abort('first')
+    await vi.waitFor(() => expect(reasons).toEqual(['first']))
+    await second.client.rpc('watch', imported)
+    expect(reasons).toEqual(['first', 'first'])
+  })
+})
+
 describe('refused', () => {
   test('before the connection is open, a function fails with SerializationError', async () => {
     const { client, attach } = channelPair()
@@ -183,12 +222,20 @@ describe('refused', () => {
     await Promise.all(attach())
   })
 
+  test('maxReferences: 0 turns references off on this side, and says so', async () => {
+    const { server, client } = await connectedPair({}, { maxReferences: 0 })
+    server.expose('echo', (value: unknown) => value)
+    await expect(client.rpc('echo', () => 1)).rejects.toThrow(/turned off on this channel \(maxReferences: 0\)/)
+  })
+
   test('a peer without the feature: SerializationError on this side, the connection goes on', async () => {
     const { server, client } = await connectedPair({}, { maxReferences: 0 })
     server.expose('echo', (value: unknown) => value)
     await expect(client.rpc('echo', () => 1)).rejects.toBeInstanceOf(SerializationError)
-    await expect(client.rpc('echo', new AbortController().signal)).rejects.toThrow(/does not support references/)
-    await expect(server.rpc('x', ref({ f() {} }))).rejects.toThrow(/does not support references/)
+    await expect(client.rpc('echo', new AbortController().signal)).rejects.toThrow(
+      'cannot send an AbortSignal by reference: references are turned off on this channel (maxReferences: 0)',
+    )
+    await expect(server.rpc('x', ref({ f() {} }))).rejects.toThrow('cannot send an object by reference: the peer does not support references')
     expect(await client.rpc('echo', 1)).toBe(1)
   })
 
