@@ -8,6 +8,7 @@ import pDefer, { type DeferredPromise } from 'p-defer'
 import { Codec } from '../protocol/codec.js'
 import { MessageEncoder } from '../protocol/encoder.js'
 import type { Payload } from '../protocol/framing.js'
+import type { ChannelEvents, ChannelStats } from './channel-events.js'
 import { Connection, type ConnectionEnd, type ConnectionOwner } from './connection.js'
 import { ChannelClosedError } from './errors.js'
 import type { Role } from './handshake.js'
@@ -17,28 +18,15 @@ import { DEFAULTS, resolveOptions, type CallOptions, type ChannelOptions, type R
 import { CONNECTION, NOTIFICATION, Outbox } from './outbox.js'
 import { OutgoingCalls } from './outgoing-calls.js'
 import { Registry, type ExposeOptions, type Handler } from './registry.js'
-import { endReferences, NOT_OPEN, openReferences, unreachable, type References } from './references.js'
+import { endReferences, NOT_OPEN, openReferences } from './reference-state.js'
+import { unreachable, type References } from './references.js'
 import { remoteProxy } from './remote.js'
 import { routeMessage, type Routes } from './router.js'
 import type { Local, StubReturn } from './stubs.js'
 import type { Transport } from './transport.js'
 
 export type { CallOptions, ChannelOptions } from './options.js'
-
-/** Events of every channel. */
-export interface ChannelEvents {
-  /** The handshake (and authentication) succeeded; calls flow. */
-  connect: () => void
-  /** The connection ended. `reason` is set when it did not end by a close() of either side. */
-  disconnect: (reason?: Error) => void
-  /** A failure that no call could receive: a protocol error, a notification handler that threw. */
-  error: (error: Error) => void
-  /**
-   * Emitted by a reconnecting {@link Client} only: a new attempt is scheduled after `delay` ms;
-   * `attempt` counts from 1 since the last success.
-   */
-  reconnecting: (info: { attempt: number; delay: number }) => void
-}
+export type { ChannelEvents, ChannelStats } from './channel-events.js'
 
 /** Passed as the first argument to handlers exposed with `{ context: true }`. */
 export interface CallContext {
@@ -70,14 +58,6 @@ type LocalArgs<A extends unknown[]> = { [K in keyof A]: Local<A[K]> }
  * the items of a stream) arrive as stubs.
  */
 export type RemoteReturn<R> = StubReturn<R>
-
-/** Counts of one channel, for seeing what it holds. More counts are added over time; none is removed. */
-export interface ChannelStats {
-  /** References this side exports to the peer on the current connection (the peer holds their stubs). */
-  exportedReferences: number
-  /** References this side holds from the peer (stubs and AbortSignals not yet released). */
-  importedReferences: number
-}
 
 type ChannelState = 'idle' | 'handshaking' | 'open' | 'closing' | 'closed'
 
@@ -308,6 +288,15 @@ export class Channel extends EventEmitter<ChannelEvents> {
   remote<T extends object>(): Remote<T> {
     this.#remote ??= remoteProxy((name, args) => this.call(name, args))
     return this.#remote as Remote<T>
+  }
+
+  /**
+   * Stops serving `target` (a function, an object passed with `ref()`, an AbortSignal) to the peer:
+   * calls through the peer's stubs of it reject with ReferenceReleasedError from now on. Sent again,
+   * it is a new reference. @returns whether it was exported on the current connection.
+   */
+  revoke(target: object): boolean {
+    return this.#references?.revoke(target) ?? false
   }
 
   /** Counts of what this channel holds now. */

@@ -7,61 +7,12 @@
  * announced the feature; the codec reaches it as its CodecReferences while the connection is open.
  */
 import type { CodecReferences } from '../protocol/codec.js'
-import type { MessageEncoder } from '../protocol/encoder.js'
-import { fromEnvelope, toEnvelope, withoutStacks } from '../protocol/fault.js'
 import type { Payload } from '../protocol/framing.js'
 import { ReferenceKind, type ReferenceContent } from '../protocol/references.js'
 import { ChannelClosedError, MethodNotFoundError, ProtocolError, ReferenceReleasedError, SerializationError } from './errors.js'
-import { peerSupports, type PeerInfo } from './handshake.js'
 import { InProgress } from './in-progress.js'
-import { DEFAULTS, type ResolvedOptions } from './options.js'
 import type { Handler, Registration, Registry } from './registry.js'
-import { abortImported, forwardedMember, importOf, makeSignal, makeStub, RefToken, type ImportEntry, type StubOwner } from './stubs.js'
-
-/**
- * The tables of a connection that opened with `peer`, made the codec's; or undefined when one of the
- * ends does not announce references (`maxReferences: 0` turns them off here).
- */
-export function openReferences(
-  peer: PeerInfo,
-  options: Pick<ResolvedOptions, 'maxReferences' | 'errorClasses'>,
-  encoder: MessageEncoder,
-  channel: { call: ReferencePorts['call']; send(payload: Payload): void },
-): References | undefined {
-  const own = options.maxReferences
-  if (own === 0 || !peerSupports(peer, 'references')) {
-    encoder.codec.references = own === 0 ? TURNED_OFF : PEER_WITHOUT_REFERENCES
-    return undefined
-  }
-  const canEncode = (value: unknown): boolean => encoder.codec.canEncode(value)
-  const references: References = new References(
-    {
-      // Stubs of an earlier connection never reach the channel: their tables ended with it.
-      call: channel.call,
-      release: (releases) => channel.send(encoder.release(releases)),
-      signal: (ref, reason) => channel.send(encoder.signal(ref, reason)),
-      envelope: (reason) => withoutStacks(toEnvelope(reason, canEncode)),
-      reason: (envelope) => fromEnvelope(envelope, options.errorClasses),
-    },
-    { exports: Math.min(own, peer.options.maxReferences ?? DEFAULTS.maxReferences), imports: own },
-  )
-  encoder.codec.references = references
-  return references
-}
-
-/** The connection ended: every reference dies with it (see {@link References.end}). */
-export function endReferences(references: References | undefined, encoder: MessageEncoder, reason: ChannelClosedError): undefined {
-  references?.end(reason)
-  encoder.codec.references = NOT_OPEN
-  return undefined
-}
-
-/** The codec's references before a connection is open, and after it ended. */
-export const NOT_OPEN = refuseReferences('the connection is not open (references need an open connection: await ready() first)')
-/** The codec's references on a connection whose peer did not announce them. */
-const PEER_WITHOUT_REFERENCES = refuseReferences('the peer does not support references')
-/** The codec's references on a channel made with `maxReferences: 0`. */
-const TURNED_OFF = refuseReferences('references are turned off on this channel (maxReferences: 0)')
+import { abortImported, forwardedMember, importOf, isAbortSignal, makeSignal, makeStub, RefToken, type ImportEntry, type StubOwner } from './stubs.js'
 
 /** What the tables need from the channel; built by the channel as arrow functions. */
 export interface ReferencePorts {
@@ -105,40 +56,14 @@ interface Export {
   readonly members: Registry | undefined
   /** Stops listening to an exported AbortSignal. */
   unlisten: (() => void) | undefined
+  /** Revoked by its owner: calls are refused, and a new sending of the target is a new export. */
+  revoked: boolean
 }
 
 /** What a payload that carried references changed in the export table, so that it can be undone. */
 interface Sent {
   readonly payload: Payload
   readonly exports: Export[]
-}
-
-const isAbortSignal = (value: object): value is AbortSignal => typeof AbortSignal === 'function' && value instanceof AbortSignal
-
-/**
- * The codec's references when there are none: not connected, or a peer without the feature. A value
- * that would travel by reference fails with SerializationError saying `why`; nothing is accepted.
- */
-function refuseReferences(why: string): CodecReferences {
-  return {
-    accepting: false,
-    encodeReference(value) {
-      if (typeof value === 'function' || value instanceof RefToken || isAbortSignal(value) || importOf(value) !== undefined) {
-        throw new SerializationError(`cannot send ${describe(value)} by reference: ${why}`)
-      }
-      return undefined
-    },
-    decodeReference() {
-      throw new ProtocolError('reference received without the references feature')
-    },
-    settle() {},
-    discard() {},
-  }
-}
-
-function describe(value: object): string {
-  if (isAbortSignal(value)) return 'an AbortSignal'
-  return typeof value === 'function' || (value instanceof RefToken && typeof value.target === 'function') ? 'a function' : 'an object'
 }
 
 /** The reference tables of one connection. */
@@ -212,7 +137,7 @@ export class References implements CodecReferences, StubOwner {
         throw new SerializationError(`cannot send a reference: ${this.#exports.size} are already exported on this connection (maxReferences)`)
       }
       const registration = kind === 0 ? (token?.registration ?? { fn: target as Handler, thisArg: undefined, context: false }) : undefined
-      entry = { id: this.#newId(), kind, target, count: 0, registration, members: token?.members, unlisten: undefined }
+      entry = { id: this.#newId(), kind, target, count: 0, registration, members: token?.members, unlisten: undefined, revoked: false }
       this.#exports.set(entry.id, entry)
       this.#exported.set(target, entry)
       if (kind === 2) this.#listen(entry, target as AbortSignal)
@@ -286,9 +211,25 @@ export class References implements CodecReferences, StubOwner {
     entry.count -= count
     if (entry.count > 0 || this.#exports.get(entry.id) !== entry) return
     this.#exports.delete(entry.id)
-    this.#exported.delete(entry.target)
+    if (this.#exported.get(entry.target) === entry) this.#exported.delete(entry.target)
     entry.unlisten?.()
     entry.unlisten = undefined
+  }
+
+  /**
+   * This side stops serving `target` on this connection: calls through the peer's stubs of it are
+   * answered with ReferenceReleasedError from now on. The export still counts until the peer releases
+   * it (the peer holds a stub either way); sent again, the target is a new export.
+   * @returns whether `target` was exported.
+   */
+  revoke(target: object): boolean {
+    const entry = this.#exported.get(target)
+    if (entry === undefined) return false
+    entry.revoked = true
+    this.#exported.delete(target)
+    entry.unlisten?.()
+    entry.unlisten = undefined
+    return true
   }
 
   // Receiving ----------------------------------------------------------------------------------
@@ -352,6 +293,7 @@ export class References implements CodecReferences, StubOwner {
     const entry = this.#exports.get(ref)
     if (entry === undefined)
       return failing(new ReferenceReleasedError(`reference ${ref} is not exported on this connection: released, or never given`))
+    if (entry.revoked) return failing(new ReferenceReleasedError(`reference ${ref} was revoked by its owner`))
     if (entry.kind === 0) {
       if (member === null) return entry.registration!
       return failing(new MethodNotFoundError(member, { message: `reference ${ref} is a function: it has no member ${JSON.stringify(member)}` }))

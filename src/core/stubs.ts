@@ -138,6 +138,9 @@ export interface ImportEntry {
 /** An entry's target while its stub is being made. */
 const EMPTY = new WeakRef({})
 
+/** @internal Whether `value` is an AbortSignal (of this realm; there is no other way to tell one). */
+export const isAbortSignal = (value: object): value is AbortSignal => typeof AbortSignal === 'function' && value instanceof AbortSignal
+
 /** Every stub and imported AbortSignal of the process, to its entry: how one is recognised when sent. */
 const imported = new WeakMap<object, ImportEntry>()
 /** The controller of each imported AbortSignal, alive exactly as long as its signal. */

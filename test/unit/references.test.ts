@@ -146,6 +146,33 @@ describe('objects by reference', () => {
   })
 })
 
+describe('revoke', () => {
+  test('the owner revokes a capability: calls through the peer stubs are refused; sent again, it is a new reference', async () => {
+    const { server, client } = await connectedPair()
+    const capability = { read: () => 'data' }
+    server.expose('grant', () => ref(capability))
+    const stub = (await client.rpc('grant')) as Stub<typeof capability>
+    expect(await stub.read()).toBe('data')
+    expect(server.revoke(capability)).toBe(true)
+    expect(server.revoke(capability)).toBe(false)
+    const error = await stub.read().catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(IpcError)
+    expect((error as IpcError).code).toBe('ERR_REFERENCE_RELEASED')
+    expect((error as Error).message).toMatch(/revoked/)
+    // Still counted until the peer lets go of its stub.
+    expect(server.stats().exportedReferences).toBe(1)
+    const again = (await client.rpc('grant')) as Stub<typeof capability>
+    expect(again).not.toBe(stub)
+    expect(await again.read()).toBe('data')
+    stub[Symbol.dispose]()
+    again[Symbol.dispose]()
+    await client.rpc('grant').then((s) => (s as Stub<typeof capability>)[Symbol.dispose]())
+    await server.rpc('nothing').catch(() => {})
+    expect(server.stats().exportedReferences).toBe(0)
+    expect(server.revoke({})).toBe(false)
+  })
+})
+
 describe('AbortSignal by reference', () => {
   test('aborts on the other side with the sender reason', async () => {
     const { server, client } = await connectedPair()
