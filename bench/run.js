@@ -32,7 +32,7 @@ const quick = process.env.BENCH_QUICK === '1'
  * Scenario parameters. Full: about 6 minutes on 2 cores; quick: under a minute. The latency warm-up
  * stays full-size in the quick run: with a few hundred calls the JIT is not done and p50 doubles.
  */
-const callsPerSecond = quick ? { inflight: 64, warmupMs: 200, durationMs: 300 } : { inflight: 64, warmupMs: 400, durationMs: 1500 }
+const callsPerSecond = quick ? { inflight: 64, warmupMs: 300, durationMs: 300 } : { inflight: 64, warmupMs: 400, durationMs: 1500 }
 const scenarioOptions = {
   latency: quick ? { size: 32, warmup: 2000, calls: 3000, maxMs: 1000 } : { size: 32, warmup: 2000, calls: 10_000, maxMs: 3000 },
   throughput: { size: 32, ...callsPerSecond },
