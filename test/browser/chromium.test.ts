@@ -99,6 +99,7 @@ describe('headless Chromium', () => {
         workerCallsPage: 42,
         bytes: { isUint8Array: true, values: [1, 2, 3, 255] },
         values: { date: true, big: String(2n ** 70n), set: true },
+        references: { sum: 30, seen: [0, 1, 2], added: 2, aborted: 'stop', exported: true },
         error: {
           name: 'TypeError',
           message: 'bad input: x',

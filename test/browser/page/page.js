@@ -1,6 +1,6 @@
 /* global Worker, MessageChannel, window -- a browser page */
 // The page's side: a channel over a MessageChannel port to a dedicated worker (worker.js), both sides
-// calling, a remote error rethrown, and close() settling a pending call. The test reads
+// calling, references, a remote error rethrown, and close() settling a pending call. The test reads
 // `window.results` (a promise of plain values) through playwright-core.
 import { ChannelClosedError, RemoteError, fromMessagePort } from './ipc-channel.js'
 
@@ -19,6 +19,15 @@ async function run() {
   out.bytes = { isUint8Array: bytes instanceof Uint8Array, values: Array.from(bytes) }
   const when = await channel.rpc('echo', { when: new Date(0), big: 2n ** 70n, set: new Set([1]) })
   out.values = { date: when.when instanceof Date, big: String(when.big), set: when.set instanceof Set }
+  // References in the browser build: a callback called back, functions in a result, an AbortSignal.
+  const seen = []
+  const sum = await channel.rpc('callEach', (i) => (seen.push(i), i * 10), 3)
+  const counter = await channel.rpc('counter')
+  const controller = new AbortController()
+  const aborted = channel.rpc('waitAbort', controller.signal)
+  await channel.rpc('add', 0, 0)
+  controller.abort(new Error('stop'))
+  out.references = { sum, seen, added: await counter.add(2), aborted: await aborted, exported: channel.stats().exportedReferences > 0 }
   try {
     await channel.rpc('fail', 'x')
     out.error = 'did not throw'
