@@ -31,8 +31,7 @@ async function serve(): Promise<{ server: Server; origin: string }> {
     '/': () => readFileSync(new URL('index.html', pageDir), 'utf8'),
     '/page.js': () => readFileSync(new URL('page.js', pageDir), 'utf8'),
     '/worker.js': () => readFileSync(new URL('worker.js', pageDir), 'utf8'),
-    // The fixture imports the Node build (for ref()); the page has the browser bundle instead.
-    '/link-api.mjs': () => readFileSync(new URL('link-api.mjs', fixturesDir), 'utf8').replace("'../../dist/index.js'", "'./ipc-channel.js'"),
+    '/link-api.mjs': () => readFileSync(new URL('link-api.mjs', fixturesDir), 'utf8'),
     '/ipc-channel.js': () => code,
   }
   const server = createServer((request, response) => {
