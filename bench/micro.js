@@ -14,6 +14,7 @@
  * `Float64Array` and a `BigInt`; each encoded and decoded through the codec and through bare cbor-x.
  */
 import { Decoder, Encoder } from 'cbor-x'
+import { record, rich } from './lib/records.js'
 import { CODEC_OPTIONS, Codec } from '../dist/protocol/codec.js'
 import { checkProfile } from '../dist/protocol/profile.js'
 
@@ -44,40 +45,6 @@ const result = (id) => [4, id, bytes32]
 const callBytes = codec.encode(call(1000))
 const resultBytes = codec.encode(result(1000))
 
-/** A 20-field record with a Date, as an application would send it. Built once: the rows time the codec. */
-const record = {
-  id: 1000,
-  kind: 'order',
-  status: 'shipped',
-  customer: 'Ada Lovelace',
-  email: 'ada@example.com',
-  createdAt: new Date(1_700_000_000_123),
-  quantity: 3,
-  unitPrice: 19.99,
-  total: 59.97,
-  currency: 'EUR',
-  paid: true,
-  gift: false,
-  note: null,
-  tags: ['priority', 'fragile'],
-  address: { street: '12 Analytical Way', city: 'London', zip: 'N1 9GU' },
-  lines: 2,
-  warehouse: 'LHR-4',
-  carrier: 'dhl',
-  tracking: 'JD014600006281234567',
-  version: 7,
-}
-/** The same with a Map, a Set, a typed array and a BigInt. */
-const rich = {
-  ...record,
-  stock: new Map([
-    ['LHR-4', 12],
-    ['CDG-1', 0],
-  ]),
-  regions: new Set(['eu', 'uk']),
-  samples: new Float64Array([0.5, 1.25, 2.5, 5]),
-  ledger: 9_007_199_254_740_993n,
-}
 const recordCall = (id) => [2, id, 'save', [record]]
 const richCall = (id) => [2, id, 'save', [rich]]
 const recordBytes = codec.encode(recordCall(1000))
