@@ -3,6 +3,7 @@
  * objects and AbortSignals passed by reference, identity, release by dispose and by the collector,
  * the bounds, and what is refused when there is no connection or no feature.
  */
+import { Encoder, Tag } from 'cbor-x'
 import { describe, expect, test, vi } from 'vitest'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -16,6 +17,9 @@ import {
   type Channel,
   type Stub,
 } from '../../src/index.js'
+import { CODEC_OPTIONS } from '../../src/protocol/codec.js'
+import { MessageType } from '../../src/protocol/messages.js'
+import { REFERENCE_TAG } from '../../src/protocol/references.js'
 import { channelPair, connectedPair } from '../helpers/pairs.js'
 
 setFlagsFromString('--expose-gc')
@@ -96,6 +100,25 @@ describe('functions by reference', () => {
     expect(client.stats().importedReferences).toBe(0)
     await client.rpc('fn').then((s) => (s as Stub<() => number>)[Symbol.dispose]())
     await server.rpc('noop').catch(() => {})
+    expect(server.stats().exportedReferences).toBe(0)
+  })
+
+  test('a release that crosses a new sending of the same reference does not drop it: releases carry counts', async () => {
+    const { server, client } = await connectedPair()
+    const stubs: Stub<() => string>[] = []
+    client.expose('take', (stub: Stub<() => string>) => void stubs.push(stub))
+    const fn = (): string => 'alive'
+    await server.rpc('take', fn)
+    // Sent again before the release below reaches the server: the client disposes the stub it holds
+    // while the second sending is on its way, and gets a new stub for the same reference.
+    const second = server.rpc('take', fn)
+    stubs[0][Symbol.dispose]()
+    await second
+    expect(stubs[1]).not.toBe(stubs[0])
+    expect(await stubs[1]()).toBe('alive')
+    expect(server.stats().exportedReferences).toBe(1)
+    stubs[1][Symbol.dispose]()
+    await server.rpc('nothing').catch(() => {})
     expect(server.stats().exportedReferences).toBe(0)
   })
 
@@ -287,6 +310,17 @@ describe('refused', () => {
     await client.rpc('hold', fns[0])
     await client.rpc('hold', fns[1])
     await expect(client.rpc('hold', fns[2])).rejects.toThrow(/maxReferences/)
+  })
+
+  test('a peer that exports more than this side accepts is cut off with ProtocolError', async () => {
+    const { server, clientTransport } = await connectedPair({ maxReferences: 2 }, { maxReferences: 10 })
+    server.expose('hold', () => true)
+    const failed = new Promise<unknown>((resolve) => server.on('error', resolve))
+    const tag = (id: number): Tag => new Tag([0, id], REFERENCE_TAG)
+    clientTransport.send(new Encoder(CODEC_OPTIONS).encode([MessageType.Call, 1, 'hold', [tag(1), tag(2), tag(3)]]))
+    const error = await failed
+    expect(error).toBeInstanceOf(ProtocolError)
+    expect((error as Error).message).toBe('the peer exported more than 2 references at once (maxReferences)')
   })
 
   test('a forged reference sent back closes the connection with ProtocolError', async () => {
