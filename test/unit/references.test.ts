@@ -8,12 +8,15 @@ import { describe, expect, test, vi } from 'vitest'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import {
+  AbortError,
   ChannelClosedError,
   IpcError,
   MethodNotFoundError,
   ProtocolError,
   ref,
   SerializationError,
+  TimeoutError,
+  type CallContext,
   type Channel,
   type Stub,
 } from '../../src/index.js'
@@ -73,6 +76,15 @@ describe('functions by reference', () => {
     expect(held[0]).toBe(held[1])
     expect(await client.rpc('give')).toBe(fn)
     expect(client.stats().exportedReferences).toBe(1)
+  })
+
+  test('a notification carries a callback too; before the connection is open, notify throws', async () => {
+    const { server, client, attach } = channelPair()
+    expect(() => client.notify('register', () => 'early')).toThrow(SerializationError)
+    await Promise.all(attach())
+    const registered = new Promise<Stub<() => string>>((resolve) => server.expose('register', resolve))
+    client.notify('register', () => 'called back')
+    expect(await (await registered)()).toBe('called back')
   })
 
   test('a remote throw through a stub keeps its class and message', async () => {
@@ -140,6 +152,40 @@ describe('functions by reference', () => {
     await server.close()
     await expect(stub()).rejects.toBeInstanceOf(ChannelClosedError)
     expect(client.stats().importedReferences).toBe(0)
+  })
+})
+
+describe('a stub call has everything a call has', () => {
+  test('progress, abort reaching the owner, a timeout, and streaming', async () => {
+    const { server, client } = await connectedPair()
+    const aborted: unknown[] = []
+    const work = ref(
+      (context: CallContext, steps: number) =>
+        new Promise<never>(() => {
+          for (let i = 1; i <= steps; i++) context.progress(i)
+          context.signal.addEventListener('abort', () => aborted.push(context.signal.reason))
+        }),
+      { context: true },
+    )
+    server.expose('tools', () => ({
+      work,
+      count: async function* (to: number) {
+        for (let i = 1; i <= to; i++) yield i
+      },
+    }))
+    const tools = (await client.rpc('tools')) as { work: Stub<(steps: number) => Promise<void>>; count: Stub<(to: number) => AsyncGenerator<number>> }
+    const progress: unknown[] = []
+    const call = tools.work(2).onProgress((value) => progress.push(value))
+    await vi.waitFor(() => expect(progress).toEqual([1, 2]))
+    call.abort('enough')
+    await expect(call).rejects.toBeInstanceOf(AbortError)
+    await vi.waitFor(() => expect(aborted).toEqual(['enough']))
+    await expect(tools.work(0).timeout(20)).rejects.toBeInstanceOf(TimeoutError)
+    await vi.waitFor(() => expect(aborted).toHaveLength(2))
+    const items: number[] = []
+    for await (const item of tools.count(3)) items.push(item)
+    expect(items).toEqual([1, 2, 3])
+    expect(await tools.count(2)).toEqual([1, 2])
   })
 })
 
