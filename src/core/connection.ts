@@ -8,7 +8,7 @@ import { decodeHandshake } from '../protocol/handshake-decoder.js'
 import type { Payload } from '../protocol/framing.js'
 import { isHandshakeMessage, MessageType, parseMessage, peekMessageType, type Message } from '../protocol/messages.js'
 import { ChannelClosedError, ProtocolError, TimeoutError } from './errors.js'
-import { Handshake, type PeerInfo, type Role } from './handshake.js'
+import { Handshake, negotiateFeatures, type PeerInfo, type Role } from './handshake.js'
 import { Heartbeat } from './heartbeat.js'
 import type { ResolvedOptions } from './options.js'
 import type { OutboxSink } from './outbox.js'
@@ -51,6 +51,8 @@ type Phase = 'handshaking' | 'open' | 'closing' | 'ended'
 
 const noop = (): void => {}
 
+const NO_FEATURES: ReadonlySet<string> = new Set()
+
 /** One transport, from attach to close. It is also the transport's sink and, once open, the outbox's. */
 export class Connection implements TransportSink, OutboxSink {
   /** Settles with the handshake: resolves once it succeeded, rejects with what ended it. */
@@ -63,6 +65,10 @@ export class Connection implements TransportSink, OutboxSink {
   /** The handshake completed (the phase may have moved on to closing since). */
   #opened = false
   #handshake: Handshake | undefined
+  /** What this side announces in its hello: the transport's features. */
+  readonly #ownFeatures: readonly string[]
+  /** The features in effect, once the peer's hello has arrived. */
+  #features: ReadonlySet<string> | undefined
   #settleReady: { resolve: () => void; reject: (error: Error) => void } | undefined
   #timer: ReturnType<typeof setTimeout> | undefined
   /** Handshake frames received and not yet processed (crypto is asynchronous). */
@@ -89,9 +95,12 @@ export class Connection implements TransportSink, OutboxSink {
     this.#options = options
     this.#encoder = encoder
     this.#owner = owner
+    const features = (this.#ownFeatures = transport.features ?? [])
+    // No key at all when there is nothing to announce: the hello of a byte stream stays as version 1 wrote it.
     this.#handshake = new Handshake(role, options.secret, {
       window: options.streamWindow,
       maxFrameSize: options.maxFrameSize,
+      ...(features.length > 0 ? { features } : undefined),
       // The references feature (PROTOCOL.md chapter 17), with what this side accepts of it.
       ...(options.maxReferences > 0 ? { maxReferences: options.maxReferences } : undefined),
     })
@@ -105,6 +114,11 @@ export class Connection implements TransportSink, OutboxSink {
   /** The handshake completed and the connection is not ending. */
   get open(): boolean {
     return this.#phase === 'open'
+  }
+
+  /** The features in effect (PROTOCOL.md section 5.2): empty until the peer's hello has arrived. */
+  get features(): ReadonlySet<string> {
+    return this.#features ?? NO_FEATURES
   }
 
   /**
@@ -240,6 +254,12 @@ export class Connection implements TransportSink, OutboxSink {
         const message = decodeHandshake(this.#inbox.shift()!)
         if (message[0] === MessageType.Goodbye) {
           throw new ChannelClosedError('the peer closed the connection during the handshake')
+        }
+        if (message[0] === MessageType.Hello && this.#features === undefined) {
+          // Told at once, before the frames the peer sent behind its hello are delivered (a port
+          // transport reads them differently once a feature is in effect).
+          this.#features = negotiateFeatures(this.#ownFeatures, message[4].features)
+          this.#transport.negotiated?.(this.#features)
         }
         const transport = this.#transport
         const peer = await this.#handshake!.receive(message, (auth) => transport.send(this.#encoder.encode(auth)))

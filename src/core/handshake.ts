@@ -70,6 +70,16 @@ export async function computeProof(
 export interface PeerInfo {
   /** The options the peer announced in its hello. */
   options: HelloOptions
+  /** The features in effect on this connection: those both hellos announced. */
+  features: ReadonlySet<string>
+}
+
+/** The features in effect: those named in both hellos (PROTOCOL.md section 5.2). */
+export function negotiateFeatures(own: readonly string[] | undefined, peer: readonly string[] | undefined): ReadonlySet<string> {
+  const features = new Set<string>()
+  if (own === undefined || peer === undefined) return features
+  for (const feature of own) if (peer.includes(feature)) features.add(feature)
+  return features
 }
 
 /**
@@ -125,7 +135,7 @@ export class Handshake {
       const hello = parseHello(message)
       this.#peerHello = hello
       const peerNonce = hello[3]
-      if (!this.#secret && !peerNonce) return { options: hello[4] }
+      if (!this.#secret && !peerNonce) return this.#peerInfo(hello)
       if (!this.#secret) throw new AuthenticationError('the peer requires a secret and none was given')
       if (!peerNonce) throw new AuthenticationError('a secret was given but the peer does not authenticate')
       const role = this.#resolveRole(hello[4].role, peerNonce)
@@ -149,7 +159,11 @@ export class Handshake {
     if (!constantTimeEqual(proof, this.#expectedProof)) {
       throw new AuthenticationError('the peer failed to prove the secret')
     }
-    return { options: this.#peerHello[4] }
+    return this.#peerInfo(this.#peerHello)
+  }
+
+  #peerInfo(hello: HelloMessage): PeerInfo {
+    return { options: hello[4], features: negotiateFeatures(this.#options.features, hello[4].features) }
   }
 }
 
@@ -182,7 +196,7 @@ function parseHello(message: unknown[]): HelloMessage {
   const options = message[4]
   const helloOptions: HelloOptions = {}
   if (typeof options === 'object' && options !== null) {
-    const { window, maxFrameSize, role, maxReferences } = options as Record<string, unknown>
+    const { window, maxFrameSize, role, features, maxReferences } = options as Record<string, unknown>
     if (isCount(window)) {
       // A window this large would let the peer have a stream sent without any check.
       if (window > MAX_STREAM_WINDOW)
@@ -197,6 +211,7 @@ function parseHello(message: unknown[]): HelloMessage {
     }
     if (role === 'client' || role === 'server') helloOptions.role = role
     if (isCount(maxReferences) && maxReferences <= MAX_REFERENCES) helloOptions.maxReferences = maxReferences
+    if (Array.isArray(features)) helloOptions.features = features.filter((name): name is string => typeof name === 'string')
   }
   return [MessageType.Hello, MAGIC, PROTOCOL_VERSION, nonce as Uint8Array | null, helloOptions]
 }

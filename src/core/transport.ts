@@ -17,8 +17,19 @@ export interface TransportSink {
 
 /** A bidirectional carrier of payloads: a socket, a stream pair, a MessagePort. */
 export interface Transport {
+  /**
+   * Features of PROTOCOL.md section 5.2 this transport can use if the peer supports them too: they
+   * are announced in this side's hello. Read once, before `start`.
+   */
+  readonly features?: readonly string[]
   /** Starts delivering to `sink`. Called once, before any other method. */
   start(sink: TransportSink): void
+  /**
+   * The peer's hello arrived: `features` are those in effect (both sides announced them). Called at
+   * most once, before any payload the peer sent behind its hello is delivered, and before this side
+   * sends anything but its own hello.
+   */
+  negotiated?(features: ReadonlySet<string>): void
   /**
    * Sends one payload: a buffer, or chunks that form one message together (write them back to back;
    * a transport that cannot, joins them). Payloads leave in the order of the calls.

@@ -8,8 +8,10 @@
  * Shapes (PROTOCOL.md section 5.5):
  * - hello `[0, "ipc-channel", version, nonce, options]`: version an unsigned integer, nonce null or a
  *   32-byte byte string (tag 64 allowed), options a map with text keys. `window`, `maxFrameSize`,
- *   `role` and `maxReferences` are read; an invalid value of theirs, like any other key, is ignored. The options element
- *   may be missing or something other than a map (ignored, as section 13.3 says).
+ *   `role`, `features` and `maxReferences` are read; an invalid value of theirs, like any other key, is
+ *   ignored. The options element may be missing or something other than a map (ignored, as section
+ *   13.3 says). `features` is bounded: more than {@link MAX_FEATURES} elements is malformed, and only
+ *   text strings of at most {@link MAX_FEATURE_NAME} bytes are read as names.
  * - auth `[1, proof]`: proof a 32-byte byte string (tag 64 allowed).
  * - goodbye `[13, reason]`: reason text or anything else (read as null).
  * What is ignored (unknown option values, elements after the defined ones) is skipped without being
@@ -18,6 +20,8 @@
 import { ProtocolError } from './errors.js'
 import {
   MAGIC,
+  MAX_FEATURE_NAME,
+  MAX_FEATURES,
   MAX_REFERENCES,
   MessageType,
   PROTOCOL_VERSION,
@@ -41,6 +45,7 @@ const KEY_WINDOW = new TextEncoder().encode('window')
 const KEY_MAX_FRAME_SIZE = new TextEncoder().encode('maxFrameSize')
 const KEY_ROLE = new TextEncoder().encode('role')
 const KEY_MAX_REFERENCES = new TextEncoder().encode('maxReferences')
+const KEY_FEATURES = new TextEncoder().encode('features')
 // Lenient, as cbor-x decodes text: invalid UTF-8 becomes replacement characters.
 const textDecoder = new TextDecoder()
 
@@ -142,11 +147,36 @@ function readOptions(reader: Reader): HelloOptions {
       const value = reader.optionValue()
       if (isCount(value) && value <= MAX_REFERENCES) options.maxReferences = value
       else delete options.maxReferences
+    } else if (reader.equals(key, KEY_FEATURES)) {
+      const features = readFeatures(reader)
+      if (features !== undefined) options.features = features
+      else delete options.features
     } else {
       reader.skip(MAX_SKIPPED_NESTING, 'hello')
     }
   }
   return options
+}
+
+/**
+ * The `features` option: the names in an array of at most {@link MAX_FEATURES} elements. Elements that
+ * are not text strings of 1 to {@link MAX_FEATURE_NAME} bytes name nothing this side knows and are
+ * skipped; a value that is not an array is skipped as a whole (undefined).
+ */
+function readFeatures(reader: Reader): string[] | undefined {
+  const count = reader.arrayHead()
+  if (count < 0) {
+    reader.skip(MAX_SKIPPED_NESTING, 'hello')
+    return undefined
+  }
+  if (count > MAX_FEATURES) throw new ProtocolError(`malformed hello: ${count} features, more than ${MAX_FEATURES}`)
+  const features: string[] = []
+  for (let i = 0; i < count; i++) {
+    const span = reader.textSpan()
+    if (span === undefined) reader.skip(MAX_SKIPPED_NESTING - 1, 'hello')
+    else if (span[1] > span[0] && span[1] - span[0] <= MAX_FEATURE_NAME) features.push(reader.decodeSpan(span))
+  }
+  return features
 }
 
 /** A positive integer small enough to be exact, as the handshake requires of `window` and `maxFrameSize`. */
@@ -256,6 +286,11 @@ class Reader {
     if (length < 0 || length > this.#bytes.byteLength - start) return undefined
     this.#at = start + length
     return [start, start + length]
+  }
+
+  /** The text of `span`, decoded. */
+  decodeSpan(span: [number, number]): string {
+    return textDecoder.decode(this.#bytes.subarray(span[0], span[1]))
   }
 
   /** Whether the bytes of `span` are `expected`. */

@@ -53,12 +53,27 @@ export const MessageType = {
 
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
+/**
+ * Features a hello may announce, at most (PROTOCOL.md section 5.2): a hello announcing more is
+ * malformed. Bounds what an unauthenticated peer's hello can make the receiver build.
+ */
+export const MAX_FEATURES = 64
+
+/** Bytes of a feature name, at most; a longer text is not a feature this side knows, and is ignored. */
+export const MAX_FEATURE_NAME = 64
+
 /** Options a peer announces in its hello. Unknown keys are ignored, so new ones can be added freely. */
 export interface HelloOptions {
   /** Stream items the announcing side lets the peer send per stream before it grants more credit. */
   window?: number
   /** Largest frame payload the announcing side accepts; a sender fails the one message that is larger. */
   maxFrameSize?: number
+  /**
+   * Capabilities added after version 1 of the protocol that the announcing side supports on this
+   * connection (PROTOCOL.md section 5.2). One is in effect when both hellos name it; a hello without
+   * the key announces none, which is how a version-1 endpoint interoperates.
+   */
+  features?: readonly string[]
   /** The announcing side's fixed role; absent when it decides by nonces (symmetric links). */
   role?: 'client' | 'server'
   /**

@@ -92,7 +92,7 @@ function withRawPeer(options: ChannelOptions = {}, role: Role = 'server') {
   const received: unknown[][] = []
   const peerClosed = pDefer<void>()
   peer.start({
-    message: (payload) => received.push(codec.decode(payload) as unknown[]),
+    message: (payload) => received.push(codec.decode(payload as Uint8Array) as unknown[]),
     closed: () => peerClosed.resolve(),
     drain: () => {},
   })
@@ -139,8 +139,12 @@ describe('handshake', () => {
     await Promise.all([server.connection.ready, client.connection.ready])
     expect(server.connection.open).toBe(true)
     expect(client.connection.open).toBe(true)
-    expect(server.all('opened')).toEqual([{ options: { window: 64, maxFrameSize: DEFAULT_MAX_FRAME_SIZE, role: 'client', maxReferences: 100_000 } }])
-    expect(client.all('opened')).toEqual([{ options: { window: 8, maxFrameSize: 5000, role: 'server', maxReferences: 100_000 } }])
+    expect(server.all('opened')).toEqual([
+      { options: { window: 64, maxFrameSize: DEFAULT_MAX_FRAME_SIZE, role: 'client', maxReferences: 100_000 }, features: new Set() },
+    ])
+    expect(client.all('opened')).toEqual([
+      { options: { window: 8, maxFrameSize: 5000, role: 'server', maxReferences: 100_000 }, features: new Set() },
+    ])
     expect(server.log).toHaveLength(1)
     expect(client.log).toHaveLength(1)
   })
@@ -280,7 +284,7 @@ describe('handshake', () => {
       message: (payload) => {
         if (helloRead) return
         helloRead = true
-        void peerHandshake.receive(codec.decode(payload) as unknown[], (auth) => {
+        void peerHandshake.receive(codec.decode(payload as Uint8Array) as unknown[], (auth) => {
           raw.peer.send(codec.encode(auth))
           raw.peer.close()
           started.resolve()
@@ -377,7 +381,7 @@ describe('limits announced in the hello', () => {
     raw.connection.start()
     raw.send(raw.hello({ window: MAX_STREAM_WINDOW, maxFrameSize: MIN_FRAME_SIZE }))
     await raw.connection.ready
-    expect(raw.all('opened')).toEqual([{ options: { window: 65_536, maxFrameSize: 1024 } }])
+    expect(raw.all('opened')).toEqual([{ options: { window: 65_536, maxFrameSize: 1024 }, features: new Set() }])
   })
 
   test('values that are not whole numbers of at least 1 are ignored, as if not announced', async () => {
@@ -385,13 +389,15 @@ describe('limits announced in the hello', () => {
     raw.connection.start()
     raw.send(raw.hello({ window: 1.5, maxFrameSize: 0 }))
     await raw.connection.ready
-    expect(raw.all('opened')).toEqual([{ options: {} }])
+    expect(raw.all('opened')).toEqual([{ options: {}, features: new Set() }])
   })
 
   test('between two connections, the largest window and the smallest frame limit open', async () => {
     const { server, client } = connectionPair({ streamWindow: MAX_STREAM_WINDOW, maxFrameSize: MIN_FRAME_SIZE }, {})
     await Promise.all([server.connection.ready, client.connection.ready])
-    expect(client.all('opened')).toEqual([{ options: { window: 65_536, maxFrameSize: 1024, role: 'server', maxReferences: 100_000 } }])
+    expect(client.all('opened')).toEqual([
+      { options: { window: 65_536, maxFrameSize: 1024, role: 'server', maxReferences: 100_000 }, features: new Set() },
+    ])
   })
 })
 

@@ -249,6 +249,12 @@ test('two handshakes complete on what decodeHandshake reads from each other’s 
   const toClient: Uint8Array[] = []
   expect(await server.receive(decodeHandshake(encode(client.hello())), (auth) => toClient.push(encode(auth)))).toBeUndefined()
   expect(await client.receive(decodeHandshake(encode(server.hello())), (auth) => toServer.push(encode(auth)))).toBeUndefined()
-  expect(await server.receive(decodeHandshake(toServer[0]), () => {})).toEqual({ options: { window: 8, maxFrameSize: 1 << 20, role: 'client' } })
-  expect(await client.receive(decodeHandshake(toClient[0]), () => {})).toEqual({ options: { window: 16, maxFrameSize: 1 << 22, role: 'server' } })
+  expect(await server.receive(decodeHandshake(toServer[0]), () => {})).toEqual({
+    options: { window: 8, maxFrameSize: 1 << 20, role: 'client' },
+    features: new Set(),
+  })
+  expect(await client.receive(decodeHandshake(toClient[0]), () => {})).toEqual({
+    options: { window: 16, maxFrameSize: 1 << 22, role: 'server' },
+    features: new Set(),
+  })
 })
