@@ -7,6 +7,7 @@ import type { MessageEncoder } from '../protocol/encoder.js'
 import { decodeHandshake } from '../protocol/handshake-decoder.js'
 import type { Payload } from '../protocol/framing.js'
 import { isHandshakeMessage, MessageType, parseMessage, peekMessageType, type Message } from '../protocol/messages.js'
+import { REFERENCES_FEATURE } from '../protocol/references.js'
 import { ChannelClosedError, ProtocolError, TimeoutError } from './errors.js'
 import { Handshake, negotiateFeatures, type PeerInfo, type Role } from './handshake.js'
 import { Heartbeat } from './heartbeat.js'
@@ -65,7 +66,7 @@ export class Connection implements TransportSink, OutboxSink {
   /** The handshake completed (the phase may have moved on to closing since). */
   #opened = false
   #handshake: Handshake | undefined
-  /** What this side announces in its hello: the transport's features. */
+  /** What this side announces in its hello: the transport's features, and references unless they are off. */
   readonly #ownFeatures: readonly string[]
   /** The features in effect, once the peer's hello has arrived. */
   #features: ReadonlySet<string> | undefined
@@ -95,13 +96,13 @@ export class Connection implements TransportSink, OutboxSink {
     this.#options = options
     this.#encoder = encoder
     this.#owner = owner
-    const features = (this.#ownFeatures = transport.features ?? [])
+    const features = (this.#ownFeatures = [...(transport.features ?? []), ...(options.maxReferences > 0 ? [REFERENCES_FEATURE] : [])])
     // No key at all when there is nothing to announce: the hello of a byte stream stays as version 1 wrote it.
     this.#handshake = new Handshake(role, options.secret, {
       window: options.streamWindow,
       maxFrameSize: options.maxFrameSize,
       ...(features.length > 0 ? { features } : undefined),
-      // The references feature (PROTOCOL.md chapter 17), with what this side accepts of it.
+      // With the references feature (PROTOCOL.md chapter 17): how many of the peer's this side accepts.
       ...(options.maxReferences > 0 ? { maxReferences: options.maxReferences } : undefined),
     })
     this.ready = new Promise<void>((resolve, reject) => {

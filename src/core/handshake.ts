@@ -82,12 +82,9 @@ export function negotiateFeatures(own: readonly string[] | undefined, peer: read
   return features
 }
 
-/**
- * Whether the peer announced `feature` in its hello. References are announced by the `maxReferences`
- * hello option until hellos carry a feature list.
- */
-export function peerSupports(peer: PeerInfo, feature: 'references'): boolean {
-  return feature === 'references' && peer.options.maxReferences !== undefined
+/** Whether `feature` is in effect on the connection to `peer`: both hellos announced it. */
+export function peerSupports(peer: PeerInfo, feature: string): boolean {
+  return peer.features.has(feature)
 }
 
 /**

@@ -8,6 +8,7 @@ import type { CodecReferences } from '../protocol/codec.js'
 import type { MessageEncoder } from '../protocol/encoder.js'
 import { fromEnvelope, toEnvelope, withoutStacks } from '../protocol/fault.js'
 import type { Payload } from '../protocol/framing.js'
+import { REFERENCES_FEATURE } from '../protocol/references.js'
 import { ProtocolError, SerializationError, type ChannelClosedError } from './errors.js'
 import { peerSupports, type PeerInfo } from './handshake.js'
 import { DEFAULTS, type ResolvedOptions } from './options.js'
@@ -25,7 +26,7 @@ export function openReferences(
   channel: { call: ReferencePorts['call']; send(payload: Payload): void },
 ): References | undefined {
   const own = options.maxReferences
-  if (own === 0 || !peerSupports(peer, 'references')) {
+  if (own === 0 || !peerSupports(peer, REFERENCES_FEATURE)) {
     encoder.codec.references = own === 0 ? TURNED_OFF : PEER_WITHOUT_REFERENCES
     return undefined
   }

@@ -78,7 +78,7 @@ export interface HelloOptions {
   role?: 'client' | 'server'
   /**
    * With the `references` feature: references the announcing side holds from its peer at once, at
-   * most; the peer must not export more to it (PROTOCOL.md section 17.5).
+   * most; the peer must not export more to it (PROTOCOL.md section 17.5). Absent: 100,000.
    */
   maxReferences?: number
 }

@@ -9,6 +9,9 @@ import { Tag } from 'cbor-x'
 import { ProtocolError, SerializationError } from './errors.js'
 import { MAX_NESTING } from './profile.js'
 
+/** The name under which a hello announces references (PROTOCOL.md sections 5.2 and 17.1). */
+export const REFERENCES_FEATURE = 'references'
+
 /**
  * The tag of a reference: 49374 (0xc0de), written `d9 c0 de`. Not registered with IANA; it occurs only
  * between endpoints that both announced the `references` feature.

@@ -140,10 +140,16 @@ describe('handshake', () => {
     expect(server.connection.open).toBe(true)
     expect(client.connection.open).toBe(true)
     expect(server.all('opened')).toEqual([
-      { options: { window: 64, maxFrameSize: DEFAULT_MAX_FRAME_SIZE, role: 'client', maxReferences: 100_000 }, features: new Set() },
+      {
+        options: { window: 64, maxFrameSize: DEFAULT_MAX_FRAME_SIZE, features: ['references'], maxReferences: 100_000, role: 'client' },
+        features: new Set(['references']),
+      },
     ])
     expect(client.all('opened')).toEqual([
-      { options: { window: 8, maxFrameSize: 5000, role: 'server', maxReferences: 100_000 }, features: new Set() },
+      {
+        options: { window: 8, maxFrameSize: 5000, features: ['references'], maxReferences: 100_000, role: 'server' },
+        features: new Set(['references']),
+      },
     ])
     expect(server.log).toHaveLength(1)
     expect(client.log).toHaveLength(1)
@@ -396,7 +402,10 @@ describe('limits announced in the hello', () => {
     const { server, client } = connectionPair({ streamWindow: MAX_STREAM_WINDOW, maxFrameSize: MIN_FRAME_SIZE }, {})
     await Promise.all([server.connection.ready, client.connection.ready])
     expect(client.all('opened')).toEqual([
-      { options: { window: 65_536, maxFrameSize: 1024, role: 'server', maxReferences: 100_000 }, features: new Set() },
+      {
+        options: { window: 65_536, maxFrameSize: 1024, features: ['references'], maxReferences: 100_000, role: 'server' },
+        features: new Set(['references']),
+      },
     ])
   })
 })

@@ -12,7 +12,7 @@ import { Codec, type CodecReferences } from '../../src/protocol/codec.js'
 import type { Payload } from '../../src/protocol/framing.js'
 import { MessageType } from '../../src/protocol/messages.js'
 import { checkProfile } from '../../src/protocol/profile.js'
-import { REFERENCE_TAG, restoreReferences, substituteReferences, type ReferenceContent } from '../../src/protocol/references.js'
+import { REFERENCE_TAG, REFERENCES_FEATURE, restoreReferences, substituteReferences, type ReferenceContent } from '../../src/protocol/references.js'
 
 /** Hooks that number functions and objects marked in `byRef`, and record what the codec tells them. */
 function recordingHooks(byRef: WeakSet<object> = new WeakSet()) {
@@ -128,10 +128,11 @@ describe('the codec', () => {
     const hello = new Handshake('client', undefined, {
       window: options.streamWindow,
       maxFrameSize: options.maxFrameSize,
+      features: [REFERENCES_FEATURE],
       maxReferences: options.maxReferences,
     }).hello()
     expect(hex(new Codec().encode(hello))).toBe(
-      '85006b6970632d6368616e6e656c01f6a46677696e646f7718406c6d61784672616d6553697a651a040000006d6d61785265666572656e6365731a000186a064726f6c6566636c69656e74',
+      '85006b6970632d6368616e6e656c01f6a56677696e646f7718406c6d61784672616d6553697a651a04000000686665617475726573816a7265666572656e6365736d6d61785265666572656e6365731a000186a064726f6c6566636c69656e74',
     )
   })
 

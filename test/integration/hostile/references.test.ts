@@ -22,7 +22,7 @@ const Signal = 16
 const reference = (kind: number, id: number): Tag => new Tag([kind, id], REFERENCE_TAG)
 
 /** The hello of a raw peer that supports references and accepts `maxReferences` of this side's. */
-const referencesHello = (maxReferences = 1000): Buffer => helloFrame({ window: 64, maxReferences })
+const referencesHello = (maxReferences = 1000): Buffer => helloFrame({ window: 64, features: ['references'], maxReferences })
 
 interface Stats extends Report {
   stats: { channels: number; references: { exportedReferences: number; importedReferences: number }[]; errors: Record<string, number> }
