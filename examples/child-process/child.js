@@ -1,6 +1,6 @@
 // The child of parent.js. It connects to its parent over the pipe spawnChild made (descriptor 3) and
 // writes to its stdout as any program does.
-import { connectParent } from '../../dist/index.js'
+import { connectParent } from 'ipc-channel'
 
 const log = (...args) => console.log('[child]', ...args)
 const quality = Number(process.argv[process.argv.indexOf('--quality') + 1])

@@ -2,7 +2,7 @@
 // The child (child.js) is started with spawnChild; the channel has a pipe of its own, so both keep
 // their console. Both sides expose functions and call each other. When the child dies, the calls it
 // had not answered reject with ChannelClosedError naming its exit code.
-import { spawnChild } from '../../dist/index.js'
+import { spawnChild } from 'ipc-channel'
 
 const log = (...args) => console.log('[parent]', ...args)
 
@@ -14,7 +14,7 @@ const { child, channel } = await spawnChild(new URL('./child.js', import.meta.ur
 })
 log(`started the child, pid ${child.pid}`)
 
-/** @type {import('../../dist/index.js').Remote<{ thumbnail(name: string, width: number): { name: string, width: number, bytes: Uint8Array }, crash(code: number): never }>} */
+/** @type {import('ipc-channel').Remote<{ thumbnail(name: string, width: number): { name: string, width: number, bytes: Uint8Array }, crash(code: number): never }>} */
 const api = channel.remote()
 
 const thumb = await api.thumbnail('holiday.jpg', 64)

@@ -1,5 +1,5 @@
 // The demo's client process, started by examples/demo/server.js with the secret in IPC_DEMO_SECRET.
-import { Client, RemoteError, ipcPath } from '../../dist/index.js'
+import { Client, RemoteError, ipcPath } from 'ipc-channel'
 
 const log = (...args) => console.log('[client]', ...args)
 
@@ -34,7 +34,7 @@ log(`rpc('add', 1, 2) -> ${await client.rpc('add', 1, 2)}`)
  * @property {(text: string) => number} parsePort
  * @property {(from: number) => AsyncGenerator<number>} countdown
  */
-/** @type {import('../../dist/index.js').Remote<ServerApi>} */
+/** @type {import('ipc-channel').Remote<ServerApi>} */
 const api = client.remote()
 const stats = await api.stats([3, 1, 4, 1, 5])
 log(`api.stats([3, 1, 4, 1, 5]) -> ${JSON.stringify(stats)}`)

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { ipcPath, listen } from '../../dist/index.js'
+import { ipcPath, listen } from 'ipc-channel'
 
 const log = (...args) => console.log('[server]', ...args)
 

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import { AuthenticationError, connect, ipcPath, listen } from '../../dist/index.js'
+import { AuthenticationError, connect, ipcPath, listen } from 'ipc-channel'
 
 const log = (...args) => console.log('[app]', ...args)
 
@@ -17,7 +17,7 @@ const address = ipcPath(`desktop-tool-${process.pid}`)
 const server = await listen(address, { secret })
 log(`listening on ${address}`)
 
-/** @type {Map<string, import('../../dist/index.js').Channel>} */
+/** @type {Map<string, import('ipc-channel').Channel>} */
 const helpers = new Map()
 let registered
 const allRegistered = new Promise((resolve) => (registered = resolve))

@@ -1,6 +1,6 @@
 // A helper process of app.js: connects with the address and secret the app gave it, registers its
 // functions, serves the app's calls, and exits when the app closes.
-import { Client } from '../../dist/index.js'
+import { Client } from 'ipc-channel'
 
 const name = process.argv[2]
 const log = (...args) => console.log(`[${name}]`, ...args)

@@ -3,7 +3,7 @@
 // ('ipc-channel/browser' in an application) has nothing from Node; bundle this file for the page:
 //   npx esbuild examples/electron/renderer.js --bundle --format=esm --outfile=examples/electron/renderer.bundle.js
 /* global window, document -- an Electron renderer */
-import { fromMessagePort } from '../../dist/browser.js'
+import { fromMessagePort } from 'ipc-channel/browser'
 
 window.addEventListener('message', async (event) => {
   if (event.source !== window || event.data !== 'ipc-channel-port') return

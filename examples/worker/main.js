@@ -3,7 +3,7 @@
 // not copied twice. The worker also streams values back (an async generator).
 import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
-import { fromMessagePort } from '../../dist/index.js'
+import { fromMessagePort } from 'ipc-channel'
 
 const log = (...args) => console.log('[main]', ...args)
 
@@ -11,7 +11,7 @@ const worker = new Worker(new URL('./worker.js', import.meta.url))
 const channel = fromMessagePort(worker, { role: 'server' })
 channel.expose('log', (text) => log(`the worker says: ${text}`))
 
-/** @type {import('../../dist/index.js').Remote<{ fib(n: number): number, primes(count: number): AsyncGenerator<number>, checksum(bytes: Uint8Array): number }>} */
+/** @type {import('ipc-channel').Remote<{ fib(n: number): number, primes(count: number): AsyncGenerator<number>, checksum(bytes: Uint8Array): number }>} */
 const api = channel.remote()
 
 log(`fib(30) = ${await api.fib(30)}`)

@@ -1,6 +1,6 @@
 // The worker of main.js: a channel over parentPort.
 import { parentPort } from 'node:worker_threads'
-import { fromMessagePort } from '../../dist/index.js'
+import { fromMessagePort } from 'ipc-channel'
 
 const channel = fromMessagePort(parentPort, { role: 'client' })
 
