@@ -1,16 +1,18 @@
 // @ts-check
 // Electron's main process talking to a renderer over a MessagePortMain (Electron >= 28, for an ESM
-// main): calls both ways, and a subscription, where the renderer passes a callback by reference. Installing this repository downloads no Electron binary (its pinned electron dev dependency
-// fetches one only when first run): the package gives these files Electron's type definitions, checked
-// by `npm run typecheck` (tsconfig.json beside them), and the adapter is tested against the documented
-// MessagePortMain shape in test/integration/links/ports.test.ts.
+// main): calls both ways, and a subscription, where the renderer passes a callback by reference.
+// Electron is not a dependency of this repository (its installer would fetch a binary, and its
+// releases from 42 on require Node 22): install it to run this. `npm run typecheck` checks these files
+// against Electron's type definitions when it is installed (tsconfig.json beside them), and the
+// adapter is tested against the documented MessagePortMain shape in test/integration/links/ports.test.ts.
 //
+//   npm install --no-save electron
 //   npm run build
 //   npx esbuild examples/electron/renderer.js --bundle --format=esm --outfile=examples/electron/renderer.bundle.js
 //   npx electron examples/electron/main.js
 import { app, BrowserWindow, MessageChannelMain } from 'electron'
 import { fileURLToPath } from 'node:url'
-import { fromMessagePort } from '../../dist/index.js'
+import { fromMessagePort } from 'ipc-channel'
 
 /** @param {string} file a path relative to this file */
 const here = (file) => fileURLToPath(new URL(file, import.meta.url))
@@ -44,7 +46,7 @@ async function openWindow() {
   // Subscriptions by reference: the renderer passes a function, which arrives here as a stub that
   // calls it back in the renderer. It stays callable until the renderer unsubscribes (the stub is
   // disposed then), the stub is garbage collected, or the window goes away.
-  /** @type {Set<import('../../dist/index.js').Stub<(tick: { at: Date, count: number }) => void>>} */
+  /** @type {Set<import('ipc-channel').Stub<(tick: { at: Date, count: number }) => void>>} */
   const listeners = new Set()
   let count = 0
   const clock = setInterval(() => {
@@ -55,12 +57,12 @@ async function openWindow() {
     }
   }, 1000)
   channel.expose({
-    /** @param {import('../../dist/index.js').Stub<(tick: { at: Date, count: number }) => void>} listener */
+    /** @param {import('ipc-channel').Stub<(tick: { at: Date, count: number }) => void>} listener */
     subscribe(listener) {
       listeners.add(listener)
       console.log(`[main] the renderer subscribed (${listeners.size} listener)`)
     },
-    /** @param {import('../../dist/index.js').Stub<(tick: { at: Date, count: number }) => void>} listener */
+    /** @param {import('ipc-channel').Stub<(tick: { at: Date, count: number }) => void>} listener */
     unsubscribe(listener) {
       // The renderer passes the same function again: it arrives as the very stub held above.
       listeners.delete(listener)
