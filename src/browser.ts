@@ -13,6 +13,8 @@ export {
   type Remote,
   type RemoteReturn,
 } from './core/channel.js'
+export type { TraceEvent, TraceFunction, TraceMessageType } from './core/trace.js'
+export type { MethodDescription } from './protocol/introspection.js'
 export { ref, type Ref, type Stub, type Remoted, type Local, type StubReturn } from './core/stubs.js'
 export { InProgress } from './core/in-progress.js'
 export { expose, type ExposeOptions, type Handler } from './core/registry.js'

@@ -4,6 +4,7 @@
  * streams and child processes.
  * @packageDocumentation
  */
+import './node/debug.js'
 export * from './browser.js'
 export { Server, listen, type ServerOptions, type ServerEvents } from './node/server.js'
 export { Client, connect, type ClientOptions, type ClientEvents, type ReconnectOptions } from './node/client.js'

@@ -8,12 +8,14 @@ import pDefer, { type DeferredPromise } from 'p-defer'
 import { Codec } from '../protocol/codec.js'
 import { MessageEncoder } from '../protocol/encoder.js'
 import type { Payload } from '../protocol/framing.js'
+import { DESCRIBE_FEATURE, type MethodDescription } from '../protocol/introspection.js'
 import type { ChannelEvents, ChannelStats } from './channel-events.js'
 import { Connection, type ConnectionEnd, type ConnectionOwner } from './connection.js'
-import { ChannelClosedError } from './errors.js'
+import { ChannelClosedError, MethodNotFoundError } from './errors.js'
 import type { Role } from './handshake.js'
 import { IncomingCalls } from './incoming-calls.js'
-import type { InProgress } from './in-progress.js'
+import { InProgress } from './in-progress.js'
+import { describer, DESCRIBE_METHOD, Pinger } from './introspection.js'
 import { DEFAULTS, resolveOptions, type CallOptions, type ChannelOptions, type ResolvedOptions } from './options.js'
 import { CONNECTION, NOTIFICATION, Outbox } from './outbox.js'
 import { OutgoingCalls } from './outgoing-calls.js'
@@ -106,6 +108,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
   #remote: object | undefined
   /** The reference tables of the open connection, when both ends announced the feature. */
   #references: References | undefined
+  /** The peer of the open (or last) connection announced `describe`. */
+  #peerDescribes = false
+  readonly #pinger: Pinger
 
   constructor(options: ChannelOptions = {}) {
     super()
@@ -139,7 +144,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
       {
         channel: this,
         encoder,
-        lookup: (name) => this.#registry.get(name) ?? this.#shared?.get(name),
+        // The reserved describe method is looked up last: ordinary names find their handler first.
+        lookup: (name) =>
+          this.#registry.get(name) ?? this.#shared?.get(name) ?? (name === DESCRIBE_METHOD && resolved.introspection ? describing : undefined),
         lookupReference: ({ ref, member }) => (this.#references ?? unreachable).registration(ref, member),
         undoOf: (payload) => this.#references?.take(payload),
         send: (payload) => outbox.send(payload, CONNECTION),
@@ -151,6 +158,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       resolved,
       DEFAULTS.streamWindow,
     )
+    const describing = describer(this.#registry, () => this.#shared)
+    this.#pinger = new Pinger((token) => outbox.send(encoder.ping(token), CONNECTION))
     const referencePorts = {
       call: (ref: number, member: string | null, args: unknown[], label: string) => this.#calls.start({ ref, member }, label, args, undefined),
       send: (payload: Payload) => outbox.send(payload, CONNECTION),
@@ -162,6 +171,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
         this.#incoming.peerWindow = peer.options.window ?? DEFAULTS.streamWindow
         encoder.peerMaxFrameSize = peer.options.maxFrameSize ?? DEFAULTS.maxFrameSize
         this.#references = openReferences(peer, resolved, encoder, referencePorts)
+        // One-sided, unlike references: the peer answers describe() if it lists the feature, whether this side does or not.
+        this.#peerDescribes = peer.options.features?.includes(DESCRIBE_FEATURE) === true
         this.#state = 'open'
         outbox.open(this.#connection!)
         settle()
@@ -179,6 +190,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       errorClasses: resolved.errorClasses,
       references: () => this.#references,
       pong: (token) => outbox.send(encoder.pong(token), CONNECTION),
+      ponged: (token) => this.#pinger.pong(token),
       goodbye: () => {
         if (this.shouldReconnect(undefined)) {
           // A server that closes on purpose (a restart) is one to reconnect to, like a lost one.
@@ -297,6 +309,34 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   revoke(target: object): boolean {
     return this.#references?.revoke(target) ?? false
+  }
+
+  /**
+   * Lists the functions the peer exposes on this channel (its server's included): each entry has the
+   * `name`, and the `description` given to `expose(name, fn, { description })`, `context`, `stream` and
+   * `parameters` where known. Waits for the connection like any call.
+   * @returns an InProgress that rejects with MethodNotFoundError when the peer does not answer
+   *   describe() (option `introspection: false` there, or a peer that predates it).
+   */
+  describe(): InProgress<MethodDescription[]> {
+    if (this.#state === 'open' && !this.#peerDescribes) {
+      const call = new InProgress<MethodDescription[]>(undefined, 0, DESCRIBE_METHOD)
+      const message = 'the peer does not answer describe(): it runs with introspection: false, or predates describe()'
+      call.reject(new MethodNotFoundError(DESCRIBE_METHOD, { message }))
+      return call
+    }
+    return this.call<MethodDescription[]>(DESCRIBE_METHOD, [])
+  }
+
+  /**
+   * Measures one round trip to the peer with the protocol's ping, which every peer answers at once,
+   * whatever it exposes; waits for the connection first.
+   * @returns the round trip in milliseconds.
+   * @throws ChannelClosedError when the connection ends before the answer.
+   */
+  async ping(): Promise<number> {
+    await this.ready()
+    return this.#pinger.ping()
   }
 
   /** Counts of what this channel holds now. */
@@ -444,6 +484,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const kept = this.#outbox.detach(keepUnsent)
     this.#calls.rejectAll(error, kept)
     this.#incoming.cancelAll(error)
+    this.#pinger.rejectAll(error)
   }
 
   #finish(): void {

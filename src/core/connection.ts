@@ -7,7 +7,9 @@ import type { MessageEncoder } from '../protocol/encoder.js'
 import { decodeHandshake } from '../protocol/handshake-decoder.js'
 import type { Payload } from '../protocol/framing.js'
 import { isHandshakeMessage, MessageType, parseMessage, peekMessageType, type Message } from '../protocol/messages.js'
+import { DESCRIBE_FEATURE } from '../protocol/introspection.js'
 import { REFERENCES_FEATURE } from '../protocol/references.js'
+import { Tracer } from './trace.js'
 import { ChannelClosedError, ProtocolError, TimeoutError } from './errors.js'
 import { Handshake, negotiateFeatures, type PeerInfo, type Role } from './handshake.js'
 import { Heartbeat } from './heartbeat.js'
@@ -66,7 +68,7 @@ export class Connection implements TransportSink, OutboxSink {
   /** The handshake completed (the phase may have moved on to closing since). */
   #opened = false
   #handshake: Handshake | undefined
-  /** What this side announces in its hello: the transport's features, and references unless they are off. */
+  /** What this side announces in its hello: the transport's features, references and describe unless they are off. */
   readonly #ownFeatures: readonly string[]
   /** The features in effect, once the peer's hello has arrived. */
   #features: ReadonlySet<string> | undefined
@@ -88,6 +90,8 @@ export class Connection implements TransportSink, OutboxSink {
   #backlog: Uint8Array[] | undefined
   #heartbeat: Heartbeat | undefined
   #readingPaused = false
+  /** Set only with the `trace` option: every frame in and out goes through it. */
+  readonly #tracer: Tracer | undefined
   /** Why this side decided to end the connection; once set, nothing more from the peer counts. */
   #closeReason: { error: Error | undefined; report: boolean } | undefined
 
@@ -96,7 +100,12 @@ export class Connection implements TransportSink, OutboxSink {
     this.#options = options
     this.#encoder = encoder
     this.#owner = owner
-    const features = (this.#ownFeatures = [...(transport.features ?? []), ...(options.maxReferences > 0 ? [REFERENCES_FEATURE] : [])])
+    this.#tracer = options.trace === undefined ? undefined : new Tracer(options.trace, (error) => owner.report(error))
+    const features = (this.#ownFeatures = [
+      ...(transport.features ?? []),
+      ...(options.maxReferences > 0 ? [REFERENCES_FEATURE] : []),
+      ...(options.introspection ? [DESCRIBE_FEATURE] : []),
+    ])
     // No key at all when there is nothing to announce: the hello of a byte stream stays as version 1 wrote it.
     this.#handshake = new Handshake(role, options.secret, {
       window: options.streamWindow,
@@ -133,7 +142,7 @@ export class Connection implements TransportSink, OutboxSink {
     // Until the peer has sent its handshake frames, no frame may be larger than the handshake cap.
     this.#transport.limitFrameSize?.(this.#options.maxHandshakeBytes)
     this.#transport.start(this)
-    this.#transport.send(this.#encoder.encode(this.#handshake!.hello()))
+    this.send(this.#encoder.encode(this.#handshake!.hello()))
   }
 
   // TransportSink -------------------------------------------------------------------------------
@@ -166,6 +175,7 @@ export class Connection implements TransportSink, OutboxSink {
   // OutboxSink ----------------------------------------------------------------------------------
 
   send(payload: Payload): boolean {
+    this.#tracer?.out(payload)
     return this.#transport.send(payload)
   }
 
@@ -252,7 +262,9 @@ export class Connection implements TransportSink, OutboxSink {
       while (this.#inbox.length > 0 && this.#phase === 'handshaking' && !this.#closeReason) {
         // Checked against the fixed shapes on the bytes: what a hello holds beyond them is never built,
         // so an unauthenticated peer cannot make decoding it expensive.
-        const message = decodeHandshake(this.#inbox.shift()!)
+        const frame = this.#inbox.shift()!
+        const message = decodeHandshake(frame)
+        this.#tracer?.in(message, frame.byteLength)
         if (message[0] === MessageType.Goodbye) {
           throw new ChannelClosedError('the peer closed the connection during the handshake')
         }
@@ -262,8 +274,7 @@ export class Connection implements TransportSink, OutboxSink {
           this.#features = negotiateFeatures(this.#ownFeatures, message[4].features)
           this.#transport.negotiated?.(this.#features)
         }
-        const transport = this.#transport
-        const peer = await this.#handshake!.receive(message, (auth) => transport.send(this.#encoder.encode(auth)))
+        const peer = await this.#handshake!.receive(message, (auth) => this.send(this.#encoder.encode(auth)))
         if (this.#phase !== 'handshaking' || this.#closeReason) return
         // A transport that closed meanwhile (an oversized frame right behind the peer's proof) ends a
         // handshake that never opens: one outcome, the failed attach, instead of an open that no one
@@ -322,7 +333,9 @@ export class Connection implements TransportSink, OutboxSink {
 
   #deliver(payload: Uint8Array): void {
     try {
-      this.#owner.received(parseMessage(this.#encoder.codec.decode(payload), payload), payload.byteLength)
+      const message = parseMessage(this.#encoder.codec.decode(payload), payload)
+      this.#tracer?.in(message, payload.byteLength)
+      this.#owner.received(message, payload.byteLength)
     } catch (error) {
       // A protocol error ends this connection only; anything else is a bug of ours and is reported.
       if (error instanceof ProtocolError) this.fail(error)

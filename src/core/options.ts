@@ -5,6 +5,7 @@
 import { errorClassMap, type ErrorClass } from '../protocol/fault.js'
 import { MAX_REFERENCES, MAX_STREAM_WINDOW, MIN_FRAME_SIZE } from '../protocol/messages.js'
 import { secretBytes } from './handshake.js'
+import type { TraceFunction } from './trace.js'
 
 /** Options shared by every kind of channel, server and client. */
 export interface ChannelOptions {
@@ -94,6 +95,19 @@ export interface ChannelOptions {
    * @default 100000
    */
   maxReferences?: number
+  /**
+   * Answer the peer's `describe()` with the names exposed here (and their descriptions). With `false`
+   * the feature is not announced and describe() from the peer fails with MethodNotFoundError.
+   * @default true
+   */
+  introspection?: boolean
+  /**
+   * Called with one TraceEvent per frame sent or received, on the frame's path (keep it quick;
+   * a throw is reported as an `error` event). On Node, `NODE_DEBUG=ipc-channel` prints the same
+   * events to stderr for every channel that has no `trace` of its own. Without either, tracing costs
+   * nothing.
+   */
+  trace?: TraceFunction
 }
 
 /** Per-call options of {@link Channel.call}. */
@@ -137,6 +151,8 @@ export interface ResolvedOptions {
   readonly maxQueuedCalls: number
   readonly maxReferences: number
   readonly sendStacks: boolean
+  readonly introspection: boolean
+  readonly trace: TraceFunction | undefined
 }
 
 /**
@@ -180,7 +196,19 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
     maxQueuedCalls: options.maxQueuedCalls ?? DEFAULTS.maxQueuedCalls,
     maxReferences,
     sendStacks: options.sendStacks ?? true,
+    introspection: options.introspection ?? true,
+    trace: options.trace ?? defaultTrace,
   })
+}
+
+let defaultTrace: TraceFunction | undefined
+
+/**
+ * @internal Sets the trace of every channel made from now on without a `trace` option: how the Node
+ * entry point honours `NODE_DEBUG=ipc-channel` without core reading the environment.
+ */
+export function setDefaultTrace(trace: TraceFunction | undefined): void {
+  defaultTrace = trace
 }
 
 /** The largest frame a link accepts for these options: what byte-stream transports are built with. */

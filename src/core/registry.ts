@@ -2,6 +2,10 @@
  * Exposed names and how they were exposed: every form of `expose`, the `@expose()` decorator, and the
  * lookup that finds only names that were exposed.
  */
+import { isReservedName, MAX_DESCRIPTION, type MethodDescription } from '../protocol/introspection.js'
+
+// Only its constructor is wanted: there is no global for it.
+const AsyncGeneratorFunction = async function* () {}.constructor
 
 /** Options for `expose`. */
 export interface ExposeOptions {
@@ -10,6 +14,8 @@ export interface ExposeOptions {
    * @default false
    */
   context?: boolean
+  /** One line on what the function does, answered to the peer's `describe()`. */
+  description?: string
 }
 
 /** Any function that can be exposed. */
@@ -21,6 +27,7 @@ export interface Registration {
   readonly fn: Handler
   readonly thisArg: unknown
   readonly context: boolean
+  readonly description?: string | undefined
 }
 
 /** Property under which `@expose()` records its methods on an instance; shared by every copy of the package. */
@@ -45,6 +52,21 @@ export class Registry {
 
   delete(name: string): boolean {
     return this.#entries.delete(name)
+  }
+
+  /** What `describe()` answers of these names, in the order they were exposed. */
+  describe(): MethodDescription[] {
+    const descriptions: MethodDescription[] = []
+    for (const [name, { fn, context, description }] of this.#entries) {
+      descriptions.push({
+        name,
+        ...(description === undefined ? undefined : { description: description.slice(0, MAX_DESCRIPTION) }),
+        ...(context ? { context } : undefined),
+        ...(fn instanceof AsyncGeneratorFunction ? { stream: true } : undefined),
+        parameters: Math.max(0, fn.length - (context ? 1 : 0)),
+      })
+    }
+    return descriptions
   }
 
   /** Implements every form of `expose`; see {@link Channel.expose}. */
@@ -85,7 +107,10 @@ export class Registry {
 
   #set(name: string, fn: Handler, thisArg: unknown, options: ExposeOptions | undefined): void {
     if (name.length === 0) throw new TypeError('expose: the name must not be empty')
-    this.#entries.set(name, { fn, thisArg, context: options?.context === true })
+    if (isReservedName(name)) throw new TypeError(`expose: ${JSON.stringify(name)}: names starting with '$' are reserved for the protocol`)
+    const description = options?.description
+    if (description !== undefined && typeof description !== 'string') throw new TypeError('expose: description must be a string')
+    this.#entries.set(name, { fn, thisArg, context: options?.context === true, description })
   }
 }
 

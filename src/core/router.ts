@@ -19,6 +19,8 @@ export interface Routes {
   references(): References | undefined
   /** Answers a ping. */
   pong(token: number): void
+  /** A pong arrived: the answer to a ping of this side's. */
+  ponged(token: number): void
   /** The peer is closing the channel on purpose. */
   goodbye(): void
 }
@@ -64,6 +66,7 @@ export function routeMessage(message: Message, size: number, to: Routes): void {
       to.pong(message[1])
       return
     case MessageType.Pong:
+      to.ponged(message[1])
       return
     case MessageType.Goodbye:
       to.goodbye()

@@ -141,14 +141,14 @@ describe('handshake', () => {
     expect(client.connection.open).toBe(true)
     expect(server.all('opened')).toEqual([
       {
-        options: { window: 64, maxFrameSize: DEFAULT_MAX_FRAME_SIZE, features: ['references'], maxReferences: 100_000, role: 'client' },
-        features: new Set(['references']),
+        options: { window: 64, maxFrameSize: DEFAULT_MAX_FRAME_SIZE, features: ['references', 'describe'], maxReferences: 100_000, role: 'client' },
+        features: new Set(['references', 'describe']),
       },
     ])
     expect(client.all('opened')).toEqual([
       {
-        options: { window: 8, maxFrameSize: 5000, features: ['references'], maxReferences: 100_000, role: 'server' },
-        features: new Set(['references']),
+        options: { window: 8, maxFrameSize: 5000, features: ['references', 'describe'], maxReferences: 100_000, role: 'server' },
+        features: new Set(['references', 'describe']),
       },
     ])
     expect(server.log).toHaveLength(1)
@@ -403,8 +403,8 @@ describe('limits announced in the hello', () => {
     await Promise.all([server.connection.ready, client.connection.ready])
     expect(client.all('opened')).toEqual([
       {
-        options: { window: 65_536, maxFrameSize: 1024, features: ['references'], maxReferences: 100_000, role: 'server' },
-        features: new Set(['references']),
+        options: { window: 65_536, maxFrameSize: 1024, features: ['references', 'describe'], maxReferences: 100_000, role: 'server' },
+        features: new Set(['references', 'describe']),
       },
     ])
   })

@@ -145,8 +145,9 @@ function connectionOver(transport: MemoryTransport, secret?: string) {
     sendFrame: () => {},
     ended: () => {},
   }
-  // References off: these connections announce their transport's features alone, as version 1 hellos do.
-  const options = resolveOptions({ heartbeat: false, secret, maxReferences: 0 })
+  // References and introspection off: these connections announce their transport's features alone, as
+  // version 1 hellos do.
+  const options = resolveOptions({ heartbeat: false, secret, maxReferences: 0, introspection: false })
   const connection = new Connection(transport, 'auto', options, new MessageEncoder(new Codec(), DEFAULT_MAX_FRAME_SIZE), owner)
   onTestFinished(() => connection.destroy())
   return { connection, opened }

@@ -51,6 +51,8 @@ describe('resolveOptions', () => {
       maxQueuedCalls: 1024,
       maxReferences: 100_000,
       sendStacks: true,
+      introspection: true,
+      trace: undefined,
     }
     expect(resolveOptions({})).toEqual(expected)
   })
@@ -61,6 +63,7 @@ describe('resolveOptions', () => {
 
   test('takes every option given', () => {
     class AppError extends Error {}
+    const trace = (): void => {}
     const resolved = resolveOptions({
       secret: new Uint8Array([1, 2, 3]),
       errors: [AppError],
@@ -76,6 +79,8 @@ describe('resolveOptions', () => {
       maxQueuedCalls: 10,
       maxReferences: 11,
       sendStacks: false,
+      introspection: false,
+      trace,
     })
     expect(resolved).toEqual({
       secret: new Uint8Array([1, 2, 3]),
@@ -92,6 +97,8 @@ describe('resolveOptions', () => {
       maxQueuedCalls: 10,
       maxReferences: 11,
       sendStacks: false,
+      introspection: false,
+      trace,
     })
   })
 
