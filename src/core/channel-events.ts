@@ -18,8 +18,30 @@ export interface ChannelEvents {
   reconnecting: (info: { attempt: number; delay: number }) => void
 }
 
-/** Counts of one channel, for seeing what it holds. More counts are added over time; none is removed. */
-export interface ChannelStats {
+/** Frames and bytes that crossed a channel's connections, counted over its life (every connection). */
+export interface Traffic {
+  framesSent: number
+  bytesSent: number
+  framesReceived: number
+  bytesReceived: number
+}
+
+/**
+ * Counts of one channel, for seeing what it holds and what went through it. More counts are added
+ * over time; none is removed. Frames and bytes count every connection the channel had (a reconnecting
+ * client's too), without the 4-byte length prefix of byte streams.
+ */
+export interface ChannelStats extends Traffic {
+  /** Calls this side made that have not settled (sent, or queued while not connected). */
+  pendingCalls: number
+  /** Handlers of the peer's calls and notifications running now, cancelled ones until they end. */
+  runningHandlers: number
+  /** The peer's calls and notifications waiting for a handler slot (`maxConcurrentCalls`). */
+  waitingCalls: number
+  /** Frames held to be sent: queued while not connected, or while the transport pushes back. */
+  queuedFrames: number
+  /** What the held frames cost against `maxBufferedBytes`: their bytes plus a small overhead each. */
+  queuedBytes: number
   /** References this side exports to the peer on the current connection (the peer holds their stubs). */
   exportedReferences: number
   /** References this side holds from the peer (stubs and AbortSignals not yet released). */

@@ -9,7 +9,7 @@ import { Codec } from '../protocol/codec.js'
 import { MessageEncoder } from '../protocol/encoder.js'
 import type { Payload } from '../protocol/framing.js'
 import { DESCRIBE_FEATURE, type MethodDescription } from '../protocol/introspection.js'
-import type { ChannelEvents, ChannelStats } from './channel-events.js'
+import type { ChannelEvents, ChannelStats, Traffic } from './channel-events.js'
 import { Connection, type ConnectionEnd, type ConnectionOwner } from './connection.js'
 import { ChannelClosedError, MethodNotFoundError } from './errors.js'
 import type { Role } from './handshake.js'
@@ -111,6 +111,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** The peer of the open (or last) connection announced `describe`. */
   #peerDescribes = false
   readonly #pinger: Pinger
+  readonly #traffic: Traffic = { framesSent: 0, bytesSent: 0, framesReceived: 0, bytesReceived: 0 }
 
   constructor(options: ChannelOptions = {}) {
     super()
@@ -167,6 +168,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     // Routes and owner are ports: object literals of arrow functions, so that the parts reach the
     // channel's state without the Channel growing members that plain JavaScript could call.
     this.#connectionOwner = {
+      traffic: this.#traffic,
       opened: (peer, settle) => {
         this.#incoming.peerWindow = peer.options.window ?? DEFAULTS.streamWindow
         encoder.peerMaxFrameSize = peer.options.maxFrameSize ?? DEFAULTS.maxFrameSize
@@ -336,13 +338,23 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   async ping(): Promise<number> {
     await this.ready()
+    if (this.#state !== 'open') throw new ChannelClosedError('cannot ping: the channel is closed')
     return this.#pinger.ping()
   }
 
   /** Counts of what this channel holds now. */
   stats(): ChannelStats {
     const references = this.#references
-    return { exportedReferences: references?.exported ?? 0, importedReferences: references?.imported ?? 0 }
+    return {
+      pendingCalls: this.#calls.size,
+      runningHandlers: this.#incoming.running,
+      waitingCalls: this.#incoming.waiting,
+      queuedFrames: this.#outbox.size,
+      queuedBytes: this.#outbox.bytes,
+      ...this.#traffic,
+      exportedReferences: references?.exported ?? 0,
+      importedReferences: references?.imported ?? 0,
+    }
   }
 
   /**

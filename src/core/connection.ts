@@ -5,17 +5,19 @@
  */
 import type { MessageEncoder } from '../protocol/encoder.js'
 import { decodeHandshake } from '../protocol/handshake-decoder.js'
-import type { Payload } from '../protocol/framing.js'
+import { payloadLength, type Payload } from '../protocol/framing.js'
 import { isHandshakeMessage, MessageType, parseMessage, peekMessageType, type Message } from '../protocol/messages.js'
 import { DESCRIBE_FEATURE } from '../protocol/introspection.js'
 import { REFERENCES_FEATURE } from '../protocol/references.js'
-import { Tracer } from './trace.js'
+
 import { ChannelClosedError, ProtocolError, TimeoutError } from './errors.js'
 import { Handshake, negotiateFeatures, type PeerInfo, type Role } from './handshake.js'
 import { Heartbeat } from './heartbeat.js'
 import type { ResolvedOptions } from './options.js'
 import type { OutboxSink } from './outbox.js'
+import { Tracer } from './trace.js'
 import type { Transport, TransportSink } from './transport.js'
+import type { Traffic } from './channel-events.js'
 
 /** How a connection ended, as its owner is told once. */
 export interface ConnectionEnd {
@@ -32,6 +34,8 @@ export interface ConnectionEnd {
  * of `received` and `drained`, then exactly one `ended`; none after `ended`.
  */
 export interface ConnectionOwner {
+  /** Counts every frame in and out, for stats(). */
+  readonly traffic: Traffic
   /**
    * The handshake succeeded. `settle` resolves the attach promise: the owner calls it once its own
    * state is up to date and before it tells anyone else, so that a listener that destroys the channel
@@ -148,6 +152,9 @@ export class Connection implements TransportSink, OutboxSink {
   // TransportSink -------------------------------------------------------------------------------
 
   message(payload: Uint8Array): void {
+    const traffic = this.#owner.traffic
+    traffic.framesReceived++
+    traffic.bytesReceived += payload.byteLength
     if (this.#closeReason !== undefined) return
     if (this.#phase === 'open') {
       const heartbeat = this.#heartbeat
@@ -175,6 +182,9 @@ export class Connection implements TransportSink, OutboxSink {
   // OutboxSink ----------------------------------------------------------------------------------
 
   send(payload: Payload): boolean {
+    const traffic = this.#owner.traffic
+    traffic.framesSent++
+    traffic.bytesSent += payload instanceof Uint8Array ? payload.byteLength : payloadLength(payload)
     this.#tracer?.out(payload)
     return this.#transport.send(payload)
   }

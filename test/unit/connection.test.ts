@@ -26,6 +26,7 @@ function recordingOwner() {
     for (const waiter of ready) waiter.resolve()
   }
   const owner: ConnectionOwner = {
+    traffic: { framesSent: 0, bytesSent: 0, framesReceived: 0, bytesReceived: 0 },
     opened: (peer, settle) => {
       push(['opened', peer])
       settle()

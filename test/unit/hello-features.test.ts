@@ -135,6 +135,7 @@ class FeatureTransport extends MemoryTransport {
 function connectionOver(transport: MemoryTransport, secret?: string) {
   const opened: PeerInfo[] = []
   const owner: ConnectionOwner = {
+    traffic: { framesSent: 0, bytesSent: 0, framesReceived: 0, bytesReceived: 0 },
     opened: (peer, settle) => {
       opened.push(peer)
       settle()
