@@ -1,10 +1,15 @@
 /**
  * `npm run demo` end to end: examples/demo/server.js starts the client as a separate process, they talk
- * over ipcPath('demo'), and both exit 0 with the socket file removed. Runs against dist/ (built first).
+ * over ipcPath('demo'), and both exit 0 with the socket file removed; with --serve, the ipc-channel
+ * command lists and calls it as the README shows. Runs against dist/ (built first). One file, so that
+ * the two demos, on the same ipcPath name, never run at once.
  */
-import { existsSync } from 'node:fs'
-import { expect, test } from 'vitest'
-import { repositoryRoot, runScript } from '../../helpers/processes.js'
+import { execFile, spawn } from 'node:child_process'
+import { existsSync, statSync } from 'node:fs'
+import { promisify } from 'node:util'
+import { expect, onTestFinished, test } from 'vitest'
+import { onWindows } from '../../helpers/platform.js'
+import { repositoryRoot, runScript, within } from '../../helpers/processes.js'
 
 const root = repositoryRoot
 
@@ -42,4 +47,31 @@ test('the demo runs a server and a client process that both exit 0', async () =>
   // The stream's items arrive in order.
   const countdown = lines.filter((line) => line.startsWith('[client] countdown: ')).map((line) => line.slice(-1))
   expect(countdown).toEqual(['3', '2', '1'])
+})
+
+test('demo --serve stays up for the ipc-channel command, with the secret in a private file', async () => {
+  const demo = spawn(process.execPath, ['examples/demo/server.js', '--serve'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  onTestFinished(() => {
+    if (demo.exitCode === null && demo.signalCode === null) demo.kill('SIGKILL')
+  })
+  let output = ''
+  const serving = new Promise<void>((resolve) =>
+    demo.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString()
+      if (output.includes('Ctrl-C to stop.')) resolve()
+    }),
+  )
+  const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)))
+  await within(15_000, serving, 'the demo serving')
+  const secretFile = /--secret-file (\S+)/.exec(output)![1]!
+  if (!onWindows) expect(statSync(secretFile).mode & 0o777).toBe(0o600)
+
+  const cli = (...args: string[]) => promisify(execFile)(process.execPath, ['dist/node/cli.js', ...args, '--secret-file', secretFile], { cwd: root })
+  const listed = await within(15_000, cli('list', 'demo'), 'ipc-channel list demo')
+  expect(listed.stdout.split('\n')).toEqual(['add  adds two numbers', 'stats', 'parsePort', 'log', 'countdown (stream)', ''])
+  expect((await within(15_000, cli('call', 'demo', 'add', '1', '2'), 'ipc-channel call demo add')).stdout).toBe('3\n')
+
+  demo.kill('SIGINT')
+  expect(await within(10_000, exited, 'the demo exiting')).toBe(0)
+  expect(existsSync(secretFile)).toBe(false)
 })
