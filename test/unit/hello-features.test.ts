@@ -81,6 +81,26 @@ describe('the hello a side sends', () => {
     )
   })
 
+  test('a client with the default options sends the hello of PROTOCOL.md section 16.1', () => {
+    const transport = new MemoryTransport()
+    const owner: ConnectionOwner = {
+      traffic: { framesSent: 0, bytesSent: 0, framesReceived: 0, bytesReceived: 0 },
+      opened: () => {},
+      received: () => {},
+      report: () => {},
+      drained: () => {},
+      sendFrame: () => {},
+      ended: () => {},
+    }
+    const connection = new Connection(transport, 'client', resolveOptions({}), new MessageEncoder(new Codec(), DEFAULT_MAX_FRAME_SIZE), owner)
+    onTestFinished(() => connection.destroy())
+    connection.start()
+    expect(hex(joinPayload(transport.sent[0]!))).toBe(
+      '85006b6970632d6368616e6e656c01f6a56677696e646f7718406c6d61784672616d6553697a651a04000000686665617475726573826a7265666572656e6365736864657363726962656d6d61785265666572656e6365731a000186a064726f6c6566636c69656e74',
+    )
+    expect(owner.traffic).toEqual({ framesSent: 1, bytesSent: 105, framesReceived: 0, bytesReceived: 0 })
+  })
+
   test('the features in effect are those both hellos name', () => {
     expect([...negotiateFeatures(['batch', 'describe'], ['describe', 'batch', 'other'])]).toEqual(['batch', 'describe'])
     expect(negotiateFeatures(['batch'], undefined).size).toBe(0)

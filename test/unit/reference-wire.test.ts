@@ -123,16 +123,16 @@ describe('the codec', () => {
     expect(decoded).toEqual([MessageType.Call, 1, 'subscribe', ['news', { decoded: [0, 1] }]])
   })
 
-  test('the hello of a client with the default options announces references: PROTOCOL.md section 16.1', () => {
+  test('the hello of a client with references and describe: PROTOCOL.md section 16.1', () => {
     const options = resolveOptions({})
     const hello = new Handshake('client', undefined, {
       window: options.streamWindow,
       maxFrameSize: options.maxFrameSize,
-      features: [REFERENCES_FEATURE],
+      features: [REFERENCES_FEATURE, 'describe'],
       maxReferences: options.maxReferences,
     }).hello()
     expect(hex(new Codec().encode(hello))).toBe(
-      '85006b6970632d6368616e6e656c01f6a56677696e646f7718406c6d61784672616d6553697a651a04000000686665617475726573816a7265666572656e6365736d6d61785265666572656e6365731a000186a064726f6c6566636c69656e74',
+      '85006b6970632d6368616e6e656c01f6a56677696e646f7718406c6d61784672616d6553697a651a04000000686665617475726573826a7265666572656e6365736864657363726962656d6d61785265666572656e6365731a000186a064726f6c6566636c69656e74',
     )
   })
 
