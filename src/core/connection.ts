@@ -5,11 +5,10 @@
  */
 import type { MessageEncoder } from '../protocol/encoder.js'
 import { decodeHandshake } from '../protocol/handshake-decoder.js'
-import { payloadLength, type Payload } from '../protocol/framing.js'
+import { joinPayload, payloadHead, payloadLength, type Payload } from '../protocol/framing.js'
 import { isHandshakeMessage, MessageType, parseMessage, peekMessageType, type Message } from '../protocol/messages.js'
 import { DESCRIBE_FEATURE } from '../protocol/introspection.js'
 import { REFERENCES_FEATURE } from '../protocol/references.js'
-
 import { ChannelClosedError, ProtocolError, TimeoutError } from './errors.js'
 import { Handshake, negotiateFeatures, type PeerInfo, type Role } from './handshake.js'
 import { Heartbeat } from './heartbeat.js'
@@ -60,6 +59,9 @@ const noop = (): void => {}
 
 const NO_FEATURES: ReadonlySet<string> = new Set()
 
+/** Bytes that hold a message's array head and its first three fields when they are protocol integers. */
+const MESSAGE_HEAD = 32
+
 /** One transport, from attach to close. It is also the transport's sink and, once open, the outbox's. */
 export class Connection implements TransportSink, OutboxSink {
   /** Settles with the handshake: resolves once it succeeded, rejects with what ended it. */
@@ -79,7 +81,7 @@ export class Connection implements TransportSink, OutboxSink {
   #settleReady: { resolve: () => void; reject: (error: Error) => void } | undefined
   #timer: ReturnType<typeof setTimeout> | undefined
   /** Handshake frames received and not yet processed (crypto is asynchronous). */
-  #inbox: Uint8Array[] = []
+  #inbox: Payload[] = []
   #inboxBytes = 0
   /** The handshake is processing the inbox. */
   #busy = false
@@ -91,7 +93,7 @@ export class Connection implements TransportSink, OutboxSink {
    * Frames that arrived behind the peer's last handshake frame, and any after them, held until the
    * code awaiting the connection (`await connect()`, then `expose(...)`) has run.
    */
-  #backlog: Uint8Array[] | undefined
+  #backlog: Payload[] | undefined
   #heartbeat: Heartbeat | undefined
   #readingPaused = false
   /** Set only with the `trace` option: every frame in and out goes through it. */
@@ -151,10 +153,10 @@ export class Connection implements TransportSink, OutboxSink {
 
   // TransportSink -------------------------------------------------------------------------------
 
-  message(payload: Uint8Array): void {
+  message(payload: Payload): void {
     const traffic = this.#owner.traffic
     traffic.framesReceived++
-    traffic.bytesReceived += payload.byteLength
+    traffic.bytesReceived += payload instanceof Uint8Array ? payload.byteLength : payloadLength(payload)
     if (this.#closeReason !== undefined) return
     if (this.#phase === 'open') {
       const heartbeat = this.#heartbeat
@@ -239,14 +241,16 @@ export class Connection implements TransportSink, OutboxSink {
   // Handshake -----------------------------------------------------------------------------------
 
   /** Before its handshake is complete the peer may send hello, auth and goodbye only, and little. */
-  #gate(payload: Uint8Array): void {
+  #gate(payload: Payload): void {
     if (!this.#peerHandshakeSent) {
-      this.#inboxBytes += payload.byteLength
+      // Handshake frames are small: one in pieces is joined, within the cap checked first.
+      this.#inboxBytes += payloadLength(payload)
       const cap = this.#options.maxHandshakeBytes
       if (this.#inboxBytes > cap) {
         this.fail(new ProtocolError(`more than ${cap} bytes sent before the handshake completed`))
         return
       }
+      payload = joinPayload(payload)
       const type = peekMessageType(payload)
       if (!isHandshakeMessage(type)) {
         this.fail(new ProtocolError(`message type ${type} sent before the handshake completed`))
@@ -272,7 +276,7 @@ export class Connection implements TransportSink, OutboxSink {
       while (this.#inbox.length > 0 && this.#phase === 'handshaking' && !this.#closeReason) {
         // Checked against the fixed shapes on the bytes: what a hello holds beyond them is never built,
         // so an unauthenticated peer cannot make decoding it expensive.
-        const frame = this.#inbox.shift()!
+        const frame = joinPayload(this.#inbox.shift()!)
         const message = decodeHandshake(frame)
         this.#tracer?.in(message, frame.byteLength)
         if (message[0] === MessageType.Goodbye) {
@@ -334,18 +338,26 @@ export class Connection implements TransportSink, OutboxSink {
     this.#owner.opened(peer, settle.resolve)
   }
 
-  #drainBacklog(backlog: Uint8Array[]): void {
+  #drainBacklog(backlog: Payload[]): void {
     for (const payload of backlog) {
       if (this.#phase !== 'open' || this.#closeReason) return
       this.#deliver(payload)
     }
   }
 
-  #deliver(payload: Uint8Array): void {
+  #deliver(payload: Payload): void {
     try {
-      const message = parseMessage(this.#encoder.codec.decode(payload), payload)
-      this.#tracer?.in(message, payload.byteLength)
-      this.#owner.received(message, payload.byteLength)
+      if (payload instanceof Uint8Array) {
+        const message = parseMessage(this.#encoder.codec.decode(payload), payload)
+        this.#tracer?.in(message, payload.byteLength)
+        this.#owner.received(message, payload.byteLength)
+        return
+      }
+      // In pieces: parseMessage reads ids from the bytes of the message's head, which come first.
+      const message = parseMessage(this.#encoder.codec.decodePieces(payload), payloadHead(payload, MESSAGE_HEAD))
+      const size = payloadLength(payload)
+      this.#tracer?.in(message, size)
+      this.#owner.received(message, size)
     } catch (error) {
       // A protocol error ends this connection only; anything else is a bug of ours and is reported.
       if (error instanceof ProtocolError) this.fail(error)

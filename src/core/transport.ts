@@ -7,8 +7,11 @@ import type { Payload } from '../protocol/framing.js'
 
 /** Callbacks a transport delivers to its channel. */
 export interface TransportSink {
-  /** One complete payload arrived. */
-  message(payload: Uint8Array): void
+  /**
+   * One complete payload arrived: a buffer, or pieces that form it together, in order (a message port
+   * delivers a large binary value as a piece of its own rather than copying it into one buffer).
+   */
+  message(payload: Payload): void
   /** The transport closed; `error` is set when it closed because of a failure. Called once. */
   closed(error?: Error): void
   /** The transport can take more after `send` returned false. */

@@ -8,7 +8,7 @@ import { ProtocolError, SerializationError } from './errors.js'
 import { GENERAL, TOO_MANY_ITEMS } from './fast-common.js'
 import { fastDecode } from './fast-decode.js'
 import { fastEncode } from './fast-encode.js'
-import type { Payload } from './framing.js'
+import { joinPayload, type Payload } from './framing.js'
 import type { Message } from './messages.js'
 import { checkProfile, DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES, profileViolation } from './profile.js'
 import { REFERENCE_TAG, restoreReferences, substituteReferences, type ReferenceHooks } from './references.js'
@@ -206,6 +206,38 @@ export class Codec {
       throw new SerializationError(`value cannot be sent: more than ${this.peerMaxFrameItems} data items (maxFrameItems)`)
     }
     return fast
+  }
+
+  /**
+   * Decodes a payload that arrived in pieces: their concatenation, as {@link decode} decodes it. When
+   * they alternate between the rest of the payload and the whole content of a byte string whose head
+   * ends the piece before (as a message port sends large binaries, PROTOCOL.md section 2.2), those
+   * contents become the decoded values themselves, uncopied; any other split costs a join.
+   * @throws ProtocolError as {@link decode}.
+   */
+  decodePieces(pieces: readonly Uint8Array[]): unknown {
+    if (pieces.length >= 3 && pieces.length % 2 === 1) {
+      let size = 0
+      for (let i = 0; i < pieces.length; i += 2) size += pieces[i].byteLength
+      const rest = new Uint8Array(size)
+      const contents: Uint8Array[] = []
+      const cuts: number[] = []
+      let offset = 0
+      for (let i = 0; i < pieces.length; i++) {
+        const piece = pieces[i]
+        if (i % 2 === 0) {
+          rest.set(piece, offset)
+          offset += piece.byteLength
+        } else {
+          // A Uint8Array of its own, whatever the class of the piece: as a view of `rest` would be.
+          contents.push(piece.constructor === Uint8Array ? piece : new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength))
+          cuts.push(offset)
+        }
+      }
+      const fast = fastDecode(rest, this.maxFrameItems, contents, cuts)
+      if (fast !== GENERAL) return fast
+    }
+    return this.decode(joinPayload(pieces))
   }
 
   /** Whether `value` can be encoded; used to drop what cannot travel from an error's properties. */

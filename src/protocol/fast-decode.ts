@@ -38,6 +38,10 @@ let at = 0
 let end = 0
 /** Data items the payload being read may still hold; below 0, it holds too many. */
 let decodeItemsLeft = 0
+/** Byte-string contents cut out of the payload being read (see fastDecode), where, and the next one. */
+let apart: readonly Uint8Array[] | undefined
+let cuts: readonly number[] = []
+let nextApart = 0
 
 /**
  * Decodes a payload as cbor-x would, when it is made only of what the fast path handles (and keeps to
@@ -45,16 +49,32 @@ let decodeItemsLeft = 0
  * items counted as profile.ts counts them); otherwise returns GENERAL. It never throws:
  * anything malformed is GENERAL, for the general path to reject. Item counts are checked at each
  * array, map and tag head, before anything is built for what follows.
+ *
+ * With `pieces`, the contents of byte strings (untagged or tag 64) were cut out of `payload`,
+ * `pieces[i]` at offset `cutAt[i]` (ascending): each is the value of the byte string whose head ends
+ * there, uncopied. Reading stops at each cut, where only that byte string may go on: no other item
+ * may span one.
  */
-export function fastDecode(payload: Uint8Array, maxItems = DEFAULT_MAX_FRAME_ITEMS): unknown {
+export function fastDecode(payload: Uint8Array, maxItems = DEFAULT_MAX_FRAME_ITEMS, pieces?: readonly Uint8Array[], cutAt?: number[]): unknown {
   src = payload
-  at = 0
-  end = payload.byteLength
+  at = nextApart = 0
+  end = pieces === undefined ? payload.byteLength : cutAt![0]
   decodeItemsLeft = maxItems - 1
+  apart = pieces
+  cuts = cutAt ?? cuts
   const value = read(0)
-  const whole = at === end
+  const whole = at === end && (pieces === undefined || nextApart === pieces.length)
   src = NOTHING
+  apart = undefined
   return whole ? value : GENERAL
+}
+
+/** The content of a byte string of `n` bytes whose head ends at the next cut, or GENERAL. */
+function contentApart(n: number): unknown {
+  const content = apart?.[nextApart]
+  if (content === undefined || at !== end || content.byteLength !== n) return GENERAL
+  end = ++nextApart < apart!.length ? cuts[nextApart] : src.byteLength
+  return content
 }
 
 function read(depth: number): unknown {
@@ -70,7 +90,7 @@ function read(depth: number): unknown {
     case 1:
       return -1 - n
     case 2:
-      if (n > end - at) return GENERAL
+      if (n > end - at) return contentApart(n)
       return src.subarray(at, (at += n))
     case 3:
       return readString(n)
@@ -189,7 +209,9 @@ function readMap(depth: number): unknown {
 function readTypedArray(type: TypedArrayClass): unknown {
   const length = readArgument(src[at++] & 0x1f)
   // cbor-x computes the element count with a 32-bit shift: a length over 2^31 fails there.
-  if (length < 0 || length > end - at || length > 0x7fffffff) return GENERAL
+  if (length < 0 || length > 0x7fffffff) return GENERAL
+  // A Uint8Array's content may have travelled apart (see fastDecode).
+  if (length > end - at) return type === Uint8Array ? contentApart(length) : GENERAL
   const size = type.BYTES_PER_ELEMENT
   const offset = src.byteOffset + at
   let array: unknown

@@ -30,6 +30,22 @@ export function joinPayload(payload: Payload): Uint8Array {
   return joined
 }
 
+/** The first `length` bytes of a payload (all of it when shorter), contiguous: a view when the first chunk holds them. */
+export function payloadHead(payload: Payload, length: number): Uint8Array {
+  if (payload instanceof Uint8Array) return payload
+  if (payload.length === 0) return new Uint8Array(0)
+  if (payload[0].byteLength >= length || payload.length === 1) return payload[0]
+  const head = new Uint8Array(Math.min(length, payloadLength(payload)))
+  let offset = 0
+  for (const chunk of payload) {
+    if (offset === head.byteLength) break
+    const part = chunk.subarray(0, head.byteLength - offset)
+    head.set(part, offset)
+    offset += part.byteLength
+  }
+  return head
+}
+
 /** Bytes in a frame header. */
 export const HEADER_SIZE = 4
 

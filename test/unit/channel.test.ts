@@ -35,7 +35,7 @@ function channelWithRawPeer(options: ChannelOptions = {}, role: 'server' | 'clie
   const received: unknown[][] = []
   const peerClosed = pDefer<void>()
   peer.start({
-    message: (payload) => received.push(codec.decode(payload) as unknown[]),
+    message: (payload) => received.push(codec.decode(payload as Uint8Array) as unknown[]),
     closed: () => peerClosed.resolve(),
     drain: () => {},
   })
