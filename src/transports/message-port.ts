@@ -8,7 +8,8 @@ import { ChannelClosedError, ProtocolError } from '../core/errors.js'
 import { openLink, type LinkOptions } from '../core/link.js'
 import { frameSizeOf } from '../core/options.js'
 import type { Transport, TransportSink } from '../core/transport.js'
-import { joinPayload, type Payload } from '../protocol/framing.js'
+import type { Payload } from '../protocol/framing.js'
+import { BATCH_FEATURE, pack, single, unpack, type Post } from './port-batch.js'
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the port shapes below must accept Node's, the DOM's and Electron's typings */
 
@@ -42,8 +43,9 @@ export type MessagePortLike = EmitterPort | EventTargetPort
 /** Options of {@link fromMessagePort}. */
 export interface MessagePortOptions extends LinkOptions {
   /**
-   * Transfer each payload's ArrayBuffer instead of having it cloned. Off for Electron's
-   * `MessagePortMain` (it transfers only ports), on for everything else.
+   * Whether the port can transfer ArrayBuffers. When it can, the transport transfers the buffers it
+   * fills where that costs less than a clone; when it cannot, everything is cloned. Off for Electron's `MessagePortMain` (it transfers only ports), on for
+   * everything else.
    * @default true, false for a port shaped like MessagePortMain
    */
   transfer?: boolean
@@ -55,17 +57,30 @@ interface ExitInfo {
 }
 
 /**
- * Carries whole payloads as messages, without length prefix. Each payload travels in an ArrayBuffer of
- * its own: one the payload owns is transferred as it is; a view of a larger buffer (the codec's) is
- * copied first, since a structured clone would copy the whole buffer behind it.
+ * Carries whole payloads as messages, without length prefix. Until the peer is known to support
+ * batches (PROTOCOL.md section 2.2), each payload is posted alone, as soon as it is sent; after, the
+ * payloads of one tick leave together, in one post. Either way every buffer posted is one the
+ * transport filled: a clone copies the whole buffer behind a view, and the codec's is shared.
  */
 export class MessagePortTransport implements Transport {
+  readonly features = [BATCH_FEATURE]
   readonly #port: MessagePortLike
   readonly #transfer: boolean
   readonly #maxFrameSize: number
   readonly #listeners: [event: string, listener: (value: unknown) => void][] = []
   #sink: TransportSink | undefined
   #ended = false
+  /** Both sides announced batches: payloads wait in `#queue` for the end of the tick. */
+  #batching = false
+  #queue: Payload[] = []
+  readonly #flush = (): void => {
+    const queue = this.#queue
+    this.#queue = []
+    if (this.#ended) return
+    // One call at a time, the usual case when waiting on each: a plain Uint8Array, without packing.
+    if (queue.length === 1 && queue[0] instanceof Uint8Array) this.#post(single(queue[0], this.#transfer))
+    else for (const post of pack(queue, this.#transfer)) this.#post(post)
+  }
 
   constructor(port: MessagePortLike, options: { transfer?: boolean; maxFrameSize?: number } = {}) {
     this.#port = port
@@ -78,14 +93,24 @@ export class MessagePortTransport implements Transport {
     this.#listen('message', (value) => {
       if (this.#ended) return
       // worker_threads hands over the value itself; the DOM and Electron an event that carries it.
-      // Anything else on the port (a Worker may carry other traffic) is not ours and is left alone.
-      const data = value instanceof Uint8Array ? value : (value as { data?: unknown } | null | undefined)?.data
-      if (!(data instanceof Uint8Array)) return
-      if (data.byteLength > this.#maxFrameSize) {
-        this.destroy(new ProtocolError(`a frame of ${data.byteLength} bytes exceeds maxFrameSize (${this.#maxFrameSize})`))
-        return
+      // Anything else on the port (a Worker may carry other traffic) is not ours and is left alone:
+      // data that is not a Uint8Array, or an Array before batches are agreed on.
+      const data = value instanceof Uint8Array || Array.isArray(value) ? value : (value as { data?: unknown } | null | undefined)?.data
+      if (data instanceof Uint8Array) {
+        if (data.byteLength > this.#maxFrameSize) {
+          this.destroy(new ProtocolError(`a frame of ${data.byteLength} bytes exceeds maxFrameSize (${this.#maxFrameSize})`))
+          return
+        }
+        sink.message(data)
+      } else if (this.#batching && Array.isArray(data)) {
+        const payloads = unpack(data, this.#maxFrameSize)
+        if (typeof payloads === 'string') {
+          this.destroy(new ProtocolError(`malformed port message: ${payloads}`))
+          return
+        }
+        // The channel may end on any of them (a goodbye, a protocol error): nothing after counts.
+        for (let i = 0; i < payloads.length && !this.#ended; i++) sink.message(payloads[i])
       }
-      sink.message(data)
     })
     this.#listen('messageerror', () => this.destroy(new ProtocolError('a message could not be deserialized')))
     // worker_threads ports and Electron's MessagePortMain say when the other end is gone; so do some
@@ -104,25 +129,37 @@ export class MessagePortTransport implements Transport {
     this.#port.start?.()
   }
 
-  send(chunks: Payload): boolean {
+  negotiated(features: ReadonlySet<string>): void {
+    this.#batching = features.has(BATCH_FEATURE)
+  }
+
+  send(payload: Payload): boolean {
     if (this.#ended) return false
-    // A port carries one buffer per message: chunks are joined, which also makes a buffer of our own.
-    const payload = joinPayload(chunks)
-    const owned =
-      payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength && payload.buffer instanceof ArrayBuffer
-        ? payload
-        : new Uint8Array(payload)
-    if (this.#transfer) this.#port.postMessage(owned, [owned.buffer])
-    else this.#port.postMessage(owned)
+    if (!this.#batching) {
+      this.#post(single(payload, this.#transfer))
+      return true
+    }
+    // Posted in a microtask, with whatever else the code running now produces: the answers to a
+    // batch of calls, the calls of a loop. A promise reaction, not queueMicrotask: Node's makes an
+    // AsyncResource per call, which cost more than the rest of a send (process.nextTick too).
+    if (this.#queue.push(payload) === 1) void resolved.then(this.#flush)
     return true
+  }
+
+  #post({ data, transfer }: Post): void {
+    if (transfer.length === 0) this.#port.postMessage(data)
+    else this.#port.postMessage(data, transfer)
   }
 
   /** Messages already posted are still delivered: the port queues them before it closes. */
   close(): void {
+    if (this.#queue.length > 0) this.#flush()
     this.#finish()
   }
 
   destroy(error?: Error): void {
+    // Payloads of this tick (a handshake proof before an authentication failure) still leave.
+    if (this.#queue.length > 0 && !this.#ended) this.#flush()
     this.#finish(error)
   }
 
@@ -150,6 +187,8 @@ export class MessagePortTransport implements Transport {
   }
 }
 
+const resolved = Promise.resolve()
+
 function isEmitter(port: MessagePortLike): port is EmitterPort {
   return typeof (port as EmitterPort).on === 'function'
 }
@@ -164,6 +203,10 @@ function isMessagePortMain(port: MessagePortLike): boolean {
  * DOM `MessagePort`, `Worker` or a worker's `self`, or Electron's `MessagePortMain`. Calls made before
  * the handshake completes are queued. A failed handshake (a wrong secret) is emitted as `error` and
  * rejects what was queued. `close()` says goodbye to the peer, then closes the port.
+ *
+ * With a peer that supports it (this version), the messages produced in one tick leave in one post.
+ * Other traffic on the same port is left alone as long as it is neither a Uint8Array nor, with such
+ * a peer, an Array.
  */
 export function fromMessagePort(port: MessagePortLike, options: MessagePortOptions = {}): Channel {
   const { role = 'auto', transfer, ...channelOptions } = options

@@ -15,7 +15,7 @@ test('the browser bundle builds and contains no node: import', async () => {
   // Only the platform-neutral layers and the message-port transport go into it.
   const own = inputs.filter((input) => input.startsWith('src/'))
   expect(
-    own.every((input) => /^src\/(browser\.ts|core\/|protocol\/|transports\/message-port\.ts)/.test(input)),
+    own.every((input) => /^src\/(browser\.ts|core\/|protocol\/|transports\/(message-port|port-batch)\.ts)/.test(input)),
     own.join('\n'),
   ).toBe(true)
   expect(own).toContain('src/transports/message-port.ts')
