@@ -5,13 +5,14 @@
  */
 import { Decoder, Encoder, type Options } from 'cbor-x'
 import { ProtocolError, SerializationError } from './errors.js'
-import { GENERAL, TOO_MANY_ITEMS } from './fast-common.js'
+import { GENERAL, TOO_MANY_ITEMS, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
 import { fastDecode } from './fast-decode.js'
 import { fastEncode } from './fast-encode.js'
 import { joinPayload, type Payload } from './framing.js'
 import type { Message } from './messages.js'
 import { checkProfile, DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES, profileViolation } from './profile.js'
 import { REFERENCE_TAG, restoreReferences, substituteReferences, type ReferenceHooks } from './references.js'
+import { isListed, pendingTransfers, transferableChunk, useMarks } from './transfer.js'
 
 /**
  * The wire encoding: plain RFC 8949 CBOR with registered tags only (1 epoch date, 2/3 bignum,
@@ -105,12 +106,20 @@ export class Codec {
 
   /**
    * Encodes a message that carries application data in `message[index]` (call arguments, a result,
-   * an item). Uint8Array and Buffer values of {@link LARGE_BINARY} bytes or more, found there or up to
-   * two levels inside it, are not copied: the rest is encoded around small markers, and each large
-   * value becomes its own chunk behind a byte-string header written here.
+   * an item). Uint8Array and Buffer values of {@link LARGE_BINARY} bytes or more, and binary values
+   * whose buffer transfer() listed, found there or up to two levels inside it (at any depth on the
+   * fast path), are not copied: the rest is encoded around small markers, and each such value becomes
+   * its own chunk behind a byte-string header written here.
    * @throws SerializationError as {@link encode}.
    */
   encodeData(message: Message, index: number): Payload {
+    const payload = this.#encodeData(message, index)
+    // A listed buffer is handed over by the first message that carries it, and by no later one.
+    if (pendingTransfers > 0 && !(payload instanceof Uint8Array)) useMarks(payload)
+    return payload
+  }
+
+  #encodeData(message: Message, index: number): Payload {
     const fast = this.#fastEncode(message, LARGE_BINARY)
     if (fast !== undefined) return fast
     const references = this.references
@@ -136,7 +145,7 @@ export class Codec {
 
   /** cbor-x's path of {@link encodeData}, with large binaries kept out of the encoder. */
   #encodeGeneral(message: Message, index: number, extraTag: number): Payload {
-    const found: Uint8Array[] = []
+    const found: Found[] = []
     const value = swapLarge((message as unknown[])[index], found, 2, this.#markerBase)
     if (found.length === 0) return this.#encode(message, extraTag)
     const substituted = (message as unknown[]).slice()
@@ -149,7 +158,7 @@ export class Codec {
     for (const i of order) {
       const at = positions[i]
       if (at < 0) throw new SerializationError('large binary value lost while encoding')
-      chunks.push(encoded.subarray(cursor, at), byteStringHeader(found[i]), found[i])
+      chunks.push(encoded.subarray(cursor, at), byteStringHeader(found[i]), found[i].bytes)
       cursor = at + MARKER_ENCODED_SIZE
     }
     chunks.push(encoded.subarray(cursor))
@@ -282,17 +291,28 @@ function hasTag27(payload: Uint8Array): boolean {
   return false
 }
 
+/** A binary value taken out of a message: its bytes, and the tag cbor-x writes before them (or -1). */
+interface Found {
+  readonly bytes: Uint8Array
+  readonly tag: number
+}
+
 /**
- * Replaces large binaries in `value` (and, `depth` levels down, in small arrays and plain objects) by
- * markers, recording them in `found`. Returns `value` itself when nothing was replaced.
+ * Replaces large Uint8Arrays and Buffers, and binary values whose buffer transfer() listed, in `value`
+ * (and, `depth` levels down, in small arrays and plain objects) by markers, recording them in `found`.
+ * Returns `value` itself when nothing was replaced.
  */
-function swapLarge(value: unknown, found: Uint8Array[], depth: number, base: Uint8Array): unknown {
-  if (value instanceof Uint8Array) {
-    if (value.byteLength < LARGE_BINARY || found.length > 255) return value
+function swapLarge(value: unknown, found: Found[], depth: number, base: Uint8Array): unknown {
+  if (typeof value !== 'object' || value === null) return value
+  const binary = binaryOf(value)
+  if (binary !== undefined) {
+    const { bytes, tag } = binary
+    const listed = pendingTransfers > 0 && isListed(bytes)
+    if (found.length > 255 || (!listed && (bytes.byteLength < LARGE_BINARY || !(value instanceof Uint8Array)))) return value
     const marker = new Uint8Array(17)
     marker.set(base)
     marker[16] = found.length
-    found.push(value)
+    found.push({ bytes: listed ? transferableChunk(bytes) : bytes, tag })
     return marker
   }
   if (depth === 0 || typeof value !== 'object' || value === null) return value
@@ -333,21 +353,29 @@ function findMarker(encoded: Uint8Array, base: Uint8Array, index: number): numbe
 }
 
 /** The header of a byte string of `data`'s length, with tag 64 for a plain Uint8Array as cbor-x writes it. */
-function byteStringHeader(data: Uint8Array): Uint8Array {
-  const tagged = data.constructor === Uint8Array
-  const header = new Uint8Array(tagged ? 7 : 5)
+/** The bytes of a binary value as cbor-x writes them, and its tag (-1: none), or undefined for anything else. */
+function binaryOf(value: object): Found | undefined {
+  // An ArrayBuffer and a Buffer are untagged byte strings; a typed array is tagged with its type.
+  if (value instanceof ArrayBuffer) return { bytes: new Uint8Array(value), tag: -1 }
+  if (!ArrayBuffer.isView(value) || value instanceof DataView) return undefined
+  const bytes = value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+  if (value.constructor === Uint8Array) return { bytes, tag: 64 }
+  const tag = TYPED_ARRAY_TAGS.get(value.constructor as TypedArrayClass)
+  return tag !== undefined ? { bytes, tag } : value instanceof Uint8Array ? { bytes, tag: -1 } : undefined
+}
+
+function byteStringHeader({ bytes, tag }: Found): Uint8Array {
+  const length = bytes.byteLength
+  // The shortest head, as cbor-x writes it: a value transfer() listed may be small.
+  const size = length < 24 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5
+  const header = new Uint8Array((tag >= 0 ? 2 : 0) + size)
   let at = 0
-  if (tagged) {
-    header[0] = 0xd8
-    header[1] = 0x40
-    at = 2
+  if (tag >= 0) {
+    header[at++] = 0xd8
+    header[at++] = tag
   }
-  const length = data.byteLength
-  header[at] = 0x5a
-  header[at + 1] = length >>> 24
-  header[at + 2] = (length >>> 16) & 0xff
-  header[at + 3] = (length >>> 8) & 0xff
-  header[at + 4] = length & 0xff
+  header[at] = size === 1 ? 0x40 + length : size === 2 ? 0x58 : size === 3 ? 0x59 : 0x5a
+  for (let i = size - 1, n = length; i >= 1; i--, n >>>= 8) header[at + i] = n & 0xff
   return header
 }
 

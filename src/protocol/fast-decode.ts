@@ -210,21 +210,25 @@ function readTypedArray(type: TypedArrayClass): unknown {
   const length = readArgument(src[at++] & 0x1f)
   // cbor-x computes the element count with a 32-bit shift: a length over 2^31 fails there.
   if (length < 0 || length > 0x7fffffff) return GENERAL
-  // A Uint8Array's content may have travelled apart (see fastDecode).
-  if (length > end - at) return type === Uint8Array ? contentApart(length) : GENERAL
-  const size = type.BYTES_PER_ELEMENT
-  const offset = src.byteOffset + at
-  let array: unknown
-  if (offset % size === 0) {
-    array = new type(src.buffer as ArrayBuffer, offset, Math.floor(length / size))
-  } else {
-    if (length % size !== 0) return GENERAL
-    const copy = new Uint8Array(length)
-    copy.set(src.subarray(at, at + length))
-    array = new type(copy.buffer)
+  if (length > end - at) {
+    // The content travelled apart (see fastDecode): the array is made of it as of the payload.
+    const content = contentApart(length)
+    if (content === GENERAL || type === Uint8Array) return content
+    return typedArrayOf(type, content as Uint8Array, (content as Uint8Array).byteOffset, length)
   }
+  const array = typedArrayOf(type, src, src.byteOffset + at, length)
   at += length
   return array
+}
+
+/** A typed array of the `length` bytes at `offset` of `bytes`' buffer: a view when aligned, else a copy. */
+function typedArrayOf(type: TypedArrayClass, bytes: Uint8Array, offset: number, length: number): unknown {
+  const size = type.BYTES_PER_ELEMENT
+  if (offset % size === 0) return new type(bytes.buffer as ArrayBuffer, offset, Math.floor(length / size))
+  if (length % size !== 0) return GENERAL
+  const copy = new Uint8Array(length)
+  copy.set(new Uint8Array(bytes.buffer, offset, length))
+  return new type(copy.buffer)
 }
 
 /** The argument of a head whose low five bits are `low` (at is past the initial byte), or -1. */

@@ -11,6 +11,7 @@
 import type { Payload } from './framing.js'
 import { littleEndian, MAX_DEPTH, TOO_MANY_ITEMS, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
 import { DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES } from './profile.js'
+import { isListed, pendingTransfers, transferableChunk } from './transfer.js'
 
 /** Size of a fresh encode buffer; messages are written back to back into it. */
 const BUFFER_SIZE = 8192
@@ -45,8 +46,9 @@ let encodeItemsLeft = 0
 
 /**
  * Encodes `value` as cbor-x would, or returns undefined when it holds something the fast path leaves
- * to cbor-x. With `largeBinary` > 0, byte strings of that many bytes or more are not copied: the result
- * is then a list of chunks, each large value one of them behind a header in the chunk before.
+ * to cbor-x. With `largeBinary` > 0, byte strings of that many bytes or more, and those whose buffer
+ * transfer() listed, are not copied: the result is then a list of chunks, each such value one of them
+ * behind a header in the chunk before.
  * Returns TOO_MANY_ITEMS, as soon as it is known, when the message would hold more than
  * `maxItems` data items. Exceptions of the value's own getters propagate.
  */
@@ -342,10 +344,14 @@ function writeBytes(bytes: Uint8Array, tag: number): boolean {
     target[position++] = tag
   }
   writeHead(0x40, length)
-  if (largeBinary > 0 && length >= largeBinary) {
-    ;(chunks ??= []).push(target.subarray(chunkStart, position), bytes)
-    chunkStart = position
-    return true
+  if (largeBinary > 0) {
+    // A value whose buffer transfer() listed is a chunk of its own whatever its size: a port hands it over.
+    const listed = pendingTransfers > 0 && isListed(bytes)
+    if (listed || length >= largeBinary) {
+      ;(chunks ??= []).push(target.subarray(chunkStart, position), listed ? transferableChunk(bytes) : bytes)
+      chunkStart = position
+      return true
+    }
   }
   reserve(length)
   target.set(bytes, position)

@@ -44,8 +44,9 @@ export type MessagePortLike = EmitterPort | EventTargetPort
 export interface MessagePortOptions extends LinkOptions {
   /**
    * Whether the port can transfer ArrayBuffers. When it can, the transport transfers the buffers it
-   * fills where that costs less than a clone; when it cannot, everything is cloned. Off for Electron's `MessagePortMain` (it transfers only ports), on for
-   * everything else.
+   * fills where that costs less than a clone, and the buffers listed with `transfer()`; when it
+   * cannot, everything is cloned and `transfer()` changes nothing. Off for Electron's
+   * `MessagePortMain` (it transfers only ports), on for everything else.
    * @default true, false for a port shaped like MessagePortMain
    */
   transfer?: boolean
@@ -77,9 +78,15 @@ export class MessagePortTransport implements Transport {
     const queue = this.#queue
     this.#queue = []
     if (this.#ended) return
-    // One call at a time, the usual case when waiting on each: a plain Uint8Array, without packing.
-    if (queue.length === 1 && queue[0] instanceof Uint8Array) this.#post(single(queue[0], this.#transfer))
-    else for (const post of pack(queue, this.#transfer)) this.#post(post)
+    try {
+      // One call at a time, the usual case when waiting on each: a plain Uint8Array, without packing.
+      if (queue.length === 1 && queue[0] instanceof Uint8Array) this.#post(single(queue[0], this.#transfer))
+      else for (const post of pack(queue, this.#transfer)) this.#post(post)
+    } catch (error) {
+      // A buffer detached since it was encoded (sent twice with transfer(), or transferred elsewhere)
+      // cannot be posted: what was queued is lost, so the connection cannot go on.
+      this.destroy(error instanceof Error ? error : new Error(String(error)))
+    }
   }
 
   constructor(port: MessagePortLike, options: { transfer?: boolean; maxFrameSize?: number } = {}) {
@@ -204,9 +211,10 @@ function isMessagePortMain(port: MessagePortLike): boolean {
  * the handshake completes are queued. A failed handshake (a wrong secret) is emitted as `error` and
  * rejects what was queued. `close()` says goodbye to the peer, then closes the port.
  *
- * With a peer that supports it (this version), the messages produced in one tick leave in one post.
- * Other traffic on the same port is left alone as long as it is neither a Uint8Array nor, with such
- * a peer, an Array.
+ * With a peer that supports it (this version), the messages produced in one tick leave in one post,
+ * and the buffers listed with `transfer()` are transferred rather than copied (detached on the
+ * sending side). Other traffic on the same port is left alone as long as it is neither a Uint8Array
+ * nor, with such a peer, an Array.
  */
 export function fromMessagePort(port: MessagePortLike, options: MessagePortOptions = {}): Channel {
   const { role = 'auto', transfer, ...channelOptions } = options

@@ -1,6 +1,7 @@
 /**
  * The port messages of the `batch` feature (PROTOCOL.md section 2.2): several payloads in one post, and
- * large binary values that travel beside the bytes instead of inside them, copied once at most.
+ * binary values that travel beside the bytes instead of inside them: large ones copied once at most,
+ * those transfer() marked transferred as they are.
  * Packing (what a post holds, what it transfers) and unpacking with every check a hostile peer calls
  * for. Part of the browser build: nothing here may import from `node:`.
  *
@@ -9,6 +10,7 @@
  * whose high bit says that the payload goes on with the next content cut out, then the next record.
  */
 import type { Payload } from '../protocol/framing.js'
+import { isTransferable } from '../protocol/transfer.js'
 
 /** The feature that announces batches, in the hello. */
 export const BATCH_FEATURE = 'batch'
@@ -46,7 +48,8 @@ export interface Post {
 }
 
 /**
- * The chunks of `payload` that travel apart: the large ones. None when a payload has more than a batch
+ * The chunks of `payload` that travel apart: the large ones, and those transfer() asked to hand over
+ * when the port can. None when a payload has more than a batch
  * may carry: it is copied whole.
  */
 function apartChunks(payload: Payload, canTransfer: boolean): number {
@@ -56,8 +59,8 @@ function apartChunks(payload: Payload, canTransfer: boolean): number {
   return count > MAX_BATCH_APART ? -1 : count
 }
 
-function travelsApart(chunk: Uint8Array, _canTransfer: boolean): boolean {
-  return chunk.byteLength >= APART_FROM
+function travelsApart(chunk: Uint8Array, canTransfer: boolean): boolean {
+  return chunk.byteLength >= APART_FROM || (canTransfer && isTransferable(chunk))
 }
 
 /** Whether `bytes` is a view of the whole of an ArrayBuffer (not a SharedArrayBuffer, which a clone does not copy). */
@@ -163,12 +166,19 @@ function batch(payloads: readonly Payload[], from: number, to: number, size: num
 }
 
 /**
- * A chunk that travels apart: copied into a buffer of its own, which is transferred (one copy), or
- * cloned when the port cannot transfer (then a chunk that is its whole buffer goes as it is: the clone
- * is the copy).
+ * A chunk that travels apart: one whose buffer transfer() listed as it is, its buffer transferred (no
+ * copy: a view arrives as a view of the whole buffer); any other copied into a buffer of its own,
+ * which is transferred (one copy), or cloned when the port cannot transfer (then a chunk that is its
+ * whole buffer goes as it is: the clone is the copy).
  */
 function apartValue(chunk: Uint8Array, canTransfer: boolean, transfer: ArrayBuffer[]): Uint8Array {
   if (!canTransfer) return spansBuffer(chunk) ? chunk : copy(chunk)
+  if (isTransferable(chunk)) {
+    // A buffer appears once in a transfer list, however many values of the batch it holds.
+    const buffer = chunk.buffer as ArrayBuffer
+    if (!transfer.includes(buffer)) transfer.push(buffer)
+    return chunk
+  }
   const owned = copy(chunk)
   transfer.push(owned.buffer)
   return owned

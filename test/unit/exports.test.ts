@@ -29,6 +29,7 @@ test('public exports of the package entry point', () => {
       "listen",
       "ref",
       "spawnChild",
+      "transfer",
     ]
   `)
 })
@@ -52,6 +53,7 @@ test('public exports of the browser entry point', () => {
       "expose",
       "fromMessagePort",
       "ref",
+      "transfer",
     ]
   `)
 })
