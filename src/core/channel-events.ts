@@ -20,9 +20,13 @@ export interface ChannelEvents {
 
 /** Frames and bytes that crossed a channel's connections, counted over its life (every connection). */
 export interface Traffic {
+  /** Frames this side sent, the handshake's included. */
   framesSent: number
+  /** Bytes of the frames this side sent. */
   bytesSent: number
+  /** Frames that arrived from the peer, the handshake's included. */
   framesReceived: number
+  /** Bytes of the frames that arrived. */
   bytesReceived: number
 }
 

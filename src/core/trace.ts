@@ -52,6 +52,7 @@ const TYPE_NAMES: readonly TraceMessageType[] = [
 export interface TraceEvent {
   /** `out`: this side sent it; `in`: it arrived from the peer. */
   readonly direction: 'in' | 'out'
+  /** The message type, named as PROTOCOL.md names it. */
   readonly type: TraceMessageType
   /** Numbers the connections of this process, from 1: tells a server's connections apart. */
   readonly connection: number

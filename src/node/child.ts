@@ -60,7 +60,9 @@ export interface ConnectParentOptions extends ChannelOptions {
 
 /** A child process and the connected channel to it. */
 export interface ChildLink {
+  /** The child process, as `child_process.spawn` returns it. */
   child: ChildProcess
+  /** The channel to the child, connected (the handshake has completed). */
   channel: Channel
 }
 

@@ -9,7 +9,9 @@ import { StreamTransport } from '../transports/stream.js'
 
 /** A readable and a writable that together make one connection: a child's stdout and stdin, say. */
 export interface StreamPair {
+  /** Where the peer's frames are read from. */
   readable: Readable
+  /** Where this side's frames are written. */
   writable: Writable
 }
 

@@ -34,6 +34,10 @@ export class IpcError extends Error {
     }
   }
 
+  /**
+   * `instanceof` also recognises an error made by another copy of this package (two versions in one
+   * application, or one bundled twice): the class names travel with the instance.
+   */
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (Function.prototype[Symbol.hasInstance].call(this, value)) return true
     // A class's prototype carries the brand but is no instance (it has its own `constructor`); an
@@ -126,6 +130,7 @@ export class RemoteError extends IpcError {
     markRemote(this)
   }
 
+  /** `instanceof RemoteError` holds for every error rebuilt from the peer's, whatever its own class. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return isObject(value) && (value as Branded)[kRemote] === true
   }

@@ -18,20 +18,31 @@ import { BATCH_FEATURE, pack, single, unpack, type Post } from './port-batch.js'
  * (the listener receives the value), Electron's `MessagePortMain` (the listener receives `{ data, ports }`).
  */
 export interface EmitterPort {
+  /** Sends a message (and, where the port supports it, transfers the listed objects). */
   postMessage(message: any, transfer?: any): void
+  /** Adds a `message`, `messageerror` or `close` listener. */
   on(event: string, listener: (...args: any[]) => void): unknown
+  /** Removes a listener (worker_threads, Electron). */
   off?(event: string, listener: (...args: any[]) => void): unknown
+  /** Removes a listener (older EventEmitters). */
   removeListener?(event: string, listener: (...args: any[]) => void): unknown
+  /** Starts delivery (Electron's MessagePortMain queues messages until then). */
   start?(): void
+  /** Closes the port; the channel calls it when it closes. */
   close?(): void
 }
 
 /** A port with the DOM's EventTarget interface: `MessagePort`, `Worker`, a worker's global scope. */
 export interface EventTargetPort {
+  /** Sends a message, transferring the listed objects. */
   postMessage(message: any, transfer?: any): void
+  /** Adds a `message` or `messageerror` listener. */
   addEventListener(type: string, listener: (event: any) => void): void
+  /** Removes a listener. */
   removeEventListener(type: string, listener: (event: any) => void): void
+  /** Starts delivery (a MessagePort listened to with addEventListener needs it). */
   start?(): void
+  /** Closes the port; the channel calls it when it closes. */
   close?(): void
 }
 
