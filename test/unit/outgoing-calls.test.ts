@@ -439,6 +439,7 @@ describe('arm', () => {
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1)
     calls.rejectAll(new ChannelClosedError())
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
+    expect(failed.call.error).toBeInstanceOf(ChannelClosedError)
   })
 
   test('a listener that fired is gone too', () => {
