@@ -8,6 +8,7 @@ import pDefer, { type DeferredPromise } from 'p-defer'
 import { Codec } from '../protocol/codec.js'
 import { MessageEncoder } from '../protocol/encoder.js'
 import type { Payload } from '../protocol/framing.js'
+import { announce } from './announce.js'
 import type { ChannelEvents, ChannelStats } from './channel-events.js'
 import { Connection, type ConnectionEnd, type ConnectionOwner } from './connection.js'
 import { ChannelClosedError } from './errors.js'
@@ -146,7 +147,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         connected,
         saturated: () => outbox.saturated,
         drained: () => outbox.drained(),
-        report: (error) => this.#announce('error', error),
+        report: (error) => announce(this, 'error', error),
       },
       resolved,
       DEFAULTS.streamWindow,
@@ -165,11 +166,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
         this.#state = 'open'
         outbox.open(this.#connection!)
         settle()
-        this.#announce('connect')
+        announce(this, 'connect')
       },
       received: (message, size) => routeMessage(message, size, routes),
       drained: () => outbox.flush(),
-      report: (error) => this.emit('error', error),
+      report: (error) => announce(this, 'error', error),
       sendFrame: (payload) => outbox.send(payload, CONNECTION),
       ended: (end) => this.#connectionEnded(end),
     }
@@ -382,26 +383,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (reconnecting) this.#state = 'idle'
     else this.#finish()
     if (wasOpen) {
-      if (report && reason) this.#announce('error', reason)
-      this.#announce('disconnect', reason)
+      if (report && reason) announce(this, 'error', reason)
+      announce(this, 'disconnect', reason)
     }
     // A listener may have closed the channel meanwhile.
     if (reconnecting && this.#state === 'idle') this.reconnect(reason)
-  }
-
-  /**
-   * Emits an event without letting a listener's throw reach the connection that caused it: the throw
-   * surfaces in a microtask, as an uncaught exception, as it would from any I/O callback.
-   */
-  #announce(event: 'connect' | 'disconnect' | 'error', reason?: Error): void {
-    try {
-      if (event === 'connect') this.emit(event)
-      else this.emit(event, reason as Error)
-    } catch (error) {
-      queueMicrotask(() => {
-        throw error
-      })
-    }
   }
 
   // Ending --------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import { ChannelClosedError } from './errors.js'
 import type { Role } from './handshake.js'
 import type { ChannelOptions } from './options.js'
 import type { Transport } from './transport.js'
+import { emitError } from './announce.js'
 
 /** Options of a link factory: the channel's, and which end of the handshake this is. */
 export interface LinkOptions extends ChannelOptions {
@@ -25,7 +26,7 @@ export interface LinkOptions extends ChannelOptions {
  */
 export function openLink(channel: Channel, transport: Transport, role: Role): Channel {
   attachTransport(channel, transport, role).catch((error: Error) => {
-    if (!(error instanceof ChannelClosedError)) channel.emit('error', error)
+    if (!(error instanceof ChannelClosedError)) emitError(channel, error)
   })
   return channel
 }

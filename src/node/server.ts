@@ -11,6 +11,7 @@ import { attachTransport, Channel, shareRegistry, type ChannelOptions } from '..
 import { DEFAULTS, frameSizeOf } from '../core/options.js'
 import { ChannelClosedError, TimeoutError } from '../core/errors.js'
 import { Registry, type ExposeOptions, type Handler } from '../core/registry.js'
+import { emitError } from '../core/announce.js'
 import { SocketTransport } from '../transports/socket.js'
 import { resolveAddress, socketPathLimit, type ResolvedAddress } from './ipc-path.js'
 import { addressInUse, bind, claimedPaths, pathKey, placeSocketFile, type SocketFile } from './socket-file.js'
@@ -137,7 +138,7 @@ export class Server extends EventEmitter<ServerEvents> {
   /** The server is listening: its errors from now on (a failed accept) are the server's 'error' events. */
   #bound(server: NetServer): void {
     // Not before: a bind failure is listen()'s to report.
-    server.on('error', (error) => this.emit('error', error))
+    server.on('error', (error) => emitError(this, error))
   }
 
   /**
@@ -201,8 +202,8 @@ export class Server extends EventEmitter<ServerEvents> {
     })
     server.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
       socket.destroy()
-      this.emit(
-        'error',
+      emitError(
+        this,
         error.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? new TimeoutError(`TLS handshake not completed within ${deadline} ms`, { cause: error }) : error,
       )
     })
@@ -303,7 +304,7 @@ export class Server extends EventEmitter<ServerEvents> {
     channel.once('disconnect', () => this.#channels.delete(channel))
     // A channel's failures that no call receives (a protocol violation, a notification handler that
     // threw) are the server's too: one 'error' listener sees every connection.
-    channel.on('error', (error) => this.emit('error', error))
+    channel.on('error', (error) => emitError(this, error))
     const transport = new SocketTransport(socket, { maxFrameSize: frameSizeOf(this.#options) })
     attachTransport(channel, transport, 'server').then(
       () => {
@@ -314,7 +315,7 @@ export class Server extends EventEmitter<ServerEvents> {
       },
       (error: Error) => {
         this.#handshaking.delete(channel)
-        if (!isHangUp(error)) this.emit('error', error)
+        if (!isHangUp(error)) emitError(this, error)
       },
     )
   }
