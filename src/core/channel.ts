@@ -15,7 +15,8 @@ import { ChannelClosedError } from './errors.js'
 import type { Role } from './handshake.js'
 import { IncomingCalls } from './incoming-calls.js'
 import type { InProgress } from './in-progress.js'
-import { DEFAULTS, resolveOptions, type CallOptions, type ChannelOptions, type ResolvedOptions } from './options.js'
+import { CHANNEL_OPTION_NAMES, checkOptionNames, DEFAULTS, resolveOptions } from './options.js'
+import type { CallOptions, ChannelOptions, ResolvedOptions } from './options.js'
 import { CONNECTION, NOTIFICATION, Outbox } from './outbox.js'
 import { OutgoingCalls } from './outgoing-calls.js'
 import { Registry, type ExposeOptions, type Handler } from './registry.js'
@@ -108,8 +109,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** The reference tables of the open connection, when both ends announced the feature. */
   #references: References | undefined
 
+  /** @throws TypeError (an unknown option name, a value of the wrong type) or RangeError, naming the option. */
   constructor(options: ChannelOptions = {}) {
     super()
+    // Subclasses (Client) take more options, and check the names themselves.
+    if (new.target === Channel) checkOptionNames(options, CHANNEL_OPTION_NAMES, 'Channel')
     this.#options = options
     const resolved = (this.#resolved = resolveOptions(options))
     const encoder = (this.#encoder = new MessageEncoder(new Codec(), DEFAULTS.maxFrameSize, resolved.sendStacks))

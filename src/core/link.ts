@@ -5,9 +5,12 @@
 import { attachTransport, type Channel } from './channel.js'
 import { ChannelClosedError } from './errors.js'
 import type { Role } from './handshake.js'
-import type { ChannelOptions } from './options.js'
+import { CHANNEL_OPTION_NAMES, describe, type ChannelOptions } from './options.js'
 import type { Transport } from './transport.js'
 import { emitError } from './announce.js'
+
+/** The option names every link factory takes: the channel's and `role`. */
+export const LINK_OPTION_NAMES: readonly string[] = [...CHANNEL_OPTION_NAMES, 'role']
 
 /** Options of a link factory: the channel's, and which end of the handshake this is. */
 export interface LinkOptions extends ChannelOptions {
@@ -25,6 +28,9 @@ export interface LinkOptions extends ChannelOptions {
  * is only a disconnect.
  */
 export function openLink(channel: Channel, transport: Transport, role: Role): Channel {
+  if (role !== 'auto' && role !== 'client' && role !== 'server') {
+    throw new TypeError(`role must be 'auto', 'client' or 'server', not ${describe(role)}`)
+  }
   attachTransport(channel, transport, role).catch((error: Error) => {
     if (!(error instanceof ChannelClosedError)) emitError(channel, error)
   })

@@ -1,9 +1,14 @@
+/**
+ * Child processes with a channel to their parent: spawnChild (the parent's end, over a pipe of its own
+ * at descriptor 3, reporting the child's exit as why the channel ended) and connectParent (the
+ * child's end).
+ */
 import { spawn, type ChildProcess, type IOType } from 'node:child_process'
 import { Socket } from 'node:net'
 import type { Stream } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { attachTransport, Channel, type ChannelOptions } from '../core/channel.js'
-import { frameSizeOf } from '../core/options.js'
+import { CHANNEL_OPTION_NAMES, checkOptionNames, frameSizeOf } from '../core/options.js'
 import { ChannelClosedError } from '../core/errors.js'
 import type { Transport, TransportSink } from '../core/transport.js'
 import type { Payload } from '../protocol/framing.js'
@@ -64,6 +69,9 @@ export interface ChildLink {
   channel: Channel
 }
 
+const PARENT_OPTION_NAMES: readonly string[] = [...CHANNEL_OPTION_NAMES, 'expose', 'setup']
+const SPAWN_OPTION_NAMES: readonly string[] = [...PARENT_OPTION_NAMES, 'stdio', 'cwd', 'env', 'execPath', 'execArgv']
+
 /** Why the channel to a child ended: the child exited. Pending calls reject with a ChannelClosedError caused by it. */
 export interface ChildExitInfo {
   /** The exit code, or null when a signal ended the child. */
@@ -83,6 +91,7 @@ export interface ChildExitInfo {
  *   killed when it is still running.
  */
 export async function spawnChild(modulePath: string | URL, args: readonly string[] = [], options: SpawnChildOptions = {}): Promise<ChildLink> {
+  checkOptionNames(options, SPAWN_OPTION_NAMES, 'spawnChild')
   const {
     expose,
     setup,
@@ -127,6 +136,11 @@ let parent: Promise<Channel> | undefined
  * @throws (rejects) TypeError when this process was not started by spawnChild.
  */
 export function connectParent(options: ConnectParentOptions = {}): Promise<Channel> {
+  try {
+    checkOptionNames(options, PARENT_OPTION_NAMES, 'connectParent')
+  } catch (error) {
+    return Promise.reject(error as Error)
+  }
   return (parent ??= openParent(options))
 }
 

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks'
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls'
 import { EventEmitter } from 'eventemitter3'
 import { attachTransport, Channel, shareRegistry, type ChannelOptions } from '../core/channel.js'
-import { DEFAULTS, frameSizeOf } from '../core/options.js'
+import { CHANNEL_OPTION_NAMES, checkOptionNames, describe, frameSizeOf, resolveOptions } from '../core/options.js'
 import { ChannelClosedError, TimeoutError } from '../core/errors.js'
 import { Registry, type ExposeOptions, type Handler } from '../core/registry.js'
 import { emitError } from '../core/announce.js'
@@ -26,6 +26,9 @@ export interface ServerOptions extends ChannelOptions {
    */
   tls?: TlsOptions
 }
+
+/** The names of {@link ServerOptions}. */
+const SERVER_OPTION_NAMES: readonly string[] = [...CHANNEL_OPTION_NAMES, 'tls']
 
 /** Events of a {@link Server}. */
 export interface ServerEvents {
@@ -50,6 +53,8 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #requested: string
   readonly #resolved: ResolvedAddress
   readonly #options: ServerOptions
+  /** The options of every channel: the server's, but `tls`. */
+  readonly #channelOptions: ChannelOptions
   /** Milliseconds a connection has, from the moment it is accepted, to finish its handshakes. */
   readonly #handshakeTimeout: number
   readonly #registry = new Registry()
@@ -67,19 +72,22 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /**
    * @param address a socket path, a `\\.\pipe\name`, or `tcp://host:port`; see `ipcPath()`.
-   * @throws TypeError for an address that cannot be parsed; RangeError for a `handshakeTimeout` that is
-   *   not a positive number of milliseconds.
+   * @throws TypeError for an address that cannot be parsed, an unknown option name or an option of the
+   *   wrong type; RangeError for a number out of its range (a `handshakeTimeout` that is not a positive
+   *   number of milliseconds), as `new Channel(options)` does.
    */
   constructor(address: string, options: ServerOptions = {}) {
     super()
+    checkOptionNames(options, SERVER_OPTION_NAMES, 'Server')
+    const { tls, ...channelOptions } = options
+    if (tls !== undefined && (typeof tls !== 'object' || tls === null))
+      throw new TypeError(`tls must be an object of TLS options, not ${describe(tls)}`)
+    // Checked now, not when the first connection comes.
+    this.#handshakeTimeout = resolveOptions(channelOptions).handshakeTimeout
     this.#requested = address
     this.#resolved = resolveAddress(address)
     this.#options = options
-    const handshakeTimeout = options.handshakeTimeout ?? DEFAULTS.handshakeTimeout
-    if (!(typeof handshakeTimeout === 'number' && handshakeTimeout > 0 && Number.isFinite(handshakeTimeout))) {
-      throw new RangeError(`handshakeTimeout must be a positive number of milliseconds, not ${String(handshakeTimeout)}`)
-    }
-    this.#handshakeTimeout = handshakeTimeout
+    this.#channelOptions = channelOptions
   }
 
   /** The address actually bound (for `tcp://host:0`, the port picked), or the requested one before listen. */
@@ -296,9 +304,8 @@ export class Server extends EventEmitter<ServerEvents> {
       socket.destroy()
       return
     }
-    const channel = new Channel(
-      handshakeTimeout === undefined ? this.#options : { ...this.#options, handshakeTimeout: Math.max(1, handshakeTimeout) },
-    )
+    const options = this.#channelOptions
+    const channel = new Channel(handshakeTimeout === undefined ? options : { ...options, handshakeTimeout: Math.max(1, handshakeTimeout) })
     shareRegistry(channel, this.#registry)
     this.#handshaking.add(channel)
     channel.once('disconnect', () => this.#channels.delete(channel))
