@@ -25,6 +25,7 @@ import { unreachable, type References } from './references.js'
 import { remoteProxy } from './remote.js'
 import { routeMessage, type Routes } from './router.js'
 import type { Local, StubReturn } from './stubs.js'
+import { notFoundHint } from './suggest.js'
 import type { Transport } from './transport.js'
 
 export type { CallOptions, ChannelOptions } from './options.js'
@@ -147,6 +148,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         lookup: (name) => this.#registry.get(name) ?? this.#shared?.get(name),
         lookupReference: ({ ref, member }) => (this.#references ?? unreachable).registration(ref, member),
         undoOf: (payload) => this.#references?.take(payload),
+        hint: (name) => notFoundHint(name, [this.#registry, this.#shared]),
         send: (payload) => outbox.send(payload, CONNECTION),
         connected,
         saturated: () => outbox.saturated,

@@ -24,6 +24,8 @@ export interface IncomingPorts<C> {
    * sent (a progress report held, then replaced or dropped). Taken at once, or never.
    */
   undoOf(payload: Payload): (() => void) | undefined
+  /** What to add to "method not found" for `name`: the closest exposed name, when one is close. */
+  hint(name: string): string
   /** Queues an answer, a stream frame or progress for the peer, in order. */
   send(payload: Payload): void
   /** The channel is connected: answers can still reach the caller. */
@@ -203,7 +205,8 @@ export class IncomingCalls<C> {
   #runNotification(name: string, args: unknown[]): void {
     const registration = this.#ports.lookup(name)
     if (!registration) {
-      this.#ports.report(new MethodNotFoundError(name, { message: `notification for an unknown method: ${JSON.stringify(name)}` }))
+      const message = `notification for an unknown method: ${JSON.stringify(name)}${this.#ports.hint(name)}`
+      this.#ports.report(new MethodNotFoundError(name, { message }))
       return
     }
     const report = (error: unknown): void => {
@@ -235,7 +238,9 @@ export class IncomingCalls<C> {
   #start(id: number, name: string | ReferenceTarget, args: unknown[]): void {
     const registration = typeof name === 'string' ? this.#ports.lookup(name) : this.#ports.lookupReference(name)
     if (!registration) {
-      this.#sendError(id, new MethodNotFoundError(name as string))
+      // Only a name can miss: lookupReference throws for a reference that reaches nothing.
+      const method = name as string
+      this.#sendError(id, new MethodNotFoundError(method, { message: `method not found: ${JSON.stringify(method)}${this.#ports.hint(method)}` }))
       return
     }
     let running: RunningCall | undefined

@@ -43,6 +43,16 @@ export class Registry {
     return this.#entries.get(name)
   }
 
+  /** How many names are exposed. */
+  get size(): number {
+    return this.#entries.size
+  }
+
+  /** The exposed names. */
+  names(): IterableIterator<string> {
+    return this.#entries.keys()
+  }
+
   delete(name: string): boolean {
     return this.#entries.delete(name)
   }

@@ -68,3 +68,25 @@ function editDistance(a: string, b: string, limit: number): number {
   }
   return previous[b.length]
 }
+
+/** Where exposed names can be looked through: a registry. */
+export interface NameSource {
+  readonly size: number
+  names(): Iterable<string>
+}
+
+/**
+ * What "method not found" adds for `name`: the closest exposed name, and how many names are exposed,
+ * when one is close; else nothing.
+ */
+export function notFoundHint(name: string, sources: readonly (NameSource | undefined)[]): string {
+  const present = sources.filter((source): source is NameSource => source !== undefined && source.size > 0)
+  const close = closestName(name, allNames(present))
+  if (close === undefined) return ''
+  const count = present.reduce((sum, source) => sum + source.size, 0)
+  return ` (did you mean ${JSON.stringify(close)}? ${count} ${count === 1 ? 'name is' : 'names are'} exposed)`
+}
+
+function* allNames(sources: readonly NameSource[]): Generator<string> {
+  for (const source of sources) yield* source.names()
+}

@@ -47,6 +47,7 @@ function setup(limits: Partial<IncomingLimits> = {}, peerWindow = 64) {
       lookup: (name) => handlers.get(name),
       lookupReference: ({ ref, member }) => handlers.get(`${ref}.${member}`)!,
       undoOf: () => undefined,
+      hint: () => '',
       send: (payload) => {
         const frame = codec.decode(joinPayload(payload)) as unknown[]
         frames.push(frame)
