@@ -10,7 +10,7 @@ import { MessageEncoder } from '../protocol/encoder.js'
 import type { Payload } from '../protocol/framing.js'
 import { announce } from './announce.js'
 import type { ChannelEvents, ChannelStats } from './channel-events.js'
-import { Connection, type ConnectionEnd, type ConnectionOwner } from './connection.js'
+import { Connection, CONNECTION_LOST, type ConnectionEnd, type ConnectionOwner } from './connection.js'
 import { ChannelClosedError } from './errors.js'
 import type { Role } from './handshake.js'
 import { IncomingCalls } from './incoming-calls.js'
@@ -379,7 +379,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   #connectionEnded({ reason, report, wasOpen }: ConnectionEnd): void {
     this.#connection = undefined
-    const lost = reason ? `the connection was lost: ${reason.message}` : 'channel closed'
+    // A reason that already says the connection was lost is not said twice.
+    const lost = !reason ? 'channel closed' : reason.message.startsWith(CONNECTION_LOST) ? reason.message : `${CONNECTION_LOST}: ${reason.message}`
     const rejection = new ChannelClosedError(lost, reason ? { cause: reason } : undefined)
     this.#references = endReferences(this.#references, this.#encoder, rejection)
     // Calls already sent may or may not have run: they reject (at most once). Unsent ones may wait.

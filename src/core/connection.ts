@@ -48,6 +48,9 @@ export interface ConnectionOwner {
   ended(end: ConnectionEnd): void
 }
 
+/** What a connection that ended without this side deciding it, and without a transport error, reports. */
+export const CONNECTION_LOST = 'the connection was lost'
+
 type Phase = 'handshaking' | 'open' | 'closing' | 'ended'
 
 const noop = (): void => {}
@@ -342,7 +345,7 @@ export class Connection implements TransportSink, OutboxSink {
     this.#timer = undefined
     this.#handshake = undefined
     const decided = this.#closeReason
-    const reason = decided !== undefined ? decided.error : (error ?? new ChannelClosedError('the connection was lost'))
+    const reason = decided !== undefined ? decided.error : (error ?? new ChannelClosedError(CONNECTION_LOST))
     const settle = this.#settleReady
     this.#settleReady = undefined
     settle?.reject(reason ?? new ChannelClosedError('the channel was closed during the handshake'))

@@ -586,6 +586,17 @@ describe('closing', () => {
     expect(() => server.notify('anything')).toThrow(ChannelClosedError)
   })
 
+  test('a transport that ends without an error: pending calls say the connection was lost, once', async () => {
+    const { server, client, serverTransport } = await connectedPair()
+    server.expose('never', () => new Promise(() => {}))
+    const pending = rejection<ChannelClosedError>(client.rpc('never'))
+    await client.rpc('__missing').then(undefined, () => {})
+    serverTransport.destroy()
+    const error = await pending
+    expect(error).toBeInstanceOf(ChannelClosedError)
+    expect(error.message).toBe('the connection was lost')
+  })
+
   test('close() is idempotent and destroy() after close() is harmless', async () => {
     const { client } = await connectedPair()
     await Promise.all([client.close(), client.close()])
