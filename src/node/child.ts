@@ -67,10 +67,18 @@ export interface ConnectParentOptions extends ChannelOptions {
 export interface ChildLink {
   child: ChildProcess
   channel: Channel
+  /**
+   * For `await using link = await spawnChild(...)`: closes the channel, then waits for the child to
+   * exit; a child still running 2 seconds later is sent SIGTERM, and SIGKILL 2 seconds after that.
+   */
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 const PARENT_OPTION_NAMES: readonly string[] = [...CHANNEL_OPTION_NAMES, 'expose', 'setup']
 const SPAWN_OPTION_NAMES: readonly string[] = [...PARENT_OPTION_NAMES, 'stdio', 'cwd', 'env', 'execPath', 'execArgv']
+
+/** Milliseconds a disposed child has to exit by itself once its channel closed, then after SIGTERM. */
+const DISPOSE_GRACE_MS = 2000
 
 /** Why the channel to a child ended: the child exited. Pending calls reject with a ChannelClosedError caused by it. */
 export interface ChildExitInfo {
@@ -123,7 +131,23 @@ export async function spawnChild(modulePath: string | URL, args: readonly string
     if (child.exitCode === null && child.signalCode === null) child.kill()
     throw error
   }
-  return { child, channel }
+  return { child, channel, [Symbol.asyncDispose]: () => endChild(child, channel) }
+}
+
+/** Closes the channel to `child`, then waits for it to exit, and ends it after a grace period. */
+async function endChild(child: ChildProcess, channel: Channel): Promise<void> {
+  const running = (): boolean => child.exitCode === null && child.signalCode === null && child.pid !== undefined
+  const exited = running() ? new Promise<void>((resolve) => child.once('exit', () => resolve())) : Promise.resolve()
+  await channel.close()
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), DISPOSE_GRACE_MS)))
+    const tooLate = await Promise.race([exited.then(() => false), late])
+    clearTimeout(timer)
+    if (!tooLate) return
+    child.kill(signal)
+  }
+  await exited
 }
 
 let parent: Promise<Channel> | undefined

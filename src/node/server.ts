@@ -287,6 +287,11 @@ export class Server extends EventEmitter<ServerEvents> {
     return (this.#closing ??= this.#shutdown((channel) => channel.destroy(error)))
   }
 
+  /** Same as {@link close}, for `await using server = await listen(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+
   async #shutdown(end: (channel: Channel) => Promise<void>): Promise<void> {
     const server = this.#server
     this.#removeSocketFile()
