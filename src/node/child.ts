@@ -9,7 +9,7 @@ import type { Stream } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { attachTransport, Channel, type ChannelOptions } from '../core/channel.js'
 import { CHANNEL_OPTION_NAMES, checkOptionNames, frameSizeOf } from '../core/options.js'
-import { ChannelClosedError } from '../core/errors.js'
+import { ChannelClosedError, TimeoutError } from '../core/errors.js'
 import type { Transport, TransportSink } from '../core/transport.js'
 import type { Payload } from '../protocol/framing.js'
 import { StreamTransport } from '../transports/stream.js'
@@ -128,7 +128,16 @@ export async function spawnChild(modulePath: string | URL, args: readonly string
   try {
     await attachTransport(channel, transport, 'server')
   } catch (error) {
-    if (child.exitCode === null && child.signalCode === null) child.kill()
+    const running = child.exitCode === null && child.signalCode === null
+    if (running) child.kill()
+    if (running && error instanceof TimeoutError) {
+      // The child runs but never answered the hello: the usual reason is a module that never connects.
+      throw new TimeoutError(
+        `${error.message}: the child process ${String(child.pid)} (${path}) is running but did not connect; ` +
+          'it most likely never called connectParent()',
+        { cause: error },
+      )
+    }
     throw error
   }
   return { child, channel, [Symbol.asyncDispose]: () => endChild(child, channel) }

@@ -1,11 +1,13 @@
 /**
- * `await using` for Server and the link spawnChild returns.
+ * `await using` for Server and the link spawnChild returns, and the handshake timeout of a child that
+ * never connects.
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, onTestFinished, test } from 'vitest'
-import { listen, spawnChild, type ChildLink } from '../../../dist/index.js'
+import { TimeoutError, listen, spawnChild, type ChildLink } from '../../../dist/index.js'
 import { fixturesDir, tempSocket, within } from '../../helpers/processes.js'
+import { rejection } from '../../helpers/outcome.js'
 import { named, onWindows } from '../../helpers/platform.js'
 
 /** Kills the child after the test if the test left it running. */
@@ -43,4 +45,13 @@ test.skipIf(onWindows)(named('a child that stays up after its channel closed is 
   const link = killLater(await spawnChild(join(fixturesDir, 'child-stubborn.mjs'), [], { stdio: 'ignore' }))
   await within(10_000, link[Symbol.asyncDispose](), 'disposing of the link')
   expect(link.child.signalCode).toBe('SIGTERM')
+})
+
+test('a child that never calls connectParent(): the handshake timeout says that is the likely cause', async () => {
+  const error = await rejection<TimeoutError>(spawnChild(join(fixturesDir, 'child-silent.mjs'), [], { stdio: 'ignore', handshakeTimeout: 300 }))
+  expect(error).toBeInstanceOf(TimeoutError)
+  expect(error.message).toMatch(
+    /^handshake not completed within 300 ms: the child process \d+ \(.*child-silent\.mjs\) is running but did not connect; it most likely never called connectParent\(\)$/,
+  )
+  expect(error.cause).toBeInstanceOf(TimeoutError)
 })
