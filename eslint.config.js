@@ -93,7 +93,7 @@ export default tseslint.config(
     // time). test/consumer*/ are left out: each compiles against the built dist/ as a user's project,
     // and has its own tsconfig.json.
     files: ['src/**/*.ts', 'test/**/*.ts'],
-    ignores: ['test/consumer/**', 'test/consumer-browser/**'],
+    ignores: ['test/consumer/**', 'test/consumer-browser/**', 'test/consumer-decorators/**'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       // checkThenables: an InProgress is a thenable, not a Promise, and a call left unawaited is

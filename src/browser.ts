@@ -10,12 +10,15 @@ export {
   type ChannelOptions,
   type ChannelEvents,
   type ChannelStats,
+  type Implementation,
   type Remote,
   type RemoteReturn,
 } from './core/channel.js'
-export { ref, type Ref, type Stub, type Remoted, type Local, type StubReturn } from './core/stubs.js'
+export { ref } from './core/stubs.js'
+export type { Ref, Stub, Remoted, Local, StubReturn } from './core/api-types.js'
 export { InProgress } from './core/in-progress.js'
-export { expose, type ExposeOptions, type Handler } from './core/registry.js'
+export type { ExposeOptions, Handler } from './core/registry.js'
+export { expose, type ExposeDecorator } from './core/decorator.js'
 export type { Transport, TransportSink } from './core/transport.js'
 export type { ErrorClass } from './protocol/fault.js'
 export * from './core/errors.js'

@@ -9,6 +9,7 @@ import { Codec } from '../protocol/codec.js'
 import { MessageEncoder } from '../protocol/encoder.js'
 import type { Payload } from '../protocol/framing.js'
 import { announce } from './announce.js'
+import type { Implementation, NotAFunction, PlainHandler, Remote } from './api-types.js'
 import type { ChannelEvents, ChannelStats } from './channel-events.js'
 import { Connection, CONNECTION_LOST, type ConnectionEnd, type ConnectionOwner } from './connection.js'
 import { ChannelClosedError } from './errors.js'
@@ -24,43 +25,30 @@ import { endReferences, NOT_OPEN, openReferences } from './reference-state.js'
 import { unreachable, type References } from './references.js'
 import { remoteProxy } from './remote.js'
 import { routeMessage, type Routes } from './router.js'
-import type { Local, StubReturn } from './stubs.js'
 import { notFoundHint } from './suggest.js'
 import type { Transport } from './transport.js'
 
 export type { CallOptions, ChannelOptions } from './options.js'
+export type { Implementation, NotAFunction, Remote, RemoteReturn } from './api-types.js'
 export type { ChannelEvents, ChannelStats } from './channel-events.js'
 
-/** Passed as the first argument to handlers exposed with `{ context: true }`. */
-export interface CallContext {
+/**
+ * Passed as the first argument to handlers exposed with `{ context: true }`.
+ * @typeParam P the type of the progress values the handler reports (typed on the caller's side by
+ *   `remote<Api>()` when Api's method takes a `CallContext<P>`).
+ */
+export interface CallContext<P = unknown> {
   /** The channel the call came in on: call the caller back through it. */
   readonly channel: Channel
   /** Aborted when the caller aborts or times out the call, or when the channel closes. */
   readonly signal: AbortSignal
   /** Sends a progress value to the caller's `onProgress` listeners, ahead of the result. */
-  progress(value: unknown): void
+  progress(value: P): void
 }
 
-/**
- * Maps an interface of remote functions to what calling them returns: each method returns an
- * InProgress of its awaited result; async generators become streams that can be iterated or awaited
- * as an array. A leading CallContext parameter (handlers exposed with `{ context: true }`) is dropped.
- */
-export type Remote<T> = {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  [K in keyof T as NonNullable<T[K]> extends (...args: any[]) => unknown ? K : never]-?: NonNullable<T[K]> extends (...args: infer A) => infer R
-    ? (...args: LocalArgs<A extends [CallContext, ...infer Rest] ? Rest : A>) => RemoteReturn<R>
-    : never
-}
-
-/** The arguments a caller passes: functions (which travel by reference) may return promises, and be stubs. */
-type LocalArgs<A extends unknown[]> = { [K in keyof A]: Local<A[K]> }
-
-/**
- * What a call to a function returning `R` gives the caller: functions and `Ref`s in the result (or in
- * the items of a stream) arrive as stubs.
- */
-export type RemoteReturn<R> = StubReturn<R>
+/** A handler exposed with `{ context: true }`: it receives a CallContext before the caller's arguments. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ContextHandler = (context: CallContext<any>, ...args: any[]) => unknown
 
 type ChannelState = 'idle' | 'handshaking' | 'open' | 'closing' | 'closed'
 
@@ -233,8 +221,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * @returns an InProgress that resolves with the result or rejects with the remote exception,
    *   a SerializationError when an argument cannot be encoded, or a ChannelClosedError.
    */
-  rpc<T = unknown, Item = unknown>(name: string, ...args: unknown[]): InProgress<T, Item> {
-    return this.call<T, Item>(name, args)
+  rpc<T = unknown, Item = unknown, Progress = unknown>(name: string, ...args: unknown[]): InProgress<T, Item, Progress> {
+    return this.call<T, Item, Progress>(name, args)
   }
 
   /**
@@ -242,8 +230,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * it and a deadline. `call('add', [1, 2], { signal, timeout: 1000 })` is `rpc('add', 1, 2)` with both.
    * A signal that is already aborted rejects the call at once without sending it.
    */
-  call<T = unknown, Item = unknown>(name: string, args: readonly unknown[], options?: CallOptions): InProgress<T, Item> {
-    return this.#calls.start<T, Item>(name, name, args, options)
+  call<T = unknown, Item = unknown, Progress = unknown>(
+    name: string,
+    args: readonly unknown[],
+    options?: CallOptions,
+  ): InProgress<T, Item, Progress> {
+    return this.#calls.start<T, Item, Progress>(name, name, args, options)
   }
 
   /**
@@ -272,12 +264,19 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * - `expose(name, fn, options?)`;
    * - `expose(plainObject, options?)`: its own function properties, called with the object as `this`;
    * - `expose(classInstance, options?)`: the methods its class marked with `@expose()`.
-   * Exposing a name again replaces it.
+   * Exposing a name again replaces it. `expose<Api>(object)` checks the object against the interface
+   * the caller's `remote<Api>()` uses. A handler typed to take a CallContext first is a type error
+   * unless exposed with `{ context: true }`.
    * @throws TypeError for an anonymous function, or a class instance with no `@expose()` methods.
    */
-  expose(fn: Handler, options?: ExposeOptions): this
-  expose(name: string, fn: Handler, options?: ExposeOptions): this
-  expose(object: object, options?: ExposeOptions): this
+  // Ordered so that the handler forms come last: when every form fails, TypeScript shows the last
+  // one's error, which then names the missing `{ context: true }`.
+  expose<T extends object>(object: T & NotAFunction, options?: ExposeOptions): this
+  expose<T extends object>(object: Implementation<T> & NotAFunction, options?: ExposeOptions): this
+  expose(fn: ContextHandler, options: ExposeOptions & { context: true }): this
+  expose<F extends Handler>(fn: PlainHandler<F>, options?: ExposeOptions & { context?: false }): this
+  expose(name: string, fn: ContextHandler, options: ExposeOptions & { context: true }): this
+  expose<F extends Handler>(name: string, fn: PlainHandler<F>, options?: ExposeOptions & { context?: false }): this
   expose(target: unknown, second?: unknown, third?: unknown): this {
     this.#registry.add(target, second, third)
     return this
@@ -291,8 +290,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /**
    * A typed proxy of the peer's functions: `remote<Api>().add(1, 2)` is `rpc('add', 1, 2)`. Its `then`
    * is undefined, so it can be returned from an async function without being awaited as a thenable.
+   * @param options a signal and a deadline for every call made through this proxy, as `call()` takes
+   *   them: `remote<Api>({ signal, timeout: 5000 })`. Without them the proxy is made once and shared.
    */
-  remote<T extends object>(): Remote<T> {
+  remote<T extends object>(options?: CallOptions): Remote<T> {
+    if (options) return remoteProxy((name, args) => this.call(name, args, options)) as Remote<T>
     this.#remote ??= remoteProxy((name, args) => this.call(name, args))
     return this.#remote as Remote<T>
   }

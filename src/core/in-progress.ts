@@ -49,8 +49,9 @@ interface StreamState {
  *
  * @typeParam T the result: for a streaming call, the array of its items.
  * @typeParam Item the type of the items yielded when iterating.
+ * @typeParam Progress the type of the progress values the handler reports.
  */
-export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, AsyncIterable<Item> {
+export class InProgress<T = unknown, Item = unknown, Progress = unknown> implements PromiseLike<T>, AsyncIterable<Item> {
   #state: typeof PENDING | typeof FULFILLED | typeof REJECTED = PENDING
   #value: unknown = undefined
   #deferred: DeferredPromise<T> | undefined
@@ -149,8 +150,8 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
    * Calls `listener` with every progress value the remote handler reports, in order, before the result.
    * @returns this, for chaining.
    */
-  onProgress(listener: (value: unknown) => void): this {
-    ;(this.#progressListeners ??= []).push(listener)
+  onProgress(listener: (value: Progress) => void): this {
+    ;(this.#progressListeners ??= []).push(listener as (value: unknown) => void)
     return this
   }
 

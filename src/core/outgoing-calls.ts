@@ -65,15 +65,20 @@ export class OutgoingCalls implements CallOwner {
    * errors: a signal that already aborted rejects it at once and nothing is sent; otherwise it is
    * encoded and sent (or queued), pending from then on, and armed with its deadline and signal.
    */
-  start<T, Item>(target: string | ReferenceTarget, label: string, args: readonly unknown[], options: CallOptions | undefined): InProgress<T, Item> {
+  start<T, Item, Progress = unknown>(
+    target: string | ReferenceTarget,
+    label: string,
+    args: readonly unknown[],
+    options: CallOptions | undefined,
+  ): InProgress<T, Item, Progress> {
     const signal = options?.signal
     if (signal?.aborted) {
-      const call = new InProgress<T, Item>(undefined, 0, label)
+      const call = new InProgress<T, Item, Progress>(undefined, 0, label)
       call.abort(signal.reason)
       return call
     }
     const id = this.nextId()
-    const call = new InProgress<T, Item>(this, id, label)
+    const call = new InProgress<T, Item, Progress>(this, id, label)
     if (this.#ports.ending()) {
       call.reject(new ChannelClosedError(`cannot call ${JSON.stringify(label)}: the channel is closed`))
       return call
@@ -109,7 +114,7 @@ export class OutgoingCalls implements CallOwner {
   }
 
   /** Arms a call's deadline and abort signal, once it was sent. */
-  arm<T, Item>(call: InProgress<T, Item>, timeout: number | undefined, signal: AbortSignal | undefined): void {
+  arm<T, Item, Progress>(call: InProgress<T, Item, Progress>, timeout: number | undefined, signal: AbortSignal | undefined): void {
     if (timeout !== undefined) void call.timeout(timeout)
     if (signal) {
       const onAbort = (): void => call.abort(signal.reason)

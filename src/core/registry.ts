@@ -1,6 +1,6 @@
 /**
- * Exposed names and how they were exposed: every form of `expose`, the `@expose()` decorator, and the
- * lookup that finds only names that were exposed.
+ * Exposed names and how they were exposed: every form of `expose`, what the `@expose()` decorator
+ * (decorator.ts) recorded, and the lookup that finds only names that were exposed.
  */
 
 /** Options for `expose`. */
@@ -23,10 +23,15 @@ export interface Registration {
   readonly context: boolean
 }
 
-/** Property under which `@expose()` records its methods on an instance; shared by every copy of the package. */
-const kExposed = Symbol.for('ipc-channel.exposed-methods')
+/**
+ * Property under which `@expose()` records its methods: on an instance (standard decorators) or on
+ * its class's prototype (`experimentalDecorators`); shared by every copy of the package.
+ * @internal
+ */
+export const kExposed = Symbol.for('ipc-channel.exposed-methods')
 
-interface DecoratedMethod {
+/** @internal One method marked with `@expose()`: its property key and options. */
+export interface DecoratedMethod {
   readonly method: PropertyKey
   readonly options: ExposeOptions
 }
@@ -96,28 +101,5 @@ export class Registry {
   #set(name: string, fn: Handler, thisArg: unknown, options: ExposeOptions | undefined): void {
     if (name.length === 0) throw new TypeError('expose: the name must not be empty')
     this.#entries.set(name, { fn, thisArg, context: options?.context === true })
-  }
-}
-
-/**
- * Marks a class method as exposed when an instance is passed to `expose(instance)`. Standard
- * (TC39) decorator: `@expose()` uses the method's name, `@expose('publicName')` another name, and
- * `@expose({ context: true })` or `@expose('name', { context: true })` passes a CallContext.
- */
-export function expose(name?: string | ExposeOptions, options?: ExposeOptions) {
-  return function <This, Fn extends Handler>(method: Fn, context: ClassMethodDecoratorContext<This, Fn>): void {
-    if (context.kind !== 'method') throw new TypeError('@expose() applies to methods only')
-    if (context.static) throw new TypeError('@expose() applies to instance methods only')
-    const publicName = typeof name === 'string' ? name : typeof context.name === 'string' ? context.name : undefined
-    if (!publicName) throw new TypeError('@expose() on a symbol-named method needs a name: @expose("name")')
-    const ownOptions = (typeof name === 'object' ? name : options) ?? {}
-    context.addInitializer(function (this: This) {
-      const instance = this as { [kExposed]?: Map<string, DecoratedMethod> }
-      if (!Object.hasOwn(instance, kExposed)) {
-        Object.defineProperty(instance, kExposed, { value: new Map(), enumerable: false })
-      }
-      instance[kExposed]!.set(publicName, { method: context.name, options: ownOptions })
-    })
-    void method
   }
 }

@@ -7,7 +7,16 @@ import { createServer, type AddressInfo, type Server as NetServer, type Socket }
 import { performance } from 'node:perf_hooks'
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls'
 import { EventEmitter } from 'eventemitter3'
-import { attachTransport, Channel, shareRegistry, type ChannelOptions } from '../core/channel.js'
+import type { PlainHandler } from '../core/api-types.js'
+import {
+  attachTransport,
+  Channel,
+  shareRegistry,
+  type ChannelOptions,
+  type ContextHandler,
+  type Implementation,
+  type NotAFunction,
+} from '../core/channel.js'
 import { CHANNEL_OPTION_NAMES, checkOptionNames, describe, frameSizeOf, resolveOptions } from '../core/options.js'
 import { ChannelClosedError, TimeoutError } from '../core/errors.js'
 import { Registry, type ExposeOptions, type Handler } from '../core/registry.js'
@@ -260,10 +269,17 @@ export class Server extends EventEmitter<ServerEvents> {
     }
   }
 
-  /** Exposes functions on every channel of this server; the forms are those of {@link Channel.expose}. */
-  expose(fn: Handler, options?: ExposeOptions): this
-  expose(name: string, fn: Handler, options?: ExposeOptions): this
-  expose(object: object, options?: ExposeOptions): this
+  /**
+   * Exposes functions on every channel of this server; the forms, namespaces and type checks are those
+   * of {@link Channel.expose}.
+   */
+  // Ordered as Channel.expose's, for the same error messages.
+  expose<T extends object>(object: T & NotAFunction, options?: ExposeOptions): this
+  expose<T extends object>(object: Implementation<T> & NotAFunction, options?: ExposeOptions): this
+  expose(fn: ContextHandler, options: ExposeOptions & { context: true }): this
+  expose<F extends Handler>(fn: PlainHandler<F>, options?: ExposeOptions & { context?: false }): this
+  expose(name: string, fn: ContextHandler, options: ExposeOptions & { context: true }): this
+  expose<F extends Handler>(name: string, fn: PlainHandler<F>, options?: ExposeOptions & { context?: false }): this
   expose(target: unknown, second?: unknown, third?: unknown): this {
     this.#registry.add(target, second, third)
     return this

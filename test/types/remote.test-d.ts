@@ -121,3 +121,40 @@ describe('rpc<T>()', () => {
     expectTypeOf(channel[Symbol.asyncDispose]()).toEqualTypeOf<Promise<void>>()
   })
 })
+
+describe('progress types', () => {
+  interface Copying {
+    copy(context: CallContext<number>, from: string): Promise<string>
+    plain(): void
+  }
+  const api = channel.remote<Copying>()
+
+  test("a handler's CallContext<P> types the caller's onProgress", () => {
+    expectTypeOf(api.copy('a')).toEqualTypeOf<InProgress<string, string, number>>()
+    void api.copy('a').onProgress((percent) => expectTypeOf(percent).toEqualTypeOf<number>())
+    void api.plain().onProgress((value) => expectTypeOf(value).toBeUnknown())
+  })
+
+  test('rpc and call take it as a third type argument', () => {
+    void channel.rpc<string, unknown, { done: number }>('copy').onProgress((value) => expectTypeOf(value).toEqualTypeOf<{ done: number }>())
+    expectTypeOf(channel.call<string, unknown, number>('copy', [])).toEqualTypeOf<InProgress<string, unknown, number>>()
+  })
+
+  test('a CallContext<P> handler may only report P', () => {
+    const handler = (context: CallContext<number>): void => {
+      context.progress(50)
+      // @ts-expect-error a string where the progress type is number
+      context.progress('half')
+    }
+    void handler
+  })
+})
+
+describe('remote<T>(options)', () => {
+  test('takes a signal and a deadline for every call through it', () => {
+    const api = channel.remote<Api>({ signal: AbortSignal.timeout(1000), timeout: 500 })
+    expectTypeOf(api.add(1, 2)).toEqualTypeOf<InProgress<number, number>>()
+    // @ts-expect-error not a call option
+    channel.remote<Api>({ retries: 3 })
+  })
+})
