@@ -29,8 +29,41 @@ export interface ContextLike {
   progress(value: never): void
 }
 
-/** The keys of `T` that the peer can call: those holding a function (`then` is left out). */
-export type ExposedKeys<T> = Exclude<{ [K in keyof T]-?: NonNullable<T[K]> extends AnyFunction ? K : never }[keyof T], 'then'>
+/** Values that travel as data: a property holding one is neither a function nor a namespace. */
+type Data =
+  | Date
+  | RegExp
+  | ReadonlyMap<unknown, unknown>
+  | ReadonlySet<unknown>
+  | readonly unknown[]
+  | ArrayBufferView
+  | ArrayBufferLike
+  | Error
+  | PromiseLike<unknown>
+
+/** Levels of namespaces the types follow, as `expose(object)` does at run time (MAX_NAMESPACE_DEPTH). */
+type Depth = [never, 0, 1, 2, 3, 4, 5, 6, 7, 8]
+
+/**
+ * The keys of `T` that the peer can call through: those holding a function, and those holding a
+ * namespace (an object with such keys, at most 8 levels down). Data properties and `then` are left out.
+ */
+export type ExposedKeys<T, D extends number = 8> = Exclude<
+  { [K in keyof T]-?: IsExposed<NonNullable<T[K]>, D> extends true ? K : never }[keyof T],
+  'then'
+>
+
+type IsExposed<V, D extends number> = V extends AnyFunction
+  ? true
+  : V extends Data
+    ? false
+    : V extends object
+      ? [D] extends [never]
+        ? false
+        : [ExposedKeys<V, Depth[D]>] extends [never]
+          ? false
+          : true
+      : false
 
 /** True when `P`, a first parameter, is a call context (not when it is `any`). */
 type IsContext<P> = 0 extends 1 & P ? false : [P] extends [ContextLike] ? true : false
@@ -63,12 +96,14 @@ export type PlainHandler<F> = F & (TakesContext<F> extends true ? ContextOptionM
  * InProgress of its awaited result; async generators become streams that can be iterated or awaited
  * as an array. A leading CallContext parameter (handlers exposed with `{ context: true }`) is dropped,
  * and its progress type becomes the call's. Functions in arguments travel by reference ({@link Local});
- * functions and `Ref`s in the result arrive as stubs ({@link Remoted}).
+ * functions and `Ref`s in the result arrive as stubs ({@link Remoted}). A property holding an object
+ * with methods is a namespace: `remote<{ auth: { check(pw: string): boolean } }>().auth.check(pw)`
+ * calls `auth.check`.
  */
 export type Remote<T> = {
   [K in keyof T as K extends ExposedKeys<T> ? K : never]-?: NonNullable<T[K]> extends (...args: infer A) => infer R
     ? (...args: CallerArgs<A>) => RemoteReturn<R, ProgressOf<A>>
-    : never
+    : Remote<NonNullable<T[K]>>
 }
 
 /**
@@ -149,13 +184,13 @@ export type Stub<T> = (T extends (...args: infer A) => infer R
   Disposable
 
 /**
- * What implements the interface `T` on the exposing side, for `expose<T>(object)`: the functions of
- * `T`, each taking the same parameters (functions among them arrive as stubs) and returning its result
- * or a promise of it (a stream: any async iterable of its items). Data properties of `T` are not
- * required.
+ * What implements the interface `T` on the exposing side, for `expose<T>(object)`: the functions and
+ * namespaces of `T`, each function taking the same parameters (functions among them arrive as stubs)
+ * and returning its result or a promise of it (a stream: any async iterable of its items). Data
+ * properties of `T` are not required.
  */
 export type Implementation<T> = {
   [K in keyof T as K extends ExposedKeys<T> ? K : never]: NonNullable<T[K]> extends (...args: infer A) => infer R
     ? (...args: { [P in keyof A]: Remoted<A[P]> }) => R extends AsyncIterable<infer Item> ? AsyncIterable<Item> : Awaited<R> | PromiseLike<Awaited<R>>
-    : never
+    : Implementation<NonNullable<T[K]>>
 }

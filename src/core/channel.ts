@@ -264,10 +264,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * - `expose(name, fn, options?)`;
    * - `expose(plainObject, options?)`: its own function properties, called with the object as `this`;
    * - `expose(classInstance, options?)`: the methods its class marked with `@expose()`.
+   * A property of the object that holds a plain object (or an instance with `@expose()` methods) is a
+   * namespace: `expose({ auth: { check } })` exposes `auth.check`, at most 8 levels deep.
    * Exposing a name again replaces it. `expose<Api>(object)` checks the object against the interface
    * the caller's `remote<Api>()` uses. A handler typed to take a CallContext first is a type error
    * unless exposed with `{ context: true }`.
-   * @throws TypeError for an anonymous function, or a class instance with no `@expose()` methods.
+   * @throws TypeError for an anonymous function, a class instance with no `@expose()` methods, or an
+   *   object whose namespaces are cyclic, nested too deep or expose one name twice.
    */
   // Ordered so that the handler forms come last: when every form fails, TypeScript shows the last
   // one's error, which then names the missing `{ context: true }`.
@@ -282,14 +285,18 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return this
   }
 
-  /** Removes an exposed name. @returns whether it was exposed on this channel. */
+  /**
+   * Removes an exposed name, or a namespace: `unexpose('auth')` removes `auth` and every `auth.*` name.
+   * @returns whether anything was exposed under it on this channel.
+   */
   unexpose(name: string): boolean {
     return this.#registry.delete(name)
   }
 
   /**
-   * A typed proxy of the peer's functions: `remote<Api>().add(1, 2)` is `rpc('add', 1, 2)`. Its `then`
-   * is undefined, so it can be returned from an async function without being awaited as a thenable.
+   * A typed proxy of the peer's functions: `remote<Api>().add(1, 2)` is `rpc('add', 1, 2)`, and
+   * `remote<Api>().auth.check(pw)` calls the namespaced `auth.check`. Its `then` is undefined, so it can
+   * be returned from an async function without being awaited as a thenable.
    * @param options a signal and a deadline for every call made through this proxy, as `call()` takes
    *   them: `remote<Api>({ signal, timeout: 5000 })`. Without them the proxy is made once and shared.
    */

@@ -285,7 +285,7 @@ export class Server extends EventEmitter<ServerEvents> {
     return this
   }
 
-  /** Removes a name exposed on the server. @returns whether it was exposed. */
+  /** Removes a name or a namespace exposed on the server (see {@link Channel.unexpose}). @returns whether anything was exposed under it. */
   unexpose(name: string): boolean {
     return this.#registry.delete(name)
   }

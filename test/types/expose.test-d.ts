@@ -7,6 +7,7 @@ declare const server: Server
 
 interface Api {
   add(a: number, b: number): number
+  auth: { checkPassword(user: string, password: string): Promise<boolean> }
   count(to: number): AsyncGenerator<number>
   version: string
 }
@@ -51,12 +52,14 @@ describe('expose<Api>(object): the exposing side checked against the interface t
   test('handlers may return the result or a promise of it; streams any async iterable; data is not required', () => {
     channel.expose<Api>({
       add: (a, b) => a + b,
+      auth: { checkPassword: async (user, password) => user === password },
       async *count(to) {
         for (let i = 0; i < to; i++) yield i
       },
     })
     server.expose<Api>({
       add: async (a, b) => a + b,
+      auth: { checkPassword: (user, password) => user === password },
       count: (to) =>
         (async function* () {
           yield to
@@ -64,23 +67,25 @@ describe('expose<Api>(object): the exposing side checked against the interface t
     })
   })
 
-  test('a wrong result, a missing function or wrong parameters are type errors', () => {
-    const rest = { count: async function* () {} }
+  test('a wrong result, missing function or namespace, or wrong parameters are type errors', () => {
+    const rest = { auth: { checkPassword: async () => true }, count: async function* () {} }
     // @ts-expect-error a string where the result is a number
     channel.expose<Api>({ ...rest, add: (a: number, b: number) => String(a + b) })
     // @ts-expect-error add is missing
     channel.expose<Api>(rest)
+    // @ts-expect-error the auth namespace is missing
+    channel.expose<Api>({ add: (a: number, b: number) => a + b, count: rest.count })
     // @ts-expect-error parameters of the wrong type
     channel.expose<Api>({ ...rest, add: (a: string, b: string) => a.length + b.length })
   })
 
   test('Implementation<Api> names that type', () => {
     expectTypeOf<Implementation<Api>['add']>().toEqualTypeOf<(a: number, b: number) => number | PromiseLike<number>>()
-    expectTypeOf<keyof Implementation<Api>>().toEqualTypeOf<'add' | 'count'>()
+    expectTypeOf<keyof Implementation<Api>>().toEqualTypeOf<'add' | 'auth' | 'count'>()
   })
 
   test('a plain object or a class instance without a type argument is taken as it is', () => {
-    channel.expose({ anything: (x: unknown) => x })
+    channel.expose({ anything: (x: unknown) => x, nested: { deeper: () => 1 } })
     class Files {
       @expose() read(path: string) {
         return path

@@ -122,6 +122,38 @@ describe('rpc<T>()', () => {
   })
 })
 
+interface Namespaced {
+  add(a: number, b: number): number
+  auth: {
+    checkPassword(user: string, password: string): Promise<boolean>
+    admin: { users(): string[]; readonly count: number }
+  }
+  settings: { theme: string }
+  when: Date
+  tags: string[]
+  optional?: { ping(): 'pong' }
+}
+
+describe('remote<T>() with namespaces', () => {
+  const api = channel.remote<Namespaced>()
+
+  test('a property holding methods is a nested proxy of the same kind', () => {
+    expectTypeOf(api.auth.checkPassword('alice', 'pw')).toEqualTypeOf<InProgress<boolean, boolean>>()
+    expectTypeOf(api.auth.admin.users()).toEqualTypeOf<InProgress<string[], string[]>>()
+    expectTypeOf(api.optional.ping()).toEqualTypeOf<InProgress<'pong', 'pong'>>()
+    expectTypeOf<keyof typeof api>().toEqualTypeOf<'add' | 'auth' | 'optional'>()
+    expectTypeOf<keyof typeof api.auth.admin>().toEqualTypeOf<'users'>()
+  })
+
+  test('data (objects without methods, dates, arrays) is not part of it', () => {
+    expectTypeOf(api).not.toHaveProperty('settings')
+    expectTypeOf(api).not.toHaveProperty('when')
+    expectTypeOf(api).not.toHaveProperty('tags')
+    // @ts-expect-error not a method
+    void api.auth.admin.count
+  })
+})
+
 describe('progress types', () => {
   interface Copying {
     copy(context: CallContext<number>, from: string): Promise<string>
