@@ -147,7 +147,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       DEFAULTS.streamWindow,
     )
     const referencePorts = {
-      call: (ref: number, member: string | null, args: unknown[], label: string) => this.#calls.start({ ref, member }, label, args, undefined),
+      // Four frames from the caller: start, this arrow, References#call, the stub.
+      call: (ref: number, member: string | null, args: unknown[], label: string) => this.#calls.start({ ref, member }, label, args, undefined, 4),
       send: (payload: Payload) => outbox.send(payload, CONNECTION),
     }
     // Routes and owner are ports: object literals of arrow functions, so that the parts reach the
@@ -222,7 +223,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    *   a SerializationError when an argument cannot be encoded, or a ChannelClosedError.
    */
   rpc<T = unknown, Item = unknown, Progress = unknown>(name: string, ...args: unknown[]): InProgress<T, Item, Progress> {
-    return this.call<T, Item, Progress>(name, args)
+    return this.#calls.start<T, Item, Progress>(name, name, args, undefined, 2)
   }
 
   /**
@@ -235,7 +236,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     args: readonly unknown[],
     options?: CallOptions,
   ): InProgress<T, Item, Progress> {
-    return this.#calls.start<T, Item, Progress>(name, name, args, options)
+    return this.#calls.start<T, Item, Progress>(name, name, args, options, 2)
   }
 
   /**
@@ -301,8 +302,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
    *   them: `remote<Api>({ signal, timeout: 5000 })`. Without them the proxy is made once and shared.
    */
   remote<T extends object>(options?: CallOptions): Remote<T> {
-    if (options) return remoteProxy((name, args) => this.call(name, args, options)) as Remote<T>
-    this.#remote ??= remoteProxy((name, args) => this.call(name, args))
+    // Three frames from the caller: start, this arrow, the proxy's member.
+    if (options) return remoteProxy((name, args) => this.#calls.start(name, name, args, options, 3)) as Remote<T>
+    this.#remote ??= remoteProxy((name, args) => this.#calls.start(name, name, args, undefined, 3))
     return this.#remote as Remote<T>
   }
 

@@ -209,6 +209,23 @@ export class InProgress<T = unknown, Item = unknown, Progress = unknown> impleme
     this.#settle(REJECTED, error)
   }
 
+  /**
+   * @internal The peer answered with `error`. Its stack, which shows where it was thrown on the peer,
+   * gets a line naming this call, then the frames of `site` (where the call was made here, with the
+   * `callSites` option) below the first `skip` lines, the library's own: so that an uncaught remote
+   * error does not pass for a local one. Costs nothing unless the call fails.
+   */
+  rejectFromPeer(error: unknown, site: { readonly stack?: string } | undefined, skip: number): void {
+    if (this.#state !== PENDING) return
+    if (error instanceof Error && typeof error.stack === 'string') {
+      let stack = `${error.stack}\n    at remote call ${JSON.stringify(this.#method)} (ipc-channel)`
+      const frames = site?.stack?.split('\n').slice(skip + 1)
+      if (frames?.length) stack += `\n${frames.join('\n')}`
+      Object.defineProperty(error, 'stack', { value: stack, writable: true, configurable: true, enumerable: false })
+    }
+    this.#settle(REJECTED, error)
+  }
+
   /** @internal A progress report arrived. Listener exceptions do not disturb the call. */
   progress(value: unknown): void {
     if (this.#state !== PENDING || !this.#progressListeners) return

@@ -95,6 +95,14 @@ export interface ChannelOptions {
    * @default 100000
    */
   maxReferences?: number
+  /**
+   * Record where each outgoing call is made, and add those frames to the stack of an error the peer
+   * answers it with, below the remote frames and the `at remote call "name"` line that such an error
+   * always gets. It captures a stack trace per call (measured in the README), so it is off by default:
+   * turn it on while debugging.
+   * @default false
+   */
+  callSites?: boolean
 }
 
 /** Per-call options of {@link Channel.call}. */
@@ -138,6 +146,7 @@ export interface ResolvedOptions {
   readonly maxQueuedCalls: number
   readonly maxReferences: number
   readonly sendStacks: boolean
+  readonly callSites: boolean
 }
 
 /** The names of {@link ChannelOptions}: any other name given to a constructor is refused. */
@@ -156,6 +165,7 @@ export const CHANNEL_OPTION_NAMES = Object.freeze([
   'sendStacks',
   'maxQueuedCalls',
   'maxReferences',
+  'callSites',
 ] as const satisfies readonly (keyof ChannelOptions)[])
 
 // Every option has its name in the list: a new one left out would be refused as unknown.
@@ -208,7 +218,7 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
   if (errors !== undefined && !(Array.isArray(errors) && errors.every((cls) => typeof cls === 'function'))) {
     throw new TypeError(`errors must be an array of error classes, not ${describe(errors)}`)
   }
-  for (const name of ['sendStacks'] as const) {
+  for (const name of ['sendStacks', 'callSites'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'boolean')
       throw new TypeError(`${name} must be a boolean, not ${describe(options[name])}`)
   }
@@ -233,6 +243,7 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
     maxQueuedCalls: limit('maxQueuedCalls', options.maxQueuedCalls, DEFAULTS.maxQueuedCalls, 0),
     maxReferences,
     sendStacks: options.sendStacks ?? true,
+    callSites: options.callSites ?? false,
   })
 }
 

@@ -37,6 +37,12 @@ const MAX_ID = 0x7fffffff
 
 type AnyCall = InProgress<unknown, unknown>
 
+/** Where a call was made: an Error made there, and how many of its frames are the library's own. */
+export interface CallSite {
+  readonly error: Error
+  readonly skip: number
+}
+
 /** The calls this side made and that have not settled. */
 export class OutgoingCalls implements CallOwner {
   readonly streamWindow: number
@@ -47,10 +53,13 @@ export class OutgoingCalls implements CallOwner {
   #nextId = 1
   /** Ids have wrapped around: a new id must skip ones still pending. */
   #wrapped = false
+  /** Where each call was made: with the `callSites` option only, else undefined. */
+  readonly #sites: WeakMap<AnyCall, CallSite> | undefined
 
-  constructor(options: Pick<ResolvedOptions, 'streamWindow' | 'errorClasses' | 'callTimeout'>, ports: OutgoingPorts) {
+  constructor(options: Pick<ResolvedOptions, 'streamWindow' | 'errorClasses' | 'callTimeout' | 'callSites'>, ports: OutgoingPorts) {
     this.streamWindow = options.streamWindow
     this.#callTimeout = options.callTimeout
+    if (options.callSites) this.#sites = new WeakMap()
     this.#errorClasses = options.errorClasses
     this.#ports = ports
   }
@@ -64,12 +73,15 @@ export class OutgoingCalls implements CallOwner {
    * Makes a call of `target` (an exposed name, or a reference of the peer's), named `label` in its
    * errors: a signal that already aborted rejects it at once and nothing is sent; otherwise it is
    * encoded and sent (or queued), pending from then on, and armed with its deadline and signal.
+   * @param frames this library's frames on the stack from here up to the caller's, this one included:
+   *   what a call site (the `callSites` option) leaves out.
    */
   start<T, Item, Progress = unknown>(
     target: string | ReferenceTarget,
     label: string,
     args: readonly unknown[],
     options: CallOptions | undefined,
+    frames = 1,
   ): InProgress<T, Item, Progress> {
     const signal = options?.signal
     if (signal?.aborted) {
@@ -91,6 +103,8 @@ export class OutgoingCalls implements CallOwner {
       return call
     }
     this.#pending.set(id, call as AnyCall)
+    // A stack trace per call: only with the option, never on the default path.
+    if (this.#sites !== undefined) this.#sites.set(call as AnyCall, { error: new Error(), skip: frames })
     this.#ports.send(payload, id)
     this.arm(call, options?.timeout ?? this.#callTimeout, signal)
     return call
@@ -138,7 +152,8 @@ export class OutgoingCalls implements CallOwner {
     const call = this.#pending.get(id)
     if (call) {
       this.#pending.delete(id)
-      call.reject(fromEnvelope(envelope, this.#errorClasses))
+      const site = this.#sites?.get(call)
+      call.rejectFromPeer(fromEnvelope(envelope, this.#errorClasses), site?.error, site?.skip ?? 0)
     }
   }
 

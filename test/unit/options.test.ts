@@ -66,6 +66,7 @@ describe('resolveOptions', () => {
       maxQueuedCalls: 1024,
       maxReferences: 100_000,
       sendStacks: true,
+      callSites: false,
     }
     expect(resolveOptions({})).toEqual(expected)
   })
@@ -91,6 +92,7 @@ describe('resolveOptions', () => {
       maxQueuedCalls: 10,
       maxReferences: 11,
       sendStacks: false,
+      callSites: true,
     })
     expect(resolved).toEqual({
       secret: new Uint8Array([1, 2, 3]),
@@ -107,6 +109,7 @@ describe('resolveOptions', () => {
       maxQueuedCalls: 10,
       maxReferences: 11,
       sendStacks: false,
+      callSites: true,
     })
   })
 
@@ -209,7 +212,7 @@ describe('checked where the channel, client, server or link is made', () => {
 
   test('a misspelt option name is refused, with the closest name and every name', () => {
     expect(thrown(() => new Client(tempSocket(), { secrett: 's' } as ClientOptions))).toMatchInlineSnapshot(
-      `"TypeError: Client: unknown option "secrett" (did you mean "secret"?). The options are: secret, maxFrameSize, handshakeTimeout, callTimeout, errors, streamWindow, heartbeat, maxHandshakeBytes, maxConcurrentCalls, maxWaitingCalls, maxBufferedBytes, sendStacks, maxQueuedCalls, maxReferences, reconnect, tls"`,
+      `"TypeError: Client: unknown option "secrett" (did you mean "secret"?). The options are: secret, maxFrameSize, handshakeTimeout, callTimeout, errors, streamWindow, heartbeat, maxHandshakeBytes, maxConcurrentCalls, maxWaitingCalls, maxBufferedBytes, sendStacks, maxQueuedCalls, maxReferences, callSites, reconnect, tls"`,
     )
     expect(thrown(() => new Server(tempSocket(), { tsl: {} } as ServerOptions))).toMatch(
       /^TypeError: Server: unknown option "tsl" \(did you mean "tls"\?\)\. /,

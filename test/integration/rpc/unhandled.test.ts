@@ -19,13 +19,14 @@ async function server(): Promise<string> {
   return path
 }
 
-test('an un-awaited call that fails ends the process as an unhandled rejection does, with the remote error', async () => {
+test("an un-awaited call that fails ends the process as an unhandled rejection does, with the remote error and the call's name", async () => {
   const path = await server()
   const fixture = spawnFixture('unhandled.mjs', [path, 'crash'])
   const exit = await within(10_000, fixture.exited, 'the client process to exit')
   expect(exit).toBe(1)
   const output = fixture.output()
   expect(output).toContain('TypeError: failed: nobody awaits this')
+  expect(output).toContain('at remote call "fail" (ipc-channel)')
 })
 
 test('only failures nobody observed are reported: not successes, awaited or inspected failures, aborts or loops', async () => {
