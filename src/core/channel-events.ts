@@ -24,4 +24,10 @@ export interface ChannelStats {
   exportedReferences: number
   /** References this side holds from the peer (stubs and AbortSignals not yet released). */
   importedReferences: number
+  /**
+   * Notifications of this side that the peer reported as failed there (a name it lacks, a handler that
+   * threw, one dropped): counted with the `notifyErrors` option only, else 0. Each is also an `error`
+   * event of this channel.
+   */
+  notificationsFailed: number
 }

@@ -12,7 +12,7 @@ import { announce } from './announce.js'
 import type { Implementation, NotAFunction, PlainHandler, Remote } from './api-types.js'
 import type { ChannelEvents, ChannelStats } from './channel-events.js'
 import { Connection, CONNECTION_LOST, type ConnectionEnd, type ConnectionOwner } from './connection.js'
-import { ChannelClosedError } from './errors.js'
+import { ChannelClosedError, ProtocolError } from './errors.js'
 import type { Role } from './handshake.js'
 import { IncomingCalls } from './incoming-calls.js'
 import type { InProgress } from './in-progress.js'
@@ -156,6 +156,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.#connectionOwner = {
       opened: (peer, settle) => {
         this.#incoming.peerWindow = peer.options.window ?? DEFAULTS.streamWindow
+        this.#incoming.peerNotifyErrors = peer.options.notifyErrors === true
         encoder.peerMaxFrameSize = peer.options.maxFrameSize ?? DEFAULTS.maxFrameSize
         this.#references = openReferences(peer, resolved, encoder, referencePorts)
         this.#state = 'open'
@@ -175,6 +176,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
       errorClasses: resolved.errorClasses,
       references: () => this.#references,
       pong: (token) => outbox.send(encoder.pong(token), CONNECTION),
+      notifyFailed: (name, envelope) => {
+        if (!resolved.notifyErrors) throw new ProtocolError('a notify-failed message, which this side did not ask for')
+        announce(this, 'error', this.#calls.notifyFailed(name, envelope))
+      },
       goodbye: () => {
         if (this.shouldReconnect(undefined)) {
           // A server that closes on purpose (a restart) is one to reconnect to, like a lost one.
@@ -320,7 +325,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** Counts of what this channel holds now. */
   stats(): ChannelStats {
     const references = this.#references
-    return { exportedReferences: references?.exported ?? 0, importedReferences: references?.imported ?? 0 }
+    return {
+      exportedReferences: references?.exported ?? 0,
+      importedReferences: references?.imported ?? 0,
+      notificationsFailed: this.#calls.notificationsFailed,
+    }
   }
 
   /**

@@ -107,6 +107,8 @@ export class Connection implements TransportSink, OutboxSink {
       ...(features.length > 0 ? { features } : undefined),
       // With the references feature (PROTOCOL.md chapter 17): how many of the peer's this side accepts.
       ...(options.maxReferences > 0 ? { maxReferences: options.maxReferences } : undefined),
+      // Asks the peer to report this side's notifications that fail there (PROTOCOL.md section 5.2).
+      ...(options.notifyErrors ? { notifyErrors: true } : undefined),
     })
     this.ready = new Promise<void>((resolve, reject) => {
       this.#settleReady = { resolve, reject }

@@ -102,6 +102,8 @@ export class IncomingCalls<C> {
   #startingWaiting = false
   /** Stream items the peer lets this side send before it grants more credit, from its hello. */
   peerWindow: number
+  /** The peer asked, in its hello, to be told of its notifications that fail here. */
+  peerNotifyErrors = false
 
   constructor(ports: IncomingPorts<C>, limits: IncomingLimits, peerWindow: number) {
     this.#ports = ports
@@ -142,7 +144,7 @@ export class IncomingCalls<C> {
       const refused = this.#refuseWaiting(this.#waitingNotifications.size, size, 'notifications')
       if (refused) {
         refused.message = `notification ${JSON.stringify(name)} dropped: ${refused.message}`
-        this.#ports.report(refused)
+        this.#notificationFailed(name, refused)
       } else {
         this.#hold(this.#waitingNotifications, this.#notificationSeq++, { name, args, size })
       }
@@ -206,11 +208,14 @@ export class IncomingCalls<C> {
     const registration = this.#ports.lookup(name)
     if (!registration) {
       const message = `notification for an unknown method: ${JSON.stringify(name)}${this.#ports.hint(name)}`
-      this.#ports.report(new MethodNotFoundError(name, { message }))
+      this.#notificationFailed(name, new MethodNotFoundError(name, { message }))
       return
     }
     const report = (error: unknown): void => {
-      this.#ports.report(error instanceof Error ? error : new Error(`notification handler ${JSON.stringify(name)} threw`, { cause: error }))
+      this.#notificationFailed(
+        name,
+        error instanceof Error ? error : new Error(`notification handler ${JSON.stringify(name)} threw`, { cause: error }),
+      )
     }
     try {
       let result: unknown
@@ -233,6 +238,15 @@ export class IncomingCalls<C> {
     } catch (error) {
       report(error)
     }
+  }
+
+  /**
+   * A notification failed here: reported on this side, and to the peer when it asked for it and its
+   * answers are not piling up (the report is advisory, so it is the first thing to drop).
+   */
+  #notificationFailed(name: string, error: Error): void {
+    this.#ports.report(error)
+    if (this.peerNotifyErrors && this.#ports.connected() && !this.#ports.saturated()) this.#ports.send(this.#ports.encoder.notifyFailed(name, error))
   }
 
   #start(id: number, name: string | ReferenceTarget, args: unknown[]): void {

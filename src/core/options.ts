@@ -103,6 +103,14 @@ export interface ChannelOptions {
    * @default false
    */
   callSites?: boolean
+  /**
+   * Ask the peer (in the hello) to report each notification of this side that fails there: a name it
+   * has not exposed, a handler that threw, one dropped beyond its `maxWaitingCalls`. Each report is
+   * emitted as an `error` event on this side, rebuilt as the peer's error, and counted. The peer still
+   * reports it on its own `error` event too. A peer that does not know the option ignores it.
+   * @default false
+   */
+  notifyErrors?: boolean
 }
 
 /** Per-call options of {@link Channel.call}. */
@@ -147,6 +155,7 @@ export interface ResolvedOptions {
   readonly maxReferences: number
   readonly sendStacks: boolean
   readonly callSites: boolean
+  readonly notifyErrors: boolean
 }
 
 /** The names of {@link ChannelOptions}: any other name given to a constructor is refused. */
@@ -166,6 +175,7 @@ export const CHANNEL_OPTION_NAMES = Object.freeze([
   'maxQueuedCalls',
   'maxReferences',
   'callSites',
+  'notifyErrors',
 ] as const satisfies readonly (keyof ChannelOptions)[])
 
 // Every option has its name in the list: a new one left out would be refused as unknown.
@@ -218,7 +228,7 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
   if (errors !== undefined && !(Array.isArray(errors) && errors.every((cls) => typeof cls === 'function'))) {
     throw new TypeError(`errors must be an array of error classes, not ${describe(errors)}`)
   }
-  for (const name of ['sendStacks', 'callSites'] as const) {
+  for (const name of ['sendStacks', 'callSites', 'notifyErrors'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'boolean')
       throw new TypeError(`${name} must be a boolean, not ${describe(options[name])}`)
   }
@@ -244,6 +254,7 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
     maxReferences,
     sendStacks: options.sendStacks ?? true,
     callSites: options.callSites ?? false,
+    notifyErrors: options.notifyErrors ?? false,
   })
 }
 

@@ -53,6 +53,7 @@ export class OutgoingCalls implements CallOwner {
   #nextId = 1
   /** Ids have wrapped around: a new id must skip ones still pending. */
   #wrapped = false
+  #notificationsFailed = 0
   /** Where each call was made: with the `callSites` option only, else undefined. */
   readonly #sites: WeakMap<AnyCall, CallSite> | undefined
 
@@ -67,6 +68,29 @@ export class OutgoingCalls implements CallOwner {
   /** Calls waiting for their answer. */
   get size(): number {
     return this.#pending.size
+  }
+
+  /**
+   * Notifications of this side that the peer reported as failed (the `notifyErrors` option), as
+   * `channel.stats()` reports them.
+   */
+  get notificationsFailed(): number {
+    return this.#notificationsFailed
+  }
+
+  /**
+   * The peer reports that a notification of `name` failed there: counted, and rebuilt as an Error whose
+   * stack ends with the notification's name, as a failed call's does.
+   */
+  notifyFailed(name: string, envelope: unknown): Error {
+    this.#notificationsFailed++
+    const rebuilt = fromEnvelope(envelope, this.#errorClasses)
+    const error = rebuilt instanceof Error ? rebuilt : new Error(`notification ${JSON.stringify(name)} failed on the peer`, { cause: rebuilt })
+    if (typeof error.stack === 'string') {
+      const stack = `${error.stack}\n    at remote notify ${JSON.stringify(name)} (ipc-channel)`
+      Object.defineProperty(error, 'stack', { value: stack, writable: true, configurable: true, enumerable: false })
+    }
+    return error
   }
 
   /**

@@ -9,6 +9,9 @@ import { toEnvelope, withoutStacks, type EnvelopeOptions } from './fault.js'
 import { payloadLength, type Payload } from './framing.js'
 import { MessageType, type ErrorEnvelope, type Message } from './messages.js'
 
+/** Characters of a notification's name a NotifyFailed report repeats, at most. */
+const MAX_REPORTED_NAME = 256
+
 /** Encodes the messages of one channel. One per channel, like its codec. */
 export class MessageEncoder {
   readonly codec: Codec
@@ -61,6 +64,15 @@ export class MessageEncoder {
   /** The failure of call `id`, degraded until it encodes and fits. */
   error(id: number, thrown: unknown): Uint8Array {
     return this.#withEnvelope((envelope) => [MessageType.Error, id, envelope], thrown)
+  }
+
+  /**
+   * The failure of a notification of `name` the peer sent, for a peer that asked for such reports. A
+   * long name is cut: the report is for reading.
+   */
+  notifyFailed(name: string, thrown: unknown): Uint8Array {
+    const shown = name.length > MAX_REPORTED_NAME ? `${name.slice(0, MAX_REPORTED_NAME)}...` : name
+    return this.#withEnvelope((envelope) => [MessageType.NotifyFailed, shown, envelope], thrown)
   }
 
   /** This side gave up on call `id`; the reason travels without stacks (the peer only needs why). */

@@ -67,6 +67,7 @@ describe('resolveOptions', () => {
       maxReferences: 100_000,
       sendStacks: true,
       callSites: false,
+      notifyErrors: false,
     }
     expect(resolveOptions({})).toEqual(expected)
   })
@@ -93,6 +94,7 @@ describe('resolveOptions', () => {
       maxReferences: 11,
       sendStacks: false,
       callSites: true,
+      notifyErrors: true,
     })
     expect(resolved).toEqual({
       secret: new Uint8Array([1, 2, 3]),
@@ -110,6 +112,7 @@ describe('resolveOptions', () => {
       maxReferences: 11,
       sendStacks: false,
       callSites: true,
+      notifyErrors: true,
     })
   })
 
@@ -212,7 +215,7 @@ describe('checked where the channel, client, server or link is made', () => {
 
   test('a misspelt option name is refused, with the closest name and every name', () => {
     expect(thrown(() => new Client(tempSocket(), { secrett: 's' } as ClientOptions))).toMatchInlineSnapshot(
-      `"TypeError: Client: unknown option "secrett" (did you mean "secret"?). The options are: secret, maxFrameSize, handshakeTimeout, callTimeout, errors, streamWindow, heartbeat, maxHandshakeBytes, maxConcurrentCalls, maxWaitingCalls, maxBufferedBytes, sendStacks, maxQueuedCalls, maxReferences, callSites, reconnect, tls"`,
+      `"TypeError: Client: unknown option "secrett" (did you mean "secret"?). The options are: secret, maxFrameSize, handshakeTimeout, callTimeout, errors, streamWindow, heartbeat, maxHandshakeBytes, maxConcurrentCalls, maxWaitingCalls, maxBufferedBytes, sendStacks, maxQueuedCalls, maxReferences, callSites, notifyErrors, reconnect, tls"`,
     )
     expect(thrown(() => new Server(tempSocket(), { tsl: {} } as ServerOptions))).toMatch(
       /^TypeError: Server: unknown option "tsl" \(did you mean "tls"\?\)\. /,
