@@ -25,7 +25,11 @@ const reference = (kind: number, id: number): Tag => new Tag([kind, id], REFEREN
 const referencesHello = (maxReferences = 1000): Buffer => helloFrame({ window: 64, features: ['references'], maxReferences })
 
 interface Stats extends Report {
-  stats: { channels: number; references: { exportedReferences: number; importedReferences: number }[]; errors: Record<string, number> }
+  stats: {
+    channels: number
+    references: { exportedReferences: number; importedReferences: number; notificationsFailed: number }[]
+    errors: Record<string, number>
+  }
   memory: Memory
   stall: number
 }
@@ -79,7 +83,7 @@ describe('ids checked like call ids', () => {
     expect((await answer(peer, 5))[2]).toMatchObject({ name: 'ReferenceReleasedError' })
     peer.socket.write(messageFrame([MessageType.Call, 6, 'echo', ['still open']]))
     expect(await answer(peer, 6)).toEqual([MessageType.Result, 6, 'still open'])
-    expect((await server.stats()).stats.references).toEqual([{ exportedReferences: 0, importedReferences: 0 }])
+    expect((await server.stats()).stats.references).toEqual([{ exportedReferences: 0, importedReferences: 0, notificationsFailed: 0 }])
   })
 
   test('a forged reference to one of the server exports closes the connection with ProtocolError', async () => {
@@ -133,7 +137,7 @@ describe('bounds', () => {
     }
     peer.socket.write(Buffer.concat(frames))
     await answer(peer, 10)
-    expect((await server.stats()).stats.references).toEqual([{ exportedReferences: 0, importedReferences: 1000 }])
+    expect((await server.stats()).stats.references).toEqual([{ exportedReferences: 0, importedReferences: 1000, notificationsFailed: 0 }])
     // One frame of 100,000 more: refused at the first one beyond the bound.
     peer.socket.write(messageFrame([MessageType.Call, 11, 'hold', Array.from({ length: 100_000 }, (_, i) => reference(1, 5000 + i))]))
     expect(await server.mail.take('server-error')).toMatchObject({
@@ -163,7 +167,7 @@ describe('bounds', () => {
     peer.socket.write(messageFrame([CallReference, 2, id, null, []]))
     expect(await answer(peer, 2)).toEqual([MessageType.Result, 2, 'exported'])
     const { memory, stall, stats } = await server.stats()
-    expect(stats.references).toEqual([{ exportedReferences: 1, importedReferences: 0 }])
+    expect(stats.references).toEqual([{ exportedReferences: 1, importedReferences: 0, notificationsFailed: 0 }])
     expect(grown(memory, server.baseline)).toBeLessThan(16 * MiB)
     expect(stall).toBeLessThan(1000)
   })

@@ -52,7 +52,7 @@ async function settleToZero(server: ReferenceServer, client: Client, rounds = 20
   return counts
 }
 
-const ZERO = { exportedReferences: 0, importedReferences: 0 }
+const ZERO = { exportedReferences: 0, importedReferences: 0, notificationsFailed: 0 }
 
 describe('callbacks', () => {
   test('a callback called 1,000 times during one call', async () => {
