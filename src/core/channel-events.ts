@@ -1,5 +1,6 @@
 /**
- * What a channel tells and shows of itself: the events it emits and the counts `stats()` returns.
+ * What a channel tells and shows of itself: the events it emits and the counts `stats()` returns, and
+ * how they are gathered.
  * Apart from channel.ts so that the facade stays within its size; neither names the Channel class.
  */
 
@@ -30,4 +31,16 @@ export interface ChannelStats {
    * event of this channel.
    */
   notificationsFailed: number
+}
+
+/** The counts of a channel whose open connection has `references` (if any), and whose calls are `calls`. */
+export function statsOf(
+  references: { readonly exported: number; readonly imported: number } | undefined,
+  calls: { readonly notificationsFailed: number },
+): ChannelStats {
+  return {
+    exportedReferences: references?.exported ?? 0,
+    importedReferences: references?.imported ?? 0,
+    notificationsFailed: calls.notificationsFailed,
+  }
 }

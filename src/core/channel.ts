@@ -7,12 +7,11 @@ import { EventEmitter } from 'eventemitter3'
 import pDefer, { type DeferredPromise } from 'p-defer'
 import { Codec } from '../protocol/codec.js'
 import { MessageEncoder } from '../protocol/encoder.js'
-import type { Payload } from '../protocol/framing.js'
 import { announce } from './announce.js'
 import type { Implementation, NotAFunction, PlainHandler, Remote } from './api-types.js'
-import type { ChannelEvents, ChannelStats } from './channel-events.js'
-import { Connection, CONNECTION_LOST, type ConnectionEnd, type ConnectionOwner } from './connection.js'
-import { ChannelClosedError, ProtocolError } from './errors.js'
+import { statsOf, type ChannelEvents, type ChannelStats } from './channel-events.js'
+import { Connection, lostMessage, type ConnectionEnd, type ConnectionOwner } from './connection.js'
+import { ChannelClosedError } from './errors.js'
 import type { Role } from './handshake.js'
 import { IncomingCalls } from './incoming-calls.js'
 import type { InProgress } from './in-progress.js'
@@ -25,6 +24,7 @@ import { endReferences, NOT_OPEN, openReferences } from './reference-state.js'
 import { unreachable, type References } from './references.js'
 import { remoteProxy } from './remote.js'
 import { routeMessage, type Routes } from './router.js'
+import { noop } from './running-call.js'
 import { notFoundHint } from './suggest.js'
 import type { Transport } from './transport.js'
 
@@ -51,8 +51,6 @@ export interface CallContext<P = unknown> {
 export type ContextHandler = (context: CallContext<any>, ...args: any[]) => unknown
 
 type ChannelState = 'idle' | 'handshaking' | 'open' | 'closing' | 'closed'
-
-const noop = (): void => {}
 
 /**
  * @internal Runs the handshake of `channel` over `transport`: resolves once it succeeded, rejects (and
@@ -110,18 +108,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const outbox = (this.#outbox = new Outbox(resolved.maxBufferedBytes, resolved.maxQueuedCalls))
     const connected = (): boolean => this.#state === 'open'
     this.#calls = new OutgoingCalls(resolved, {
-      encode: (id, target, args) => {
-        const payload =
+      encode: (id, target, args) =>
+        outbox.admit(
           typeof target === 'string'
             ? encoder.call(id, target, args as unknown[])
-            : encoder.callReference(id, target.ref, target.member, args as unknown[])
-        const refused = outbox.refuse(payload)
-        if (refused) {
-          this.#references?.discard(payload)
-          throw refused
-        }
-        return payload
-      },
+            : encoder.callReference(id, target.ref, target.member, args as unknown[]),
+          this.#references,
+        ),
       send: (payload, id) => outbox.send(payload, id, this.#references?.take(payload)),
       withdraw: (id) => outbox.withdraw(id),
       cancel: (id, reason) => outbox.send(encoder.cancel(id, reason), CONNECTION),
@@ -144,21 +137,14 @@ export class Channel extends EventEmitter<ChannelEvents> {
         report: (error) => announce(this, 'error', error),
       },
       resolved,
-      DEFAULTS.streamWindow,
     )
-    const referencePorts = {
-      // Four frames from the caller: start, this arrow, References#call, the stub.
-      call: (ref: number, member: string | null, args: unknown[], label: string) => this.#calls.start({ ref, member }, label, args, undefined, 4),
-      send: (payload: Payload) => outbox.send(payload, CONNECTION),
-    }
     // Routes and owner are ports: object literals of arrow functions, so that the parts reach the
     // channel's state without the Channel growing members that plain JavaScript could call.
     this.#connectionOwner = {
       opened: (peer, settle) => {
-        this.#incoming.peerWindow = peer.options.window ?? DEFAULTS.streamWindow
-        this.#incoming.peerNotifyErrors = peer.options.notifyErrors === true
+        this.#incoming.peerHello(peer.options)
         encoder.peerMaxFrameSize = peer.options.maxFrameSize ?? DEFAULTS.maxFrameSize
-        this.#references = openReferences(peer, resolved, encoder, referencePorts)
+        this.#references = openReferences(peer, resolved, encoder, this.#calls, (payload) => outbox.send(payload, CONNECTION))
         this.#state = 'open'
         outbox.open(this.#connection!)
         settle()
@@ -176,10 +162,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       errorClasses: resolved.errorClasses,
       references: () => this.#references,
       pong: (token) => outbox.send(encoder.pong(token), CONNECTION),
-      notifyFailed: (name, envelope) => {
-        if (!resolved.notifyErrors) throw new ProtocolError('a notify-failed message, which this side did not ask for')
-        announce(this, 'error', this.#calls.notifyFailed(name, envelope))
-      },
+      notifyFailed: (name, envelope) => announce(this, 'error', this.#calls.notifyFailed(name, envelope)),
       goodbye: () => {
         if (this.shouldReconnect(undefined)) {
           // A server that closes on purpose (a restart) is one to reconnect to, like a lost one.
@@ -255,12 +238,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.#state === 'closing' || this.#state === 'closed') {
       throw new ChannelClosedError(`cannot notify ${JSON.stringify(name)}: the channel is closed`)
     }
-    const payload = this.#encoder.notify(name, args)
-    const refused = this.#outbox.refuse(payload)
-    if (refused) {
-      this.#references?.discard(payload)
-      throw refused
-    }
+    const payload = this.#outbox.admit(this.#encoder.notify(name, args), this.#references)
     this.#outbox.send(payload, NOTIFICATION, this.#references?.take(payload))
   }
 
@@ -324,12 +302,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** Counts of what this channel holds now. */
   stats(): ChannelStats {
-    const references = this.#references
-    return {
-      exportedReferences: references?.exported ?? 0,
-      importedReferences: references?.imported ?? 0,
-      notificationsFailed: this.#calls.notificationsFailed,
-    }
+    return statsOf(this.#references, this.#calls)
   }
 
   /**
@@ -399,9 +372,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   #connectionEnded({ reason, report, wasOpen }: ConnectionEnd): void {
     this.#connection = undefined
-    // A reason that already says the connection was lost is not said twice.
-    const lost = !reason ? 'channel closed' : reason.message.startsWith(CONNECTION_LOST) ? reason.message : `${CONNECTION_LOST}: ${reason.message}`
-    const rejection = new ChannelClosedError(lost, reason ? { cause: reason } : undefined)
+    const rejection = new ChannelClosedError(lostMessage(reason), reason ? { cause: reason } : undefined)
     this.#references = endReferences(this.#references, this.#encoder, rejection)
     // Calls already sent may or may not have run: they reject (at most once). Unsent ones may wait.
     const reconnecting = this.#state !== 'closing' && this.shouldReconnect(reason)

@@ -51,6 +51,12 @@ export interface ConnectionOwner {
 /** What a connection that ended without this side deciding it, and without a transport error, reports. */
 export const CONNECTION_LOST = 'the connection was lost'
 
+/** What the calls a connection took with it reject with: `reason`, said to be a lost connection once. */
+export function lostMessage(reason: Error | undefined): string {
+  if (!reason) return 'channel closed'
+  return reason.message.startsWith(CONNECTION_LOST) ? reason.message : `${CONNECTION_LOST}: ${reason.message}`
+}
+
 type Phase = 'handshaking' | 'open' | 'closing' | 'ended'
 
 const noop = (): void => {}

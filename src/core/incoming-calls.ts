@@ -1,14 +1,16 @@
 /**
  * The peer's calls running on this side (PROTOCOL.md chapters 6-10, handler's half): the concurrency
  * bound and the queue of calls waiting for a slot, handler invocation and its CallContext, streams
- * pumped against the caller's credit, cancellation, and notifications.
+ * (pumped by stream-pump.ts), cancellation, and notifications.
  */
 import { type Payload } from '../protocol/framing.js'
 import type { MessageEncoder } from '../protocol/encoder.js'
-import { MAX_STREAM_WINDOW } from '../protocol/messages.js'
+import { MAX_STREAM_WINDOW, type HelloOptions } from '../protocol/messages.js'
 import { BufferFullError, MethodNotFoundError, ProtocolError } from './errors.js'
+import { DEFAULTS } from './options.js'
 import type { Registration } from './registry.js'
 import { Context, isAsyncIterable, isPromiseLike, newRunning, noop, type RunningCall } from './running-call.js'
+import { pumpStream, stopIterator } from './stream-pump.js'
 
 /** What incoming calls need from the channel; built by the channel as arrow functions. */
 export interface IncomingPorts<C> {
@@ -63,16 +65,6 @@ interface WaitingCall {
 /** Outstanding stream credit this side honours per call: a larger grant is clamped (PROTOCOL.md section 10). */
 const MAX_STREAM_CREDIT = MAX_STREAM_WINDOW
 
-/** A stream pump yields to the event loop after this many items, so other connections get their turn. */
-const ITEMS_PER_TURN = 64
-
-/** The next macrotask: setImmediate where there is one (Node), else a zero timeout (browsers). */
-const nextTurn = (): Promise<void> =>
-  new Promise((resolve) => {
-    if (typeof setImmediate === 'function') setImmediate(resolve)
-    else setTimeout(resolve, 0)
-  })
-
 /**
  * Runs the peer's calls. Generic over the channel type so that it needs nothing from the channel's
  * module: the channel passes itself for `context.channel`.
@@ -105,10 +97,17 @@ export class IncomingCalls<C> {
   /** The peer asked, in its hello, to be told of its notifications that fail here. */
   peerNotifyErrors = false
 
-  constructor(ports: IncomingPorts<C>, limits: IncomingLimits, peerWindow: number) {
+  /** @param peerWindow the peer's stream window until its hello says otherwise. */
+  constructor(ports: IncomingPorts<C>, limits: IncomingLimits, peerWindow: number = DEFAULTS.streamWindow) {
     this.#ports = ports
     this.#limits = limits
     this.peerWindow = peerWindow
+  }
+
+  /** The peer's hello arrived: the stream window it grants, and whether it asks for notification reports. */
+  peerHello(hello: HelloOptions): void {
+    this.peerWindow = hello.window ?? DEFAULTS.streamWindow
+    this.peerNotifyErrors = hello.notifyErrors === true
   }
 
   /** Handlers holding a slot, including cancelled ones that have not ended yet. */
@@ -345,66 +344,13 @@ export class IncomingCalls<C> {
     }
   }
 
-  /**
-   * Sends a stream's items while the caller has credit and the outbox takes them; ends, fails or stops
-   * it when cancelled. Yields to the event loop every ITEMS_PER_TURN items: a generator that never
-   * awaits must not hold the process.
-   */
+  /** Sends a stream's items (see {@link pumpStream}); the call's slot is freed once it ends. */
   async #pumpStream(id: number, running: RunningCall, iterable: AsyncIterable<unknown>): Promise<void> {
-    let outcome: { error: unknown } | 'end' | undefined
-    let drained: Promise<void> | undefined
-    try {
-      const iterator = iterable[Symbol.asyncIterator]()
-      running.iterator = iterator
-      for (let sent = 1; ; sent++) {
-        if (running.credit <= 0 && !running.cancelled) {
-          await new Promise<void>((resume) => {
-            running.resume = resume
-          })
-        }
-        // Woken by a drain, or through `resume` by a cancel (a cancelled stream frees its slot at once)
-        // or a credit; one drain waiter per pump, however many credits wake it meanwhile.
-        while (!running.cancelled && this.#ports.saturated()) {
-          drained ??= this.#ports.drained().then(() => {
-            drained = undefined
-          })
-          await Promise.race([drained, new Promise<void>((resume) => (running.resume = resume))])
-        }
-        if (running.cancelled) return
-        const step = await iterator.next()
-        if (running.cancelled) return
-        if (step.done) {
-          outcome = 'end'
-          return
-        }
-        let payload: Payload
-        try {
-          payload = this.#ports.encoder.item(id, step.value)
-        } catch (error) {
-          this.#stopIterator(running)
-          outcome = { error }
-          return
-        }
-        running.credit--
-        this.#ports.send(payload)
-        if (sent % ITEMS_PER_TURN === 0) await nextTurn()
-      }
-    } catch (error) {
-      outcome = { error }
-    } finally {
-      if (this.#settle(id, running) && outcome !== undefined) {
-        if (outcome === 'end') this.#ports.send(this.#ports.encoder.end(id))
-        else this.#sendError(id, outcome.error)
-      }
+    const outcome = await pumpStream(id, running, iterable, this.#ports)
+    if (this.#settle(id, running) && outcome !== undefined) {
+      if (outcome === 'end') this.#ports.send(this.#ports.encoder.end(id))
+      else this.#sendError(id, outcome.error)
     }
-  }
-  #stopIterator(running: RunningCall): void {
-    const iterator = running.iterator
-    running.iterator = undefined
-    // Queued behind a pending next() for async generators, so the generator's finally runs once it yields.
-    void Promise.resolve()
-      .then(() => iterator?.return?.())
-      .catch((error: unknown) => this.#ports.report(error as Error))
   }
 
   #cancelRunning(id: number, running: RunningCall, reason: unknown): void {
@@ -415,7 +361,7 @@ export class IncomingCalls<C> {
     // The id is free for the peer again, but the slot stays taken until the handler really ends.
     this.#running.delete(id)
     running.controller?.abort(reason)
-    if (running.iterator) this.#stopIterator(running)
+    if (running.iterator) stopIterator(running, (error) => this.#ports.report(error))
     const resume = running.resume
     running.resume = undefined
     resume?.()

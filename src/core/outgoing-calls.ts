@@ -5,7 +5,7 @@
  */
 import { fromEnvelope, type ErrorClass } from '../protocol/fault.js'
 import type { Payload } from '../protocol/framing.js'
-import { ChannelClosedError } from './errors.js'
+import { ChannelClosedError, ProtocolError } from './errors.js'
 import type { ReferenceTarget } from './incoming-calls.js'
 import { InProgress, type CallOwner } from './in-progress.js'
 import type { CallOptions, ResolvedOptions } from './options.js'
@@ -53,14 +53,17 @@ export class OutgoingCalls implements CallOwner {
   #nextId = 1
   /** Ids have wrapped around: a new id must skip ones still pending. */
   #wrapped = false
+  /** This side asked the peer to report its failed notifications: the only way one may arrive. */
+  readonly #notifyErrors: boolean
   #notificationsFailed = 0
   /** Where each call was made: with the `callSites` option only, else undefined. */
   readonly #sites: WeakMap<AnyCall, CallSite> | undefined
 
-  constructor(options: Pick<ResolvedOptions, 'streamWindow' | 'errorClasses' | 'callTimeout' | 'callSites'>, ports: OutgoingPorts) {
+  constructor(options: Pick<ResolvedOptions, 'streamWindow' | 'errorClasses' | 'callTimeout' | 'callSites' | 'notifyErrors'>, ports: OutgoingPorts) {
     this.streamWindow = options.streamWindow
     this.#callTimeout = options.callTimeout
     if (options.callSites) this.#sites = new WeakMap()
+    this.#notifyErrors = options.notifyErrors
     this.#errorClasses = options.errorClasses
     this.#ports = ports
   }
@@ -81,8 +84,10 @@ export class OutgoingCalls implements CallOwner {
   /**
    * The peer reports that a notification of `name` failed there: counted, and rebuilt as an Error whose
    * stack ends with the notification's name, as a failed call's does.
+   * @throws ProtocolError when this side did not ask for such reports.
    */
   notifyFailed(name: string, envelope: unknown): Error {
+    if (!this.#notifyErrors) throw new ProtocolError('a notify-failed message, which this side did not ask for')
     this.#notificationsFailed++
     const rebuilt = fromEnvelope(envelope, this.#errorClasses)
     const error = rebuilt instanceof Error ? rebuilt : new Error(`notification ${JSON.stringify(name)} failed on the peer`, { cause: rebuilt })

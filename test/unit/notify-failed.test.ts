@@ -136,7 +136,7 @@ describe('the asking side', () => {
 
   test('counts the reports, which stats() reads', () => {
     const calls = new OutgoingCalls(
-      { streamWindow: 64, errorClasses: undefined, callTimeout: undefined, callSites: false },
+      { streamWindow: 64, errorClasses: undefined, callTimeout: undefined, callSites: false, notifyErrors: true },
       { encode: vi.fn(), send: vi.fn(), withdraw: () => false, cancel: vi.fn(), credit: vi.fn(), connected: () => true, ending: () => false },
     )
     expect(calls.notificationsFailed).toBe(0)

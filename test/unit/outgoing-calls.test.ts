@@ -38,7 +38,13 @@ function setup(options: { streamWindow?: number; errorClasses?: readonly ErrorCl
     ending: () => state.ending,
   }
   const calls = new OutgoingCalls(
-    { streamWindow: options.streamWindow ?? 4, errorClasses: errorClassMap(options.errorClasses), callTimeout: undefined, callSites: false },
+    {
+      streamWindow: options.streamWindow ?? 4,
+      errorClasses: errorClassMap(options.errorClasses),
+      callTimeout: undefined,
+      callSites: false,
+      notifyErrors: false,
+    },
     ports,
   )
   /** A call as the channel makes one: a fresh id, an InProgress owned by `calls`, tracked as pending. */
