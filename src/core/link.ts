@@ -10,7 +10,7 @@ import type { Transport } from './transport.js'
 import { emitError } from './announce.js'
 
 /** The option names every link factory takes: the channel's and `role`. */
-export const LINK_OPTION_NAMES: readonly string[] = [...CHANNEL_OPTION_NAMES, 'role']
+export const LINK_OPTION_NAMES = [...CHANNEL_OPTION_NAMES, 'role'] as const
 
 /** Options of a link factory: the channel's, and which end of the handshake this is. */
 export interface LinkOptions extends ChannelOptions {

@@ -74,8 +74,10 @@ export interface ChildLink {
   [Symbol.asyncDispose](): Promise<void>
 }
 
-const PARENT_OPTION_NAMES: readonly string[] = [...CHANNEL_OPTION_NAMES, 'expose', 'setup']
-const SPAWN_OPTION_NAMES: readonly string[] = [...PARENT_OPTION_NAMES, 'stdio', 'cwd', 'env', 'execPath', 'execArgv']
+/** @internal The names of {@link ConnectParentOptions}. */
+export const PARENT_OPTION_NAMES = [...CHANNEL_OPTION_NAMES, 'expose', 'setup'] as const
+/** @internal The names of {@link SpawnChildOptions}. */
+export const SPAWN_OPTION_NAMES = [...PARENT_OPTION_NAMES, 'stdio', 'cwd', 'env', 'execPath', 'execArgv'] as const
 
 /** Milliseconds a disposed child has to exit by itself once its channel closed, then after SIGTERM. */
 const DISPOSE_GRACE_MS = 2000

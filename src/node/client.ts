@@ -201,8 +201,8 @@ export class Client extends Channel {
   }
 }
 
-/** The names of {@link ClientOptions}. */
-const CLIENT_OPTION_NAMES: readonly string[] = [...CHANNEL_OPTION_NAMES, 'reconnect', 'tls']
+/** @internal The names of {@link ClientOptions}. */
+export const CLIENT_OPTION_NAMES = [...CHANNEL_OPTION_NAMES, 'reconnect', 'tls'] as const
 
 /** The reconnect option with its defaults, checked; undefined when off. */
 function resolveReconnect(reconnect: ClientOptions['reconnect']): Required<ReconnectOptions> | undefined {

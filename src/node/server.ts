@@ -36,8 +36,8 @@ export interface ServerOptions extends ChannelOptions {
   tls?: TlsOptions
 }
 
-/** The names of {@link ServerOptions}. */
-const SERVER_OPTION_NAMES: readonly string[] = [...CHANNEL_OPTION_NAMES, 'tls']
+/** @internal The names of {@link ServerOptions}. */
+export const SERVER_OPTION_NAMES = [...CHANNEL_OPTION_NAMES, 'tls'] as const
 
 /** Events of a {@link Server}. */
 export interface ServerEvents {
