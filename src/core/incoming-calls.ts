@@ -262,7 +262,7 @@ export class IncomingCalls<C> {
       if (registration.context) {
         running = this.#track(id)
         const tracked = running
-        const context = new Context(this.#ports.channel, tracked, (value) => this.#sendProgress(id, tracked, value))
+        const context = new Context(this.#ports.channel, tracked, (value) => this.#sendProgress(id, tracked, value, name))
         result = registration.fn.call(registration.thisArg, context, ...args)
       } else {
         result = registration.fn.apply(registration.thisArg, args)
@@ -274,13 +274,13 @@ export class IncomingCalls<C> {
     if (isPromiseLike(result)) {
       const tracked = running ?? this.#track(id)
       result.then(
-        (value) => this.#complete(id, tracked, value),
+        (value) => this.#complete(id, tracked, value, name),
         (error: unknown) => {
           if (this.#settle(id, tracked)) this.#sendError(id, error)
         },
       )
     } else {
-      this.#complete(id, running, result)
+      this.#complete(id, running, result, name)
     }
   }
 
@@ -333,20 +333,21 @@ export class IncomingCalls<C> {
     }
   }
 
-  #complete(id: number, running: RunningCall | undefined, value: unknown): void {
+  /** @param name what was called: named in the error the caller gets when the result cannot be sent. */
+  #complete(id: number, running: RunningCall | undefined, value: unknown, name: string | ReferenceTarget): void {
     if (isAsyncIterable(value)) {
       if (running?.cancelled) this.#settle(id, running)
-      else void this.#pumpStream(id, running ?? this.#track(id), value)
+      else void this.#pumpStream(id, running ?? this.#track(id), value, name)
       return
     }
     if (!running || this.#settle(id, running)) {
-      if (this.#ports.connected()) this.#ports.send(this.#ports.encoder.result(id, value))
+      if (this.#ports.connected()) this.#ports.send(this.#ports.encoder.result(id, value, name))
     }
   }
 
   /** Sends a stream's items (see {@link pumpStream}); the call's slot is freed once it ends. */
-  async #pumpStream(id: number, running: RunningCall, iterable: AsyncIterable<unknown>): Promise<void> {
-    const outcome = await pumpStream(id, running, iterable, this.#ports)
+  async #pumpStream(id: number, running: RunningCall, iterable: AsyncIterable<unknown>, name: string | ReferenceTarget): Promise<void> {
+    const outcome = await pumpStream(id, running, iterable, this.#ports, name)
     if (this.#settle(id, running) && outcome !== undefined) {
       if (outcome === 'end') this.#ports.send(this.#ports.encoder.end(id))
       else this.#sendError(id, outcome.error)
@@ -371,10 +372,10 @@ export class IncomingCalls<C> {
    * Progress is advisory: while the outbox is saturated (the caller does not read), reports are
    * coalesced to the latest, which goes out once it drains or ahead of the outcome.
    */
-  #sendProgress(id: number, running: RunningCall, value: unknown): void {
+  #sendProgress(id: number, running: RunningCall, value: unknown, name: string | ReferenceTarget): void {
     // After the handler finished (its result is on its way) progress would arrive late: dropped.
     if (running.cancelled || !this.#ports.connected() || this.#running.get(id) !== running) return
-    const payload = this.#ports.encoder.progress(id, value)
+    const payload = this.#ports.encoder.progress(id, value, name)
     if (running.progress === undefined && !this.#ports.saturated()) {
       this.#ports.send(payload)
       return

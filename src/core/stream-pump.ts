@@ -5,6 +5,7 @@
  */
 import type { MessageEncoder } from '../protocol/encoder.js'
 import type { Payload } from '../protocol/framing.js'
+import type { CallTarget } from '../protocol/sendable.js'
 import type { RunningCall } from './running-call.js'
 
 /** What a pump needs from the channel: the incoming calls' ports, in part. */
@@ -36,9 +37,16 @@ const nextTurn = (): Promise<void> =>
 /**
  * Sends the items of stream `id` while the caller has credit and the outbox takes them; stops when
  * cancelled. Yields to the event loop every ITEMS_PER_TURN items: a generator that never awaits must
- * not hold the process. Never rejects: a failure is the outcome.
+ * not hold the process. Never rejects: a failure is the outcome. `target` is what was called, named in
+ * the error of an item that cannot be sent.
  */
-export async function pumpStream(id: number, running: RunningCall, iterable: AsyncIterable<unknown>, ports: PumpPorts): Promise<PumpOutcome> {
+export async function pumpStream(
+  id: number,
+  running: RunningCall,
+  iterable: AsyncIterable<unknown>,
+  ports: PumpPorts,
+  target: CallTarget,
+): Promise<PumpOutcome> {
   let drained: Promise<void> | undefined
   try {
     const iterator = iterable[Symbol.asyncIterator]()
@@ -63,7 +71,7 @@ export async function pumpStream(id: number, running: RunningCall, iterable: Asy
       if (step.done) return 'end'
       let payload: Payload
       try {
-        payload = ports.encoder.item(id, step.value)
+        payload = ports.encoder.item(id, step.value, target)
       } catch (error) {
         stopIterator(running, (failure) => ports.report(failure))
         return { error }
