@@ -5,7 +5,7 @@
  */
 import { Channel } from '../core/channel.js'
 import { ChannelClosedError, ProtocolError } from '../core/errors.js'
-import { openLink, type LinkOptions } from '../core/link.js'
+import { checkPort, openLink, type LinkOptions } from '../core/link.js'
 import { frameSizeOf } from '../core/options.js'
 import type { Transport, TransportSink } from '../core/transport.js'
 import { joinPayload, type Payload } from '../protocol/framing.js'
@@ -164,8 +164,10 @@ function isMessagePortMain(port: MessagePortLike): boolean {
  * DOM `MessagePort`, `Worker` or a worker's `self`, or Electron's `MessagePortMain`. Calls made before
  * the handshake completes are queued. A failed handshake (a wrong secret) is emitted as `error` and
  * rejects what was queued. `close()` says goodbye to the peer, then closes the port.
+ * @throws TypeError for anything but a port, such as a MessageChannel (pass its `port1`).
  */
 export function fromMessagePort(port: MessagePortLike, options: MessagePortOptions = {}): Channel {
+  checkPort(port)
   const { role = 'auto', transfer, ...channelOptions } = options
   const channel = new Channel(channelOptions)
   const transport = new MessagePortTransport(port, { transfer, maxFrameSize: channelOptions.maxFrameSize })
