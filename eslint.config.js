@@ -90,10 +90,10 @@ export default tseslint.config(
   },
   {
     // Type-aware rules, on the TypeScript of src/ and test/ only (the program costs most of the lint
-    // time). test/consumer/ is left out: it compiles against the built dist/ as a user's project, and
-    // has its own tsconfig.json.
+    // time). test/consumer*/ are left out: each compiles against the built dist/ as a user's project,
+    // and has its own tsconfig.json.
     files: ['src/**/*.ts', 'test/**/*.ts'],
-    ignores: ['test/consumer/**'],
+    ignores: ['test/consumer/**', 'test/consumer-browser/**', 'test/consumer-decorators/**'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       // checkThenables: an InProgress is a thenable, not a Promise, and a call left unawaited is

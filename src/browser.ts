@@ -10,14 +10,17 @@ export {
   type ChannelOptions,
   type ChannelEvents,
   type ChannelStats,
+  type Implementation,
   type Remote,
   type RemoteReturn,
 } from './core/channel.js'
 export type { TraceEvent, TraceFunction, TraceMessageType } from './core/trace.js'
 export type { MethodDescription } from './protocol/introspection.js'
-export { ref, type Ref, type Stub, type Remoted, type Local, type StubReturn } from './core/stubs.js'
+export { ref } from './core/stubs.js'
+export type { Ref, Stub, Remoted, Local, StubReturn } from './core/api-types.js'
 export { InProgress } from './core/in-progress.js'
-export { expose, type ExposeOptions, type Handler } from './core/registry.js'
+export type { ExposeOptions, Handler } from './core/registry.js'
+export { expose, type ExposeDecorator } from './core/decorator.js'
 export type { Transport, TransportSink } from './core/transport.js'
 export type { LinkOptions } from './core/link.js'
 export type { Role } from './core/handshake.js'

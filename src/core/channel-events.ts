@@ -1,5 +1,6 @@
 /**
- * What a channel tells and shows of itself: the events it emits and the counts `stats()` returns.
+ * What a channel tells and shows of itself: the events it emits and the counts `stats()` returns, and
+ * how they are gathered.
  * Apart from channel.ts so that the facade stays within its size; neither names the Channel class.
  */
 
@@ -50,4 +51,35 @@ export interface ChannelStats extends Traffic {
   exportedReferences: number
   /** References this side holds from the peer (stubs and AbortSignals not yet released). */
   importedReferences: number
+  /**
+   * Notifications of this side that the peer reported as failed there (a name it lacks, a handler that
+   * threw, one dropped): counted with the `notifyErrors` option only, else 0. Each is also an `error`
+   * event of this channel.
+   */
+  notificationsFailed: number
+}
+
+/** What {@link statsOf} reads: the parts of a channel, each asked for its own counts. */
+export interface CountedParts {
+  /** The open connection's reference tables, if any. */
+  readonly references: { readonly exported: number; readonly imported: number } | undefined
+  readonly calls: { readonly size: number; readonly notificationsFailed: number }
+  readonly incoming: { readonly running: number; readonly waiting: number }
+  readonly outbox: { readonly size: number; readonly bytes: number }
+  readonly traffic: Traffic
+}
+
+/** The counts of a channel, read from its parts. */
+export function statsOf({ references, calls, incoming, outbox, traffic }: CountedParts): ChannelStats {
+  return {
+    pendingCalls: calls.size,
+    runningHandlers: incoming.running,
+    waitingCalls: incoming.waiting,
+    queuedFrames: outbox.size,
+    queuedBytes: outbox.bytes,
+    ...traffic,
+    exportedReferences: references?.exported ?? 0,
+    importedReferences: references?.imported ?? 0,
+    notificationsFailed: calls.notificationsFailed,
+  }
 }

@@ -4,19 +4,20 @@
  * parts: Connection (one per transport), Outbox, OutgoingCalls, IncomingCalls, MessageEncoder.
  */
 import { EventEmitter } from 'eventemitter3'
-import pDefer, { type DeferredPromise } from 'p-defer'
 import { Codec } from '../protocol/codec.js'
 import { MessageEncoder } from '../protocol/encoder.js'
-import type { Payload } from '../protocol/framing.js'
-import { DESCRIBE_FEATURE, type MethodDescription } from '../protocol/introspection.js'
-import type { ChannelEvents, ChannelStats, Traffic } from './channel-events.js'
-import { Connection, type ConnectionEnd, type ConnectionOwner } from './connection.js'
-import { ChannelClosedError, MethodNotFoundError } from './errors.js'
+import type { MethodDescription } from '../protocol/introspection.js'
+import { announce } from './announce.js'
+import type { Implementation, NotAFunction, PlainHandler, Remote } from './api-types.js'
+import { statsOf, type ChannelEvents, type ChannelStats, type Traffic } from './channel-events.js'
+import { closing, Connection, lostMessage, type ConnectionEnd, type ConnectionOwner } from './connection.js'
+import { ChannelClosedError } from './errors.js'
 import type { Role } from './handshake.js'
 import { IncomingCalls } from './incoming-calls.js'
-import { InProgress } from './in-progress.js'
-import { describer, DESCRIBE_METHOD, Pinger } from './introspection.js'
-import { DEFAULTS, resolveOptions, type CallOptions, type ChannelOptions, type ResolvedOptions } from './options.js'
+import type { InProgress } from './in-progress.js'
+import { DESCRIBE_METHOD, Introspection } from './introspection.js'
+import { CHANNEL_OPTION_NAMES, checkOptionNames, DEFAULTS, resolveOptions } from './options.js'
+import type { CallOptions, ChannelOptions, ResolvedOptions } from './options.js'
 import { CONNECTION, NOTIFICATION, Outbox } from './outbox.js'
 import { OutgoingCalls } from './outgoing-calls.js'
 import { Registry, type ExposeOptions, type Handler } from './registry.js'
@@ -24,46 +25,33 @@ import { endReferences, NOT_OPEN, openReferences } from './reference-state.js'
 import { unreachable, type References } from './references.js'
 import { remoteProxy } from './remote.js'
 import { routeMessage, type Routes } from './router.js'
-import type { Local, StubReturn } from './stubs.js'
+import { Readiness } from './readiness.js'
+import { notFoundHint } from './suggest.js'
 import type { Transport } from './transport.js'
 
 export type { CallOptions, ChannelOptions } from './options.js'
+export type { Implementation, NotAFunction, Remote, RemoteReturn } from './api-types.js'
 export type { ChannelEvents, ChannelStats } from './channel-events.js'
 
-/** Passed as the first argument to handlers exposed with `{ context: true }`. */
-export interface CallContext {
+/**
+ * Passed as the first argument to handlers exposed with `{ context: true }`.
+ * @typeParam P the type of the progress values the handler reports (typed on the caller's side by
+ *   `remote<Api>()` when Api's method takes a `CallContext<P>`).
+ */
+export interface CallContext<P = unknown> {
   /** The channel the call came in on: call the caller back through it. */
   readonly channel: Channel
   /** Aborted when the caller aborts or times out the call, or when the channel closes. */
   readonly signal: AbortSignal
   /** Sends a progress value to the caller's `onProgress` listeners, ahead of the result. */
-  progress(value: unknown): void
+  progress(value: P): void
 }
 
-/**
- * Maps an interface of remote functions to what calling them returns: each method returns an
- * InProgress of its awaited result; async generators become streams that can be iterated or awaited
- * as an array. A leading CallContext parameter (handlers exposed with `{ context: true }`) is dropped.
- */
-export type Remote<T> = {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  [K in keyof T as NonNullable<T[K]> extends (...args: any[]) => unknown ? K : never]-?: NonNullable<T[K]> extends (...args: infer A) => infer R
-    ? (...args: LocalArgs<A extends [CallContext, ...infer Rest] ? Rest : A>) => RemoteReturn<R>
-    : never
-}
-
-/** The arguments a caller passes: functions (which travel by reference) may return promises, and be stubs. */
-type LocalArgs<A extends unknown[]> = { [K in keyof A]: Local<A[K]> }
-
-/**
- * What a call to a function returning `R` gives the caller: functions and `Ref`s in the result (or in
- * the items of a stream) arrive as stubs.
- */
-export type RemoteReturn<R> = StubReturn<R>
+/** A handler exposed with `{ context: true }`: it receives a CallContext before the caller's arguments. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ContextHandler = (context: CallContext<any>, ...args: any[]) => unknown
 
 type ChannelState = 'idle' | 'handshaking' | 'open' | 'closing' | 'closed'
-
-const noop = (): void => {}
 
 /**
  * @internal Runs the handshake of `channel` over `transport`: resolves once it succeeded, rejects (and
@@ -99,41 +87,36 @@ export class Channel extends EventEmitter<ChannelEvents> {
   readonly #outbox: Outbox
   readonly #calls: OutgoingCalls
   readonly #incoming: IncomingCalls<Channel>
-  /** Settles with the current (or last) handshake; see ready(). */
-  #handshakeResult: Promise<void> | undefined
-  /** ready() asked before any transport was attached. */
-  #unattachedReady: DeferredPromise<void> | undefined
+  readonly #readiness = new Readiness()
   #closed: Promise<void> | undefined
   #resolveClosed: (() => void) | undefined
   #remote: object | undefined
   /** The reference tables of the open connection, when both ends announced the feature. */
   #references: References | undefined
-  /** The peer of the open (or last) connection announced `describe`. */
-  #peerDescribes = false
-  readonly #pinger: Pinger
+  readonly #introspection: Introspection
   readonly #traffic: Traffic = { framesSent: 0, bytesSent: 0, framesReceived: 0, bytesReceived: 0 }
 
+  /** @throws TypeError (an unknown option name, a value of the wrong type) or RangeError, naming the option. */
   constructor(options: ChannelOptions = {}) {
     super()
+    // Subclasses (Client) take more options, and check the names themselves.
+    if (new.target === Channel) checkOptionNames(options, CHANNEL_OPTION_NAMES, 'Channel')
     this.#options = options
     const resolved = (this.#resolved = resolveOptions(options))
     const encoder = (this.#encoder = new MessageEncoder(new Codec(), DEFAULTS.maxFrameSize, resolved.sendStacks))
     encoder.codec.references = NOT_OPEN
     const outbox = (this.#outbox = new Outbox(resolved.maxBufferedBytes, resolved.maxQueuedCalls))
     const connected = (): boolean => this.#state === 'open'
+    const ping = (token: number): void => outbox.send(encoder.ping(token), CONNECTION)
+    const introspection = (this.#introspection = new Introspection(this.#registry, () => this.#shared, resolved.introspection, ping))
     this.#calls = new OutgoingCalls(resolved, {
-      encode: (id, target, args) => {
-        const payload =
+      encode: (id, target, args) =>
+        outbox.admit(
           typeof target === 'string'
             ? encoder.call(id, target, args as unknown[])
-            : encoder.callReference(id, target.ref, target.member, args as unknown[])
-        const refused = outbox.refuse(payload)
-        if (refused) {
-          this.#references?.discard(payload)
-          throw refused
-        }
-        return payload
-      },
+            : encoder.callReference(id, target.ref, target.member, args as unknown[]),
+          this.#references,
+        ),
       send: (payload, id) => outbox.send(payload, id, this.#references?.take(payload)),
       withdraw: (id) => outbox.withdraw(id),
       cancel: (id, reason) => outbox.send(encoder.cancel(id, reason), CONNECTION),
@@ -146,43 +129,35 @@ export class Channel extends EventEmitter<ChannelEvents> {
         channel: this,
         encoder,
         // The reserved describe method is looked up last: ordinary names find their handler first.
-        lookup: (name) =>
-          this.#registry.get(name) ?? this.#shared?.get(name) ?? (name === DESCRIBE_METHOD && resolved.introspection ? describing : undefined),
+        lookup: (name) => this.#registry.get(name) ?? this.#shared?.get(name) ?? introspection.lookup(name),
         lookupReference: ({ ref, member }) => (this.#references ?? unreachable).registration(ref, member),
         undoOf: (payload) => this.#references?.take(payload),
+        hint: (name) => notFoundHint(name, [this.#registry, this.#shared]),
         send: (payload) => outbox.send(payload, CONNECTION),
         connected,
         saturated: () => outbox.saturated,
         drained: () => outbox.drained(),
-        report: (error) => this.#announce('error', error),
+        report: (error) => announce(this, 'error', error),
       },
       resolved,
-      DEFAULTS.streamWindow,
     )
-    const describing = describer(this.#registry, () => this.#shared)
-    this.#pinger = new Pinger((token) => outbox.send(encoder.ping(token), CONNECTION))
-    const referencePorts = {
-      call: (ref: number, member: string | null, args: unknown[], label: string) => this.#calls.start({ ref, member }, label, args, undefined),
-      send: (payload: Payload) => outbox.send(payload, CONNECTION),
-    }
     // Routes and owner are ports: object literals of arrow functions, so that the parts reach the
     // channel's state without the Channel growing members that plain JavaScript could call.
     this.#connectionOwner = {
       traffic: this.#traffic,
       opened: (peer, settle) => {
-        this.#incoming.peerWindow = peer.options.window ?? DEFAULTS.streamWindow
+        this.#incoming.peerHello(peer.options)
         encoder.peerMaxFrameSize = peer.options.maxFrameSize ?? DEFAULTS.maxFrameSize
-        this.#references = openReferences(peer, resolved, encoder, referencePorts)
-        // One-sided, unlike references: the peer answers describe() if it lists the feature, whether this side does or not.
-        this.#peerDescribes = peer.options.features?.includes(DESCRIBE_FEATURE) === true
+        this.#references = openReferences(peer, resolved, encoder, this.#calls, (payload) => outbox.send(payload, CONNECTION))
+        introspection.opened(peer.options)
         this.#state = 'open'
         outbox.open(this.#connection!)
         settle()
-        this.#announce('connect')
+        announce(this, 'connect')
       },
       received: (message, size) => routeMessage(message, size, routes),
       drained: () => outbox.flush(),
-      report: (error) => this.emit('error', error),
+      report: (error) => announce(this, 'error', error),
       sendFrame: (payload) => outbox.send(payload, CONNECTION),
       ended: (end) => this.#connectionEnded(end),
     }
@@ -192,7 +167,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       errorClasses: resolved.errorClasses,
       references: () => this.#references,
       pong: (token) => outbox.send(encoder.pong(token), CONNECTION),
-      ponged: (token) => this.#pinger.pong(token),
+      ponged: (token) => introspection.pong(token),
+      notifyFailed: (name, envelope) => announce(this, 'error', this.#calls.notifyFailed(name, envelope)),
       goodbye: () => {
         if (this.shouldReconnect(undefined)) {
           // A server that closes on purpose (a restart) is one to reconnect to, like a lost one.
@@ -215,17 +191,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * that ended it. A Client refines this with its connection attempts.
    */
   ready(): Promise<void> {
-    if (this.#state === 'open') return Promise.resolve()
-    if (this.#state === 'closing' || this.#state === 'closed') {
-      return this.#handshakeResult ?? Promise.reject(new ChannelClosedError('the channel is closed'))
-    }
-    if (this.#handshakeResult) return this.#handshakeResult
-    // Not attached yet: settles with the first handshake, or when the channel ends without one.
-    if (!this.#unattachedReady) {
-      this.#unattachedReady = pDefer<void>()
-      this.#unattachedReady.promise.catch(noop)
-    }
-    return this.#unattachedReady.promise
+    return this.#readiness.ready(this.#state === 'open', this.#state === 'closing' || this.#state === 'closed')
   }
 
   /** The options this channel was made with. */
@@ -240,8 +206,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * @returns an InProgress that resolves with the result or rejects with the remote exception,
    *   a SerializationError when an argument cannot be encoded, or a ChannelClosedError.
    */
-  rpc<T = unknown, Item = unknown>(name: string, ...args: unknown[]): InProgress<T, Item> {
-    return this.call<T, Item>(name, args)
+  rpc<T = unknown, Item = unknown, Progress = unknown>(name: string, ...args: unknown[]): InProgress<T, Item, Progress> {
+    return this.#calls.start<T, Item, Progress>(name, name, args, undefined, 2)
   }
 
   /**
@@ -249,8 +215,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * it and a deadline. `call('add', [1, 2], { signal, timeout: 1000 })` is `rpc('add', 1, 2)` with both.
    * A signal that is already aborted rejects the call at once without sending it.
    */
-  call<T = unknown, Item = unknown>(name: string, args: readonly unknown[], options?: CallOptions): InProgress<T, Item> {
-    return this.#calls.start<T, Item>(name, name, args, options)
+  call<T = unknown, Item = unknown, Progress = unknown>(
+    name: string,
+    args: readonly unknown[],
+    options?: CallOptions,
+  ): InProgress<T, Item, Progress> {
+    return this.#calls.start<T, Item, Progress>(name, name, args, options, 2)
   }
 
   /**
@@ -264,12 +234,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.#state === 'closing' || this.#state === 'closed') {
       throw new ChannelClosedError(`cannot notify ${JSON.stringify(name)}: the channel is closed`)
     }
-    const payload = this.#encoder.notify(name, args)
-    const refused = this.#outbox.refuse(payload)
-    if (refused) {
-      this.#references?.discard(payload)
-      throw refused
-    }
+    const payload = this.#outbox.admit(this.#encoder.notify(name, args), this.#references)
     this.#outbox.send(payload, NOTIFICATION, this.#references?.take(payload))
   }
 
@@ -279,28 +244,46 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * - `expose(name, fn, options?)`;
    * - `expose(plainObject, options?)`: its own function properties, called with the object as `this`;
    * - `expose(classInstance, options?)`: the methods its class marked with `@expose()`.
-   * Exposing a name again replaces it.
-   * @throws TypeError for an anonymous function, or a class instance with no `@expose()` methods.
+   * A property of the object that holds a plain object (or an instance with `@expose()` methods) is a
+   * namespace: `expose({ auth: { check } })` exposes `auth.check`, at most 8 levels deep.
+   * Exposing a name again replaces it. `expose<Api>(object)` checks the object against the interface
+   * the caller's `remote<Api>()` uses. A handler typed to take a CallContext first is a type error
+   * unless exposed with `{ context: true }`.
+   * @throws TypeError for an anonymous function, a class instance with no `@expose()` methods, or an
+   *   object whose namespaces are cyclic, nested too deep or expose one name twice.
    */
-  expose(fn: Handler, options?: ExposeOptions): this
-  expose(name: string, fn: Handler, options?: ExposeOptions): this
-  expose(object: object, options?: ExposeOptions): this
+  // Ordered so that the handler forms come last: when every form fails, TypeScript shows the last
+  // one's error, which then names the missing `{ context: true }`.
+  expose<T extends object>(object: T & NotAFunction, options?: ExposeOptions): this
+  expose<T extends object>(object: Implementation<T> & NotAFunction, options?: ExposeOptions): this
+  expose(fn: ContextHandler, options: ExposeOptions & { context: true }): this
+  expose<F extends Handler>(fn: PlainHandler<F>, options?: ExposeOptions & { context?: false }): this
+  expose(name: string, fn: ContextHandler, options: ExposeOptions & { context: true }): this
+  expose<F extends Handler>(name: string, fn: PlainHandler<F>, options?: ExposeOptions & { context?: false }): this
   expose(target: unknown, second?: unknown, third?: unknown): this {
     this.#registry.add(target, second, third)
     return this
   }
 
-  /** Removes an exposed name. @returns whether it was exposed on this channel. */
+  /**
+   * Removes an exposed name, or a namespace: `unexpose('auth')` removes `auth` and every `auth.*` name.
+   * @returns whether anything was exposed under it on this channel.
+   */
   unexpose(name: string): boolean {
     return this.#registry.delete(name)
   }
 
   /**
-   * A typed proxy of the peer's functions: `remote<Api>().add(1, 2)` is `rpc('add', 1, 2)`. Its `then`
-   * is undefined, so it can be returned from an async function without being awaited as a thenable.
+   * A typed proxy of the peer's functions: `remote<Api>().add(1, 2)` is `rpc('add', 1, 2)`, and
+   * `remote<Api>().auth.check(pw)` calls the namespaced `auth.check`. Its `then` is undefined, so it can
+   * be returned from an async function without being awaited as a thenable.
+   * @param options a signal and a deadline for every call made through this proxy, as `call()` takes
+   *   them: `remote<Api>({ signal, timeout: 5000 })`. Without them the proxy is made once and shared.
    */
-  remote<T extends object>(): Remote<T> {
-    this.#remote ??= remoteProxy((name, args) => this.call(name, args))
+  remote<T extends object>(options?: CallOptions): Remote<T> {
+    // Three frames from the caller: start, this arrow, the proxy's member.
+    if (options) return remoteProxy((name, args) => this.#calls.start(name, name, args, options, 3)) as Remote<T>
+    this.#remote ??= remoteProxy((name, args) => this.#calls.start(name, name, args, undefined, 3))
     return this.#remote as Remote<T>
   }
 
@@ -321,13 +304,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    *   describe() (option `introspection: false` there, or a peer that predates it).
    */
   describe(): InProgress<MethodDescription[]> {
-    if (this.#state === 'open' && !this.#peerDescribes) {
-      const call = new InProgress<MethodDescription[]>(undefined, 0, DESCRIBE_METHOD)
-      const message = 'the peer does not answer describe(): it runs with introspection: false, or predates describe()'
-      call.reject(new MethodNotFoundError(DESCRIBE_METHOD, { message }))
-      return call
-    }
-    return this.call<MethodDescription[]>(DESCRIBE_METHOD, [])
+    return this.#introspection.describe(this.#state === 'open', () => this.call<MethodDescription[]>(DESCRIBE_METHOD, []))
   }
 
   /**
@@ -339,22 +316,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
   async ping(): Promise<number> {
     await this.ready()
     if (this.#state !== 'open') throw new ChannelClosedError('cannot ping: the channel is closed')
-    return this.#pinger.ping()
+    return this.#introspection.ping()
   }
 
   /** Counts of what this channel holds now. */
   stats(): ChannelStats {
     const references = this.#references
-    return {
-      pendingCalls: this.#calls.size,
-      runningHandlers: this.#incoming.running,
-      waitingCalls: this.#incoming.waiting,
-      queuedFrames: this.#outbox.size,
-      queuedBytes: this.#outbox.bytes,
-      ...this.#traffic,
-      exportedReferences: references?.exported ?? 0,
-      importedReferences: references?.imported ?? 0,
-    }
+    return statsOf({ references, calls: this.#calls, incoming: this.#incoming, outbox: this.#outbox, traffic: this.#traffic })
   }
 
   /**
@@ -412,20 +380,14 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const connection = new Connection(transport, role, this.#resolved, this.#encoder, this.#connectionOwner)
     // Stored before the transport starts: a transport may deliver frames from start() synchronously.
     this.#connection = connection
-    this.#handshakeResult = connection.ready
-    if (this.#unattachedReady) {
-      const waiting = this.#unattachedReady
-      this.#unattachedReady = undefined
-      connection.ready.then(waiting.resolve, waiting.reject)
-    }
+    this.#readiness.attached(connection.ready)
     connection.start()
     return connection.ready
   }
 
   #connectionEnded({ reason, report, wasOpen }: ConnectionEnd): void {
     this.#connection = undefined
-    const lost = reason ? `the connection was lost: ${reason.message}` : 'channel closed'
-    const rejection = new ChannelClosedError(lost, reason ? { cause: reason } : undefined)
+    const rejection = new ChannelClosedError(lostMessage(reason), reason ? { cause: reason } : undefined)
     this.#references = endReferences(this.#references, this.#encoder, rejection)
     // Calls already sent may or may not have run: they reject (at most once). Unsent ones may wait.
     const reconnecting = this.#state !== 'closing' && this.shouldReconnect(reason)
@@ -434,26 +396,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (reconnecting) this.#state = 'idle'
     else this.#finish()
     if (wasOpen) {
-      if (report && reason) this.#announce('error', reason)
-      this.#announce('disconnect', reason)
+      if (report && reason) announce(this, 'error', reason)
+      announce(this, 'disconnect', reason)
     }
     // A listener may have closed the channel meanwhile.
     if (reconnecting && this.#state === 'idle') this.reconnect(reason)
-  }
-
-  /**
-   * Emits an event without letting a listener's throw reach the connection that caused it: the throw
-   * surfaces in a microtask, as an uncaught exception, as it would from any I/O callback.
-   */
-  #announce(event: 'connect' | 'disconnect' | 'error', reason?: Error): void {
-    try {
-      if (event === 'connect') this.emit(event)
-      else this.emit(event, reason as Error)
-    } catch (error) {
-      queueMicrotask(() => {
-        throw error
-      })
-    }
   }
 
   // Ending --------------------------------------------------------------------------------------
@@ -468,9 +415,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       const wasOpen = this.#state === 'open'
       this.#state = 'closing'
       connection?.closing(error)
-      const rejection = byPeer
-        ? new ChannelClosedError('the peer closed the channel')
-        : new ChannelClosedError(error ? `channel destroyed: ${error.message}` : 'channel closed', error ? { cause: error } : undefined)
+      const rejection = closing(error, byPeer)
       this.#references = endReferences(this.#references, this.#encoder, rejection)
       if (connection && wasOpen && !abortive && !byPeer) {
         // Replies, stream frames and accepted notifications (notify() returned) still go out, ahead of
@@ -496,14 +441,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const kept = this.#outbox.detach(keepUnsent)
     this.#calls.rejectAll(error, kept)
     this.#incoming.cancelAll(error)
-    this.#pinger.rejectAll(error)
+    this.#introspection.rejectAll(error)
   }
 
   #finish(): void {
     if (this.#state === 'closed') return
     this.#state = 'closed'
-    this.#unattachedReady?.reject(new ChannelClosedError('the channel closed before it connected'))
-    this.#unattachedReady = undefined
+    this.#readiness.ended()
     this.#closed ??= Promise.resolve()
     this.#resolveClosed?.()
   }

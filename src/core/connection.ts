@@ -53,6 +53,21 @@ export interface ConnectionOwner {
   ended(end: ConnectionEnd): void
 }
 
+/** What a connection that ended without this side deciding it, and without a transport error, reports. */
+export const CONNECTION_LOST = 'the connection was lost'
+
+/** What the calls a connection took with it reject with: `reason`, said to be a lost connection once. */
+export function lostMessage(reason: Error | undefined): string {
+  if (!reason) return 'channel closed'
+  return reason.message.startsWith(CONNECTION_LOST) ? reason.message : `${CONNECTION_LOST}: ${reason.message}`
+}
+
+/** What pending calls reject with when the channel closes: by the peer, by close(), or by destroy(error). */
+export function closing(error: Error | undefined, byPeer: boolean): ChannelClosedError {
+  if (byPeer) return new ChannelClosedError('the peer closed the channel')
+  return new ChannelClosedError(error ? `channel destroyed: ${error.message}` : 'channel closed', error ? { cause: error } : undefined)
+}
+
 type Phase = 'handshaking' | 'open' | 'closing' | 'ended'
 
 const noop = (): void => {}
@@ -119,6 +134,8 @@ export class Connection implements TransportSink, OutboxSink {
       ...(features.length > 0 ? { features } : undefined),
       // With the references feature (PROTOCOL.md chapter 17): how many of the peer's this side accepts.
       ...(options.maxReferences > 0 ? { maxReferences: options.maxReferences } : undefined),
+      // Asks the peer to report this side's notifications that fail there (PROTOCOL.md section 5.2).
+      ...(options.notifyErrors ? { notifyErrors: true } : undefined),
     })
     this.ready = new Promise<void>((resolve, reject) => {
       this.#settleReady = { resolve, reject }
@@ -377,7 +394,7 @@ export class Connection implements TransportSink, OutboxSink {
     this.#timer = undefined
     this.#handshake = undefined
     const decided = this.#closeReason
-    const reason = decided !== undefined ? decided.error : (error ?? new ChannelClosedError('the connection was lost'))
+    const reason = decided !== undefined ? decided.error : (error ?? new ChannelClosedError(CONNECTION_LOST))
     const settle = this.#settleReady
     this.#settleReady = undefined
     settle?.reject(reason ?? new ChannelClosedError('the channel was closed during the handshake'))

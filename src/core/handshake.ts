@@ -193,7 +193,7 @@ function parseHello(message: unknown[]): HelloMessage {
   const options = message[4]
   const helloOptions: HelloOptions = {}
   if (typeof options === 'object' && options !== null) {
-    const { window, maxFrameSize, role, features, maxReferences } = options as Record<string, unknown>
+    const { window, maxFrameSize, role, features, maxReferences, notifyErrors } = options as Record<string, unknown>
     if (isCount(window)) {
       // A window this large would let the peer have a stream sent without any check.
       if (window > MAX_STREAM_WINDOW)
@@ -209,6 +209,7 @@ function parseHello(message: unknown[]): HelloMessage {
     if (role === 'client' || role === 'server') helloOptions.role = role
     if (isCount(maxReferences) && maxReferences <= MAX_REFERENCES) helloOptions.maxReferences = maxReferences
     if (Array.isArray(features)) helloOptions.features = features.filter((name): name is string => typeof name === 'string')
+    if (notifyErrors === true) helloOptions.notifyErrors = true
   }
   return [MessageType.Hello, MAGIC, PROTOCOL_VERSION, nonce as Uint8Array | null, helloOptions]
 }

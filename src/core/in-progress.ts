@@ -1,9 +1,16 @@
+/**
+ * InProgress, what every call returns: its settlement, abort and deadline, progress listeners, the
+ * item queue of a stream and its credit, and how a failure nobody observed reaches the platform's
+ * unhandled-rejection report.
+ */
 import pDefer, { type DeferredPromise } from 'p-defer'
 import { AbortError, TimeoutError } from './errors.js'
 
 const PENDING = 0
 const FULFILLED = 1
 const REJECTED = 2
+
+const noop = (): void => {}
 
 /**
  * What an InProgress needs from the channel that made it.
@@ -42,8 +49,9 @@ interface StreamState {
  *
  * @typeParam T the result: for a streaming call, the array of its items.
  * @typeParam Item the type of the items yielded when iterating.
+ * @typeParam Progress the type of the progress values the handler reports.
  */
-export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, AsyncIterable<Item> {
+export class InProgress<T = unknown, Item = unknown, Progress = unknown> implements PromiseLike<T>, AsyncIterable<Item> {
   #state: typeof PENDING | typeof FULFILLED | typeof REJECTED = PENDING
   #value: unknown = undefined
   #deferred: DeferredPromise<T> | undefined
@@ -68,9 +76,11 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
     return this.#state !== PENDING
   }
 
-  /** True once the call has settled with an error. */
+  /** True once the call has settled with an error. Reading it then counts as handling the failure. */
   get failed(): boolean {
-    return this.#state === REJECTED
+    if (this.#state !== REJECTED) return false
+    this.#handled()
+    return true
   }
 
   /** The result once the call has finished successfully; undefined before and on failure. */
@@ -78,9 +88,14 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
     return this.#state === FULFILLED ? (this.#value as T) : undefined
   }
 
-  /** The error (or thrown value) once the call has failed; undefined otherwise. */
+  /**
+   * The error (or thrown value) once the call has failed; undefined otherwise. Reading it once the
+   * call has failed counts as handling the failure: it is not reported as an unhandled rejection.
+   */
   get error(): unknown {
-    return this.#state === REJECTED ? this.#value : undefined
+    if (this.#state !== REJECTED) return undefined
+    this.#handled()
+    return this.#value
   }
 
   /** Attaches callbacks as a Promise would. The promise behind it is made on first use. */
@@ -108,7 +123,8 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
   abort(reason?: unknown): void {
     if (this.#state !== PENDING) return
     const error = new AbortError(`call ${JSON.stringify(this.#method)} was aborted`, reason === undefined ? undefined : { cause: reason })
-    this.#giveUp(error, reason === undefined ? error : reason)
+    // The caller's own decision: not reported as an unhandled rejection when nobody awaits the call.
+    this.#giveUp(error, reason === undefined ? error : reason, false, true)
   }
 
   /**
@@ -134,8 +150,8 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
    * Calls `listener` with every progress value the remote handler reports, in order, before the result.
    * @returns this, for chaining.
    */
-  onProgress(listener: (value: unknown) => void): this {
-    ;(this.#progressListeners ??= []).push(listener)
+  onProgress(listener: (value: Progress) => void): this {
+    ;(this.#progressListeners ??= []).push(listener as (value: unknown) => void)
     return this
   }
 
@@ -145,6 +161,8 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
    * the remote generator. Iterating a call that did not stream yields its result once.
    */
   [Symbol.asyncIterator](): AsyncIterator<Item> {
+    // The loop receives the failure, if there is one.
+    if (this.#state === REJECTED) this.#handled()
     const stream = this.#streamState()
     if (stream.mode === 'undecided') {
       stream.mode = 'iterate'
@@ -172,7 +190,7 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
     const stop = (): Promise<IteratorResult<Item>> => {
       if (this.#state === PENDING) {
         const error = new AbortError(`stream ${JSON.stringify(this.#method)} was left before its end`)
-        this.#giveUp(error, error, true)
+        this.#giveUp(error, error, true, true)
       }
       return Promise.resolve({ value: undefined, done: true })
     }
@@ -188,6 +206,23 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
   /** @internal The call failed (remote error, channel closed, ...). */
   reject(error: unknown): void {
     if (this.#state !== PENDING) return
+    this.#settle(REJECTED, error)
+  }
+
+  /**
+   * @internal The peer answered with `error`. Its stack, which shows where it was thrown on the peer,
+   * gets a line naming this call, then the frames of `site` (where the call was made here, with the
+   * `callSites` option) below the first `skip` lines, the library's own: so that an uncaught remote
+   * error does not pass for a local one. Costs nothing unless the call fails.
+   */
+  rejectFromPeer(error: unknown, site: { readonly stack?: string } | undefined, skip: number): void {
+    if (this.#state !== PENDING) return
+    if (error instanceof Error && typeof error.stack === 'string') {
+      let stack = `${error.stack}\n    at remote call ${JSON.stringify(this.#method)} (ipc-channel)`
+      const frames = site?.stack?.split('\n').slice(skip + 1)
+      if (frames?.length) stack += `\n${frames.join('\n')}`
+      Object.defineProperty(error, 'stack', { value: stack, writable: true, configurable: true, enumerable: false })
+    }
     this.#settle(REJECTED, error)
   }
 
@@ -253,15 +288,19 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
     }
   }
 
-  /** Local give-up: settle, forget the call on the channel and tell the peer. */
-  #giveUp(error: Error, reason: unknown, quiet = false): void {
+  /**
+   * Local give-up: settle, forget the call on the channel and tell the peer.
+   * @param quiet a loop was left: its waiting `next()` calls end instead of rejecting.
+   * @param chosen the caller gave up itself (abort, a loop left early), so nobody needs telling.
+   */
+  #giveUp(error: Error, reason: unknown, quiet = false, chosen = false): void {
     // A loop ends at once: buffered items are not handed out after the caller gave up.
     if (this.#stream) this.#stream.queue.length = 0
-    this.#settle(REJECTED, error, quiet)
+    this.#settle(REJECTED, error, quiet, chosen)
     this.#owner?.cancelCall(this.#id, reason)
   }
 
-  #settle(state: typeof FULFILLED | typeof REJECTED, value: unknown, quiet = false): void {
+  #settle(state: typeof FULFILLED | typeof REJECTED, value: unknown, quiet = false, chosen = false): void {
     this.#state = state
     this.#value = value
     if (this.onSettled) {
@@ -293,7 +332,18 @@ export class InProgress<T = unknown, Item = unknown> implements PromiseLike<T>, 
     if (deferred) {
       if (state === FULFILLED) deferred.resolve(this.#value as T)
       else deferred.reject(value)
+    } else if (state === REJECTED && !chosen && stream?.mode !== 'iterate') {
+      // Nobody awaits the call (yet): the failure goes to a promise of its own, which the platform
+      // reports as an unhandled rejection (Node's 'unhandledRejection', a browser's
+      // 'unhandledrejection') unless the call is awaited, or its error read, before the current job's
+      // microtasks run out, exactly as for a rejected Promise. A call that succeeds never gets here.
+      void this.#promise()
     }
+  }
+
+  /** The failure has been seen: its promise, if one was made, is no longer an unhandled rejection. */
+  #handled(): void {
+    this.#deferred?.promise.catch(noop)
   }
 
   #promise(): Promise<T> {

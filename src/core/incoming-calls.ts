@@ -1,14 +1,16 @@
 /**
  * The peer's calls running on this side (PROTOCOL.md chapters 6-10, handler's half): the concurrency
  * bound and the queue of calls waiting for a slot, handler invocation and its CallContext, streams
- * pumped against the caller's credit, cancellation, and notifications.
+ * (pumped by stream-pump.ts), cancellation, and notifications.
  */
 import { type Payload } from '../protocol/framing.js'
 import type { MessageEncoder } from '../protocol/encoder.js'
-import { MAX_STREAM_WINDOW } from '../protocol/messages.js'
+import { MAX_STREAM_WINDOW, type HelloOptions } from '../protocol/messages.js'
 import { BufferFullError, MethodNotFoundError, ProtocolError } from './errors.js'
+import { DEFAULTS } from './options.js'
 import type { Registration } from './registry.js'
 import { Context, isAsyncIterable, isPromiseLike, newRunning, noop, type RunningCall } from './running-call.js'
+import { pumpStream, stopIterator } from './stream-pump.js'
 
 /** What incoming calls need from the channel; built by the channel as arrow functions. */
 export interface IncomingPorts<C> {
@@ -24,6 +26,8 @@ export interface IncomingPorts<C> {
    * sent (a progress report held, then replaced or dropped). Taken at once, or never.
    */
   undoOf(payload: Payload): (() => void) | undefined
+  /** What to add to "method not found" for `name`: the closest exposed name, when one is close. */
+  hint(name: string): string
   /** Queues an answer, a stream frame or progress for the peer, in order. */
   send(payload: Payload): void
   /** The channel is connected: answers can still reach the caller. */
@@ -61,16 +65,6 @@ interface WaitingCall {
 /** Outstanding stream credit this side honours per call: a larger grant is clamped (PROTOCOL.md section 10). */
 const MAX_STREAM_CREDIT = MAX_STREAM_WINDOW
 
-/** A stream pump yields to the event loop after this many items, so other connections get their turn. */
-const ITEMS_PER_TURN = 64
-
-/** The next macrotask: setImmediate where there is one (Node), else a zero timeout (browsers). */
-const nextTurn = (): Promise<void> =>
-  new Promise((resolve) => {
-    if (typeof setImmediate === 'function') setImmediate(resolve)
-    else setTimeout(resolve, 0)
-  })
-
 /**
  * Runs the peer's calls. Generic over the channel type so that it needs nothing from the channel's
  * module: the channel passes itself for `context.channel`.
@@ -100,11 +94,20 @@ export class IncomingCalls<C> {
   #startingWaiting = false
   /** Stream items the peer lets this side send before it grants more credit, from its hello. */
   peerWindow: number
+  /** The peer asked, in its hello, to be told of its notifications that fail here. */
+  peerNotifyErrors = false
 
-  constructor(ports: IncomingPorts<C>, limits: IncomingLimits, peerWindow: number) {
+  /** @param peerWindow the peer's stream window until its hello says otherwise. */
+  constructor(ports: IncomingPorts<C>, limits: IncomingLimits, peerWindow: number = DEFAULTS.streamWindow) {
     this.#ports = ports
     this.#limits = limits
     this.peerWindow = peerWindow
+  }
+
+  /** The peer's hello arrived: the stream window it grants, and whether it asks for notification reports. */
+  peerHello(hello: HelloOptions): void {
+    this.peerWindow = hello.window ?? DEFAULTS.streamWindow
+    this.peerNotifyErrors = hello.notifyErrors === true
   }
 
   /** Handlers holding a slot, including cancelled ones that have not ended yet. */
@@ -140,7 +143,7 @@ export class IncomingCalls<C> {
       const refused = this.#refuseWaiting(this.#waitingNotifications.size, size, 'notifications')
       if (refused) {
         refused.message = `notification ${JSON.stringify(name)} dropped: ${refused.message}`
-        this.#ports.report(refused)
+        this.#notificationFailed(name, refused)
       } else {
         this.#hold(this.#waitingNotifications, this.#notificationSeq++, { name, args, size })
       }
@@ -203,11 +206,15 @@ export class IncomingCalls<C> {
   #runNotification(name: string, args: unknown[]): void {
     const registration = this.#ports.lookup(name)
     if (!registration) {
-      this.#ports.report(new MethodNotFoundError(name, { message: `notification for an unknown method: ${JSON.stringify(name)}` }))
+      const message = `notification for an unknown method: ${JSON.stringify(name)}${this.#ports.hint(name)}`
+      this.#notificationFailed(name, new MethodNotFoundError(name, { message }))
       return
     }
     const report = (error: unknown): void => {
-      this.#ports.report(error instanceof Error ? error : new Error(`notification handler ${JSON.stringify(name)} threw`, { cause: error }))
+      this.#notificationFailed(
+        name,
+        error instanceof Error ? error : new Error(`notification handler ${JSON.stringify(name)} threw`, { cause: error }),
+      )
     }
     try {
       let result: unknown
@@ -232,10 +239,21 @@ export class IncomingCalls<C> {
     }
   }
 
+  /**
+   * A notification failed here: reported on this side, and to the peer when it asked for it and its
+   * answers are not piling up (the report is advisory, so it is the first thing to drop).
+   */
+  #notificationFailed(name: string, error: Error): void {
+    this.#ports.report(error)
+    if (this.peerNotifyErrors && this.#ports.connected() && !this.#ports.saturated()) this.#ports.send(this.#ports.encoder.notifyFailed(name, error))
+  }
+
   #start(id: number, name: string | ReferenceTarget, args: unknown[]): void {
     const registration = typeof name === 'string' ? this.#ports.lookup(name) : this.#ports.lookupReference(name)
     if (!registration) {
-      this.#sendError(id, new MethodNotFoundError(name as string))
+      // Only a name can miss: lookupReference throws for a reference that reaches nothing.
+      const method = name as string
+      this.#sendError(id, new MethodNotFoundError(method, { message: `method not found: ${JSON.stringify(method)}${this.#ports.hint(method)}` }))
       return
     }
     let running: RunningCall | undefined
@@ -244,7 +262,7 @@ export class IncomingCalls<C> {
       if (registration.context) {
         running = this.#track(id)
         const tracked = running
-        const context = new Context(this.#ports.channel, tracked, (value) => this.#sendProgress(id, tracked, value))
+        const context = new Context(this.#ports.channel, tracked, (value) => this.#sendProgress(id, tracked, value, name))
         result = registration.fn.call(registration.thisArg, context, ...args)
       } else {
         result = registration.fn.apply(registration.thisArg, args)
@@ -256,13 +274,13 @@ export class IncomingCalls<C> {
     if (isPromiseLike(result)) {
       const tracked = running ?? this.#track(id)
       result.then(
-        (value) => this.#complete(id, tracked, value),
+        (value) => this.#complete(id, tracked, value, name),
         (error: unknown) => {
           if (this.#settle(id, tracked)) this.#sendError(id, error)
         },
       )
     } else {
-      this.#complete(id, running, result)
+      this.#complete(id, running, result, name)
     }
   }
 
@@ -315,77 +333,25 @@ export class IncomingCalls<C> {
     }
   }
 
-  #complete(id: number, running: RunningCall | undefined, value: unknown): void {
+  /** @param name what was called: named in the error the caller gets when the result cannot be sent. */
+  #complete(id: number, running: RunningCall | undefined, value: unknown, name: string | ReferenceTarget): void {
     if (isAsyncIterable(value)) {
       if (running?.cancelled) this.#settle(id, running)
-      else void this.#pumpStream(id, running ?? this.#track(id), value)
+      else void this.#pumpStream(id, running ?? this.#track(id), value, name)
       return
     }
     if (!running || this.#settle(id, running)) {
-      if (this.#ports.connected()) this.#ports.send(this.#ports.encoder.result(id, value))
+      if (this.#ports.connected()) this.#ports.send(this.#ports.encoder.result(id, value, name))
     }
   }
 
-  /**
-   * Sends a stream's items while the caller has credit and the outbox takes them; ends, fails or stops
-   * it when cancelled. Yields to the event loop every ITEMS_PER_TURN items: a generator that never
-   * awaits must not hold the process.
-   */
-  async #pumpStream(id: number, running: RunningCall, iterable: AsyncIterable<unknown>): Promise<void> {
-    let outcome: { error: unknown } | 'end' | undefined
-    let drained: Promise<void> | undefined
-    try {
-      const iterator = iterable[Symbol.asyncIterator]()
-      running.iterator = iterator
-      for (let sent = 1; ; sent++) {
-        if (running.credit <= 0 && !running.cancelled) {
-          await new Promise<void>((resume) => {
-            running.resume = resume
-          })
-        }
-        // Woken by a drain, or through `resume` by a cancel (a cancelled stream frees its slot at once)
-        // or a credit; one drain waiter per pump, however many credits wake it meanwhile.
-        while (!running.cancelled && this.#ports.saturated()) {
-          drained ??= this.#ports.drained().then(() => {
-            drained = undefined
-          })
-          await Promise.race([drained, new Promise<void>((resume) => (running.resume = resume))])
-        }
-        if (running.cancelled) return
-        const step = await iterator.next()
-        if (running.cancelled) return
-        if (step.done) {
-          outcome = 'end'
-          return
-        }
-        let payload: Payload
-        try {
-          payload = this.#ports.encoder.item(id, step.value)
-        } catch (error) {
-          this.#stopIterator(running)
-          outcome = { error }
-          return
-        }
-        running.credit--
-        this.#ports.send(payload)
-        if (sent % ITEMS_PER_TURN === 0) await nextTurn()
-      }
-    } catch (error) {
-      outcome = { error }
-    } finally {
-      if (this.#settle(id, running) && outcome !== undefined) {
-        if (outcome === 'end') this.#ports.send(this.#ports.encoder.end(id))
-        else this.#sendError(id, outcome.error)
-      }
+  /** Sends a stream's items (see {@link pumpStream}); the call's slot is freed once it ends. */
+  async #pumpStream(id: number, running: RunningCall, iterable: AsyncIterable<unknown>, name: string | ReferenceTarget): Promise<void> {
+    const outcome = await pumpStream(id, running, iterable, this.#ports, name)
+    if (this.#settle(id, running) && outcome !== undefined) {
+      if (outcome === 'end') this.#ports.send(this.#ports.encoder.end(id))
+      else this.#sendError(id, outcome.error)
     }
-  }
-  #stopIterator(running: RunningCall): void {
-    const iterator = running.iterator
-    running.iterator = undefined
-    // Queued behind a pending next() for async generators, so the generator's finally runs once it yields.
-    void Promise.resolve()
-      .then(() => iterator?.return?.())
-      .catch((error: unknown) => this.#ports.report(error as Error))
   }
 
   #cancelRunning(id: number, running: RunningCall, reason: unknown): void {
@@ -396,7 +362,7 @@ export class IncomingCalls<C> {
     // The id is free for the peer again, but the slot stays taken until the handler really ends.
     this.#running.delete(id)
     running.controller?.abort(reason)
-    if (running.iterator) this.#stopIterator(running)
+    if (running.iterator) stopIterator(running, (error) => this.#ports.report(error))
     const resume = running.resume
     running.resume = undefined
     resume?.()
@@ -406,10 +372,10 @@ export class IncomingCalls<C> {
    * Progress is advisory: while the outbox is saturated (the caller does not read), reports are
    * coalesced to the latest, which goes out once it drains or ahead of the outcome.
    */
-  #sendProgress(id: number, running: RunningCall, value: unknown): void {
+  #sendProgress(id: number, running: RunningCall, value: unknown, name: string | ReferenceTarget): void {
     // After the handler finished (its result is on its way) progress would arrive late: dropped.
     if (running.cancelled || !this.#ports.connected() || this.#running.get(id) !== running) return
-    const payload = this.#ports.encoder.progress(id, value)
+    const payload = this.#ports.encoder.progress(id, value, name)
     if (running.progress === undefined && !this.#ports.saturated()) {
       this.#ports.send(payload)
       return

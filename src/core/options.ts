@@ -6,6 +6,7 @@ import { errorClassMap, type ErrorClass } from '../protocol/fault.js'
 import { MAX_REFERENCES, MAX_STREAM_WINDOW, MIN_FRAME_SIZE } from '../protocol/messages.js'
 import { secretBytes } from './handshake.js'
 import type { TraceFunction } from './trace.js'
+import { closestName } from './suggest.js'
 
 /** Options shared by every kind of channel, server and client. */
 export interface ChannelOptions {
@@ -108,6 +109,22 @@ export interface ChannelOptions {
    * nothing.
    */
   trace?: TraceFunction
+  /**
+   * Record where each outgoing call is made, and add those frames to the stack of an error the peer
+   * answers it with, below the remote frames and the `at remote call "name"` line that such an error
+   * always gets. It captures a stack trace per call (measured in the README), so it is off by default:
+   * turn it on while debugging.
+   * @default false
+   */
+  callSites?: boolean
+  /**
+   * Ask the peer (in the hello) to report each notification of this side that fails there: a name it
+   * has not exposed, a handler that threw, one dropped beyond its `maxWaitingCalls`. Each report is
+   * emitted as an `error` event on this side, rebuilt as the peer's error, and counted. The peer still
+   * reports it on its own `error` event too. A peer that does not know the option ignores it.
+   * @default false
+   */
+  notifyErrors?: boolean
 }
 
 /** Per-call options of {@link Channel.call}. */
@@ -153,49 +170,112 @@ export interface ResolvedOptions {
   readonly sendStacks: boolean
   readonly introspection: boolean
   readonly trace: TraceFunction | undefined
+  readonly callSites: boolean
+  readonly notifyErrors: boolean
+}
+
+/** The names of {@link ChannelOptions}: any other name given to a constructor is refused. */
+export const CHANNEL_OPTION_NAMES = Object.freeze([
+  'secret',
+  'maxFrameSize',
+  'handshakeTimeout',
+  'callTimeout',
+  'errors',
+  'streamWindow',
+  'heartbeat',
+  'maxHandshakeBytes',
+  'maxConcurrentCalls',
+  'maxWaitingCalls',
+  'maxBufferedBytes',
+  'sendStacks',
+  'maxQueuedCalls',
+  'maxReferences',
+  'callSites',
+  'notifyErrors',
+  'introspection',
+  'trace',
+] as const satisfies readonly (keyof ChannelOptions)[])
+
+// Every option has its name in the list: a new one left out would be refused as unknown.
+const allNamed: Exclude<keyof ChannelOptions, (typeof CHANNEL_OPTION_NAMES)[number]> extends never ? true : never = true
+void allNamed
+
+/**
+ * Refuses an option name that `owner` does not take, such as `secrett`, which would otherwise be
+ * ignored and show only later, as a failure that names something else. Options set to `undefined` count
+ * as absent, but their names must still be right.
+ * @throws TypeError naming the unknown option, the closest known one, and every known one.
+ */
+export function checkOptionNames(options: object, accepted: readonly string[], owner: string): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${owner}: options must be an object, not ${describe(options)}`)
+  for (const key of Object.keys(options)) {
+    if (accepted.includes(key)) continue
+    const close = closestName(key, accepted)
+    throw new TypeError(
+      `${owner}: unknown option ${JSON.stringify(key)}${close ? ` (did you mean ${JSON.stringify(close)}?)` : ''}. ` +
+        `The options are: ${accepted.join(', ')}`,
+    )
+  }
 }
 
 /**
- * Fills in the defaults and checks what cannot work.
- * @throws TypeError for an empty secret; RangeError for a streamWindow that is not a whole number from
- *   1 to 65536, a maxFrameSize that is not a whole number of at least 1024, or a maxReferences that is
- *   not a whole number from 0 to 2^31-1.
+ * Fills in the defaults and checks the type and range of every option, so that a mistake fails where
+ * the channel is made rather than later, somewhere else.
+ * @throws TypeError for an option of the wrong type (a number as `secret`) or an empty secret;
+ *   RangeError for a number out of its range (a streamWindow that is not a whole number from 1 to 65536,
+ *   a maxFrameSize below 1024, a maxReferences that is not a whole number from 0 to 2^31-2, a negative
+ *   timeout).
  */
 export function resolveOptions(options: ChannelOptions): ResolvedOptions {
+  const secret = options.secret
+  if (secret !== undefined && typeof secret !== 'string' && !(secret instanceof Uint8Array)) {
+    // Never the value itself: it is a secret.
+    throw new TypeError(`secret must be a string or a Uint8Array, not ${kindOf(secret)}`)
+  }
   const streamWindow = options.streamWindow ?? DEFAULTS.streamWindow
   // A whole number: the peer ignores any other window in the hello and would assume the default.
   if (!Number.isSafeInteger(streamWindow) || streamWindow < 1 || streamWindow > MAX_STREAM_WINDOW) {
-    throw new RangeError(`streamWindow must be a whole number from 1 to ${MAX_STREAM_WINDOW}`)
+    throw new RangeError(`streamWindow must be a whole number from 1 to ${MAX_STREAM_WINDOW}, not ${describe(streamWindow)}`)
   }
   const maxFrameSize = frameSizeOf(options)
   // A whole number, like the window: the peer ignores any other limit in the hello.
   if (!Number.isSafeInteger(maxFrameSize) || maxFrameSize < MIN_FRAME_SIZE) {
-    throw new RangeError(`maxFrameSize must be a whole number of at least ${MIN_FRAME_SIZE}`)
+    throw new RangeError(`maxFrameSize must be a whole number of at least ${MIN_FRAME_SIZE}, not ${describe(maxFrameSize)}`)
+  }
+  const errors = options.errors
+  if (errors !== undefined && !(Array.isArray(errors) && errors.every((cls) => typeof cls === 'function'))) {
+    throw new TypeError(`errors must be an array of error classes, not ${describe(errors)}`)
+  }
+  if (options.trace !== undefined && typeof options.trace !== 'function') {
+    throw new TypeError(`trace must be a function, not ${describe(options.trace)}`)
+  }
+  for (const name of ['sendStacks', 'callSites', 'notifyErrors', 'introspection'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'boolean')
+      throw new TypeError(`${name} must be a boolean, not ${describe(options[name])}`)
   }
   const maxReferences = options.maxReferences ?? DEFAULTS.maxReferences
+  if (typeof maxReferences !== 'number') throw new TypeError(`maxReferences must be a number, not ${describe(maxReferences)}`)
   // Announced in the hello, where the peer takes only a whole number.
   if (!Number.isSafeInteger(maxReferences) || maxReferences < 0 || maxReferences > MAX_REFERENCES) {
-    throw new RangeError(`maxReferences must be a whole number from 0 to ${MAX_REFERENCES}`)
+    throw new RangeError(`maxReferences must be a whole number from 0 to ${MAX_REFERENCES}, not ${describe(maxReferences)}`)
   }
-  const heartbeat = options.heartbeat
   return Object.freeze({
-    secret: secretBytes(options.secret),
-    errorClasses: errorClassMap(options.errors),
+    secret: secretBytes(secret),
+    errorClasses: errorClassMap(errors),
     maxFrameSize,
-    handshakeTimeout: options.handshakeTimeout ?? DEFAULTS.handshakeTimeout,
-    callTimeout: options.callTimeout,
+    handshakeTimeout: milliseconds('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout, false),
+    callTimeout: options.callTimeout === undefined ? undefined : milliseconds('callTimeout', options.callTimeout, 0, true),
     streamWindow,
-    heartbeat:
-      heartbeat === false
-        ? false
-        : { interval: heartbeat?.interval ?? DEFAULTS.heartbeat.interval, timeout: heartbeat?.timeout ?? DEFAULTS.heartbeat.timeout },
-    maxHandshakeBytes: options.maxHandshakeBytes ?? DEFAULTS.maxHandshakeBytes,
-    maxConcurrentCalls: options.maxConcurrentCalls ?? DEFAULTS.maxConcurrentCalls,
-    maxWaitingCalls: options.maxWaitingCalls ?? DEFAULTS.maxWaitingCalls,
-    maxBufferedBytes: options.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes,
-    maxQueuedCalls: options.maxQueuedCalls ?? DEFAULTS.maxQueuedCalls,
+    heartbeat: resolveHeartbeat(options.heartbeat),
+    maxHandshakeBytes: limit('maxHandshakeBytes', options.maxHandshakeBytes, DEFAULTS.maxHandshakeBytes, 1),
+    maxConcurrentCalls: limit('maxConcurrentCalls', options.maxConcurrentCalls, DEFAULTS.maxConcurrentCalls, 1),
+    maxWaitingCalls: limit('maxWaitingCalls', options.maxWaitingCalls, DEFAULTS.maxWaitingCalls, 0),
+    maxBufferedBytes: limit('maxBufferedBytes', options.maxBufferedBytes, DEFAULTS.maxBufferedBytes, 0),
+    maxQueuedCalls: limit('maxQueuedCalls', options.maxQueuedCalls, DEFAULTS.maxQueuedCalls, 0),
     maxReferences,
     sendStacks: options.sendStacks ?? true,
+    callSites: options.callSites ?? false,
+    notifyErrors: options.notifyErrors ?? false,
     introspection: options.introspection ?? true,
     trace: options.trace ?? defaultTrace,
   })
@@ -209,6 +289,57 @@ let defaultTrace: TraceFunction | undefined
  */
 export function setDefaultTrace(trace: TraceFunction | undefined): void {
   defaultTrace = trace
+}
+
+function resolveHeartbeat(heartbeat: ChannelOptions['heartbeat']): ResolvedOptions['heartbeat'] {
+  if (heartbeat === false) return false
+  if (heartbeat === undefined) return DEFAULTS.heartbeat
+  if (typeof heartbeat !== 'object' || heartbeat === null) {
+    throw new TypeError(`heartbeat must be false or { interval, timeout }, not ${describe(heartbeat)}`)
+  }
+  checkOptionNames(heartbeat, ['interval', 'timeout'], 'heartbeat')
+  return {
+    interval: milliseconds('heartbeat.interval', heartbeat.interval, DEFAULTS.heartbeat.interval, false),
+    timeout: milliseconds('heartbeat.timeout', heartbeat.timeout, DEFAULTS.heartbeat.timeout, false),
+  }
+}
+
+/** A duration option: a finite number of milliseconds, above 0 (or from 0 where `zero` allows it). */
+export function milliseconds(name: string, value: unknown, fallback: number, zero: boolean): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number of milliseconds, not ${describe(value)}`)
+  if (!Number.isFinite(value) || (zero ? value < 0 : value <= 0)) {
+    throw new RangeError(`${name} must be a finite number of milliseconds ${zero ? 'from 0' : 'above 0'}, not ${value}`)
+  }
+  return value
+}
+
+/** A count or size limit: a whole number from `min` up, or Infinity for none. */
+function limit(name: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, not ${describe(value)}`)
+  if (!(Number.isSafeInteger(value) || value === Infinity) || value < min) {
+    throw new RangeError(`${name} must be a whole number of at least ${min} (or Infinity), not ${value}`)
+  }
+  return value
+}
+
+/** A value as an error message shows it: short, with its type. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `the ${typeof value} ${String(value)}`
+  return kindOf(value)
+}
+
+/** The kind of a value, without the value: `a number`, `null`, `an array`, `a Map`. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'object') {
+    const name = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name
+    return name && name !== 'Object' ? `a ${name}` : 'an object'
+  }
+  return typeof value === 'undefined' ? 'undefined' : /^[aeiou]/.test(typeof value) ? `an ${typeof value}` : `a ${typeof value}`
 }
 
 /** The largest frame a link accepts for these options: what byte-stream transports are built with. */

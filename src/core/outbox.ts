@@ -111,6 +111,19 @@ export class Outbox {
   }
 
   /**
+   * @returns `payload` when a new call or notification can be taken (see {@link refuse}).
+   * @throws the refusal otherwise, once `references` undid what encoding the payload exported.
+   */
+  admit(payload: Payload, references: { discard(payload: Payload): void } | undefined): Payload {
+    const refused = this.refuse(payload)
+    if (refused) {
+      references?.discard(payload)
+      throw refused
+    }
+    return payload
+  }
+
+  /**
    * Writes `payload` now when a sink takes it; otherwise holds it, in order.
    * @param undo given for a frame that carries references: see {@link Entry.undo}.
    */

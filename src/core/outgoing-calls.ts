@@ -5,7 +5,7 @@
  */
 import { fromEnvelope, type ErrorClass } from '../protocol/fault.js'
 import type { Payload } from '../protocol/framing.js'
-import { ChannelClosedError } from './errors.js'
+import { ChannelClosedError, ProtocolError } from './errors.js'
 import type { ReferenceTarget } from './incoming-calls.js'
 import { InProgress, type CallOwner } from './in-progress.js'
 import type { CallOptions, ResolvedOptions } from './options.js'
@@ -37,6 +37,12 @@ const MAX_ID = 0x7fffffff
 
 type AnyCall = InProgress<unknown, unknown>
 
+/** Where a call was made: an Error made there, and how many of its frames are the library's own. */
+export interface CallSite {
+  readonly error: Error
+  readonly skip: number
+}
+
 /** The calls this side made and that have not settled. */
 export class OutgoingCalls implements CallOwner {
   readonly streamWindow: number
@@ -47,10 +53,17 @@ export class OutgoingCalls implements CallOwner {
   #nextId = 1
   /** Ids have wrapped around: a new id must skip ones still pending. */
   #wrapped = false
+  /** This side asked the peer to report its failed notifications: the only way one may arrive. */
+  readonly #notifyErrors: boolean
+  #notificationsFailed = 0
+  /** Where each call was made: with the `callSites` option only, else undefined. */
+  readonly #sites: WeakMap<AnyCall, CallSite> | undefined
 
-  constructor(options: Pick<ResolvedOptions, 'streamWindow' | 'errorClasses' | 'callTimeout'>, ports: OutgoingPorts) {
+  constructor(options: Pick<ResolvedOptions, 'streamWindow' | 'errorClasses' | 'callTimeout' | 'callSites' | 'notifyErrors'>, ports: OutgoingPorts) {
     this.streamWindow = options.streamWindow
     this.#callTimeout = options.callTimeout
+    if (options.callSites) this.#sites = new WeakMap()
+    this.#notifyErrors = options.notifyErrors
     this.#errorClasses = options.errorClasses
     this.#ports = ports
   }
@@ -61,19 +74,52 @@ export class OutgoingCalls implements CallOwner {
   }
 
   /**
+   * Notifications of this side that the peer reported as failed (the `notifyErrors` option), as
+   * `channel.stats()` reports them.
+   */
+  get notificationsFailed(): number {
+    return this.#notificationsFailed
+  }
+
+  /**
+   * The peer reports that a notification of `name` failed there: counted, and rebuilt as an Error whose
+   * stack ends with the notification's name, as a failed call's does.
+   * @throws ProtocolError when this side did not ask for such reports.
+   */
+  notifyFailed(name: string, envelope: unknown): Error {
+    if (!this.#notifyErrors) throw new ProtocolError('a notify-failed message, which this side did not ask for')
+    this.#notificationsFailed++
+    const rebuilt = fromEnvelope(envelope, this.#errorClasses)
+    const error = rebuilt instanceof Error ? rebuilt : new Error(`notification ${JSON.stringify(name)} failed on the peer`, { cause: rebuilt })
+    if (typeof error.stack === 'string') {
+      const stack = `${error.stack}\n    at remote notify ${JSON.stringify(name)} (ipc-channel)`
+      Object.defineProperty(error, 'stack', { value: stack, writable: true, configurable: true, enumerable: false })
+    }
+    return error
+  }
+
+  /**
    * Makes a call of `target` (an exposed name, or a reference of the peer's), named `label` in its
    * errors: a signal that already aborted rejects it at once and nothing is sent; otherwise it is
    * encoded and sent (or queued), pending from then on, and armed with its deadline and signal.
+   * @param frames this library's frames on the stack from here up to the caller's, this one included:
+   *   what a call site (the `callSites` option) leaves out.
    */
-  start<T, Item>(target: string | ReferenceTarget, label: string, args: readonly unknown[], options: CallOptions | undefined): InProgress<T, Item> {
+  start<T, Item, Progress = unknown>(
+    target: string | ReferenceTarget,
+    label: string,
+    args: readonly unknown[],
+    options: CallOptions | undefined,
+    frames = 1,
+  ): InProgress<T, Item, Progress> {
     const signal = options?.signal
     if (signal?.aborted) {
-      const call = new InProgress<T, Item>(undefined, 0, label)
+      const call = new InProgress<T, Item, Progress>(undefined, 0, label)
       call.abort(signal.reason)
       return call
     }
     const id = this.nextId()
-    const call = new InProgress<T, Item>(this, id, label)
+    const call = new InProgress<T, Item, Progress>(this, id, label)
     if (this.#ports.ending()) {
       call.reject(new ChannelClosedError(`cannot call ${JSON.stringify(label)}: the channel is closed`))
       return call
@@ -86,6 +132,8 @@ export class OutgoingCalls implements CallOwner {
       return call
     }
     this.#pending.set(id, call as AnyCall)
+    // A stack trace per call: only with the option, never on the default path.
+    if (this.#sites !== undefined) this.#sites.set(call as AnyCall, { error: new Error(), skip: frames })
     this.#ports.send(payload, id)
     this.arm(call, options?.timeout ?? this.#callTimeout, signal)
     return call
@@ -109,7 +157,7 @@ export class OutgoingCalls implements CallOwner {
   }
 
   /** Arms a call's deadline and abort signal, once it was sent. */
-  arm<T, Item>(call: InProgress<T, Item>, timeout: number | undefined, signal: AbortSignal | undefined): void {
+  arm<T, Item, Progress>(call: InProgress<T, Item, Progress>, timeout: number | undefined, signal: AbortSignal | undefined): void {
     if (timeout !== undefined) void call.timeout(timeout)
     if (signal) {
       const onAbort = (): void => call.abort(signal.reason)
@@ -133,7 +181,8 @@ export class OutgoingCalls implements CallOwner {
     const call = this.#pending.get(id)
     if (call) {
       this.#pending.delete(id)
-      call.reject(fromEnvelope(envelope, this.#errorClasses))
+      const site = this.#sites?.get(call)
+      call.rejectFromPeer(fromEnvelope(envelope, this.#errorClasses), site?.error, site?.skip ?? 0)
     }
   }
 

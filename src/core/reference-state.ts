@@ -12,7 +12,8 @@ import { REFERENCES_FEATURE } from '../protocol/references.js'
 import { ProtocolError, SerializationError, type ChannelClosedError } from './errors.js'
 import { peerSupports, type PeerInfo } from './handshake.js'
 import { DEFAULTS, type ResolvedOptions } from './options.js'
-import { References, type ReferencePorts } from './references.js'
+import type { OutgoingCalls } from './outgoing-calls.js'
+import { References } from './references.js'
 import { importOf, isAbortSignal, RefToken } from './stubs.js'
 
 /**
@@ -23,7 +24,8 @@ export function openReferences(
   peer: PeerInfo,
   options: Pick<ResolvedOptions, 'maxReferences' | 'errorClasses'>,
   encoder: MessageEncoder,
-  channel: { call: ReferencePorts['call']; send(payload: Payload): void },
+  calls: Pick<OutgoingCalls, 'start'>,
+  send: (payload: Payload) => void,
 ): References | undefined {
   const own = options.maxReferences
   if (own === 0 || !peerSupports(peer, REFERENCES_FEATURE)) {
@@ -33,10 +35,11 @@ export function openReferences(
   const canEncode = (value: unknown): boolean => encoder.codec.canEncode(value)
   const references: References = new References(
     {
-      // Stubs of an earlier connection never reach the channel: their tables ended with it.
-      call: channel.call,
-      release: (releases) => channel.send(encoder.release(releases)),
-      signal: (ref, reason) => channel.send(encoder.signal(ref, reason)),
+      // Stubs of an earlier connection never reach the channel: their tables ended with it. Four
+      // frames from the caller, left out of a call site: start, this arrow, References#call, the stub.
+      call: (ref, member, args, label) => calls.start({ ref, member }, label, args, undefined, 4),
+      release: (releases) => send(encoder.release(releases)),
+      signal: (ref, reason) => send(encoder.signal(ref, reason)),
       envelope: (reason) => withoutStacks(toEnvelope(reason, canEncode)),
       reason: (envelope) => fromEnvelope(envelope, options.errorClasses),
     },

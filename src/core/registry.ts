@@ -1,6 +1,6 @@
 /**
- * Exposed names and how they were exposed: every form of `expose`, the `@expose()` decorator, and the
- * lookup that finds only names that were exposed.
+ * Exposed names and how they were exposed: every form of `expose`, namespaces, what the `@expose()`
+ * decorator (decorator.ts) recorded, and the lookup that finds only names that were exposed.
  */
 import { isReservedName, MAX_DESCRIPTION, type MethodDescription } from '../protocol/introspection.js'
 
@@ -30,17 +30,29 @@ export interface Registration {
   readonly description?: string | undefined
 }
 
-/** Property under which `@expose()` records its methods on an instance; shared by every copy of the package. */
-const kExposed = Symbol.for('ipc-channel.exposed-methods')
+/**
+ * Property under which `@expose()` records its methods: on an instance (standard decorators) or on
+ * its class's prototype (`experimentalDecorators`); shared by every copy of the package.
+ * @internal
+ */
+export const kExposed = Symbol.for('ipc-channel.exposed-methods')
 
-interface DecoratedMethod {
+/** @internal One method marked with `@expose()`: its property key and options. */
+export interface DecoratedMethod {
   readonly method: PropertyKey
   readonly options: ExposeOptions
 }
 
 /**
+ * How deep namespaces may nest below the object given to `expose(object)`: `a.b.c` is two levels
+ * down. It bounds the walk, and a namespace that contains itself is refused before reaching it.
+ */
+export const MAX_NAMESPACE_DEPTH = 8
+
+/**
  * Exposed names of one channel (or of a server, for all its channels). Backed by a Map, so only names
- * that were exposed are found: never `constructor`, `__proto__` or anything inherited.
+ * that were exposed are found: never `constructor`, `__proto__` or anything inherited. A namespace
+ * (`expose({ auth: { check } })`) is its dotted names, `auth.check`, each an ordinary entry.
  * @internal
  */
 export class Registry {
@@ -50,8 +62,27 @@ export class Registry {
     return this.#entries.get(name)
   }
 
+  /** How many names are exposed. */
+  get size(): number {
+    return this.#entries.size
+  }
+
+  /** The exposed names. */
+  names(): IterableIterator<string> {
+    return this.#entries.keys()
+  }
+
+  /**
+   * Removes `name`, and every name of the namespace `name` (those starting with `name.`).
+   * @returns whether anything was removed.
+   */
   delete(name: string): boolean {
-    return this.#entries.delete(name)
+    let removed = this.#entries.delete(name)
+    const prefix = `${name}.`
+    for (const key of this.#entries.keys()) {
+      if (key.startsWith(prefix)) removed = this.#entries.delete(key)
+    }
+    return removed
   }
 
   /** What `describe()` answers of these names, in the order they were exposed. */
@@ -78,30 +109,16 @@ export class Registry {
       if (!target.name) throw new TypeError('expose(fn): fn has no name; use expose(name, fn)')
       this.#set(target.name, target as Handler, undefined, second as ExposeOptions | undefined)
     } else if (typeof target === 'object' && target !== null) {
-      this.#addObject(target, second as ExposeOptions | undefined)
+      // Collected first, so that an object refused halfway exposes nothing.
+      const found = new Map<string, Registration>()
+      if (!isPlain(target) && !decoratedOf(target)) {
+        const className = (Object.getPrototypeOf(target) as { constructor?: { name?: string } }).constructor?.name ?? 'object'
+        throw new TypeError(`expose(instance): ${className} has no methods marked with @expose()`)
+      }
+      collect(target, '', second as ExposeOptions | undefined, found, [])
+      for (const [name, registration] of found) this.#set(name, registration.fn, registration.thisArg, registration)
     } else {
       throw new TypeError('expose() takes a function, a name and a function, or an object')
-    }
-  }
-
-  #addObject(target: object, options: ExposeOptions | undefined): void {
-    const proto = Object.getPrototypeOf(target)
-    if (proto === Object.prototype || proto === null) {
-      for (const key of Object.keys(target)) {
-        const value = (target as Record<string, unknown>)[key]
-        if (typeof value === 'function') this.#set(key, value as Handler, target, options)
-      }
-      return
-    }
-    // A class instance: only what its class marked with @expose() is exposed.
-    const decorated = (target as { [kExposed]?: Map<string, DecoratedMethod> })[kExposed]
-    if (!decorated || decorated.size === 0) {
-      const className = (proto as { constructor?: { name?: string } }).constructor?.name ?? 'object'
-      throw new TypeError(`expose(instance): ${className} has no methods marked with @expose()`)
-    }
-    for (const [name, { method, options: own }] of decorated) {
-      const fn = (target as Record<PropertyKey, unknown>)[method]
-      if (typeof fn === 'function') this.#set(name, fn as Handler, target, { ...options, ...own })
     }
   }
 
@@ -114,25 +131,53 @@ export class Registry {
   }
 }
 
+function isPlain(value: object): boolean {
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+/** The methods an instance's class marked with `@expose()`, if any. */
+function decoratedOf(value: object): Map<string, DecoratedMethod> | undefined {
+  const decorated = (value as { [kExposed]?: Map<string, DecoratedMethod> })[kExposed]
+  return decorated && decorated.size > 0 ? decorated : undefined
+}
+
 /**
- * Marks a class method as exposed when an instance is passed to `expose(instance)`. Standard
- * (TC39) decorator: `@expose()` uses the method's name, `@expose('publicName')` another name, and
- * `@expose({ context: true })` or `@expose('name', { context: true })` passes a CallContext.
+ * Walks an exposed object: its own function properties under `prefix`; a property holding a plain
+ * object, or an instance with `@expose()` methods, as a namespace one level down. Anything else
+ * (data, arrays, Maps, instances without `@expose()` methods) is not callable and is passed over.
+ * @param ancestors the objects being walked, outermost first: one seen again is a cycle.
  */
-export function expose(name?: string | ExposeOptions, options?: ExposeOptions) {
-  return function <This, Fn extends Handler>(method: Fn, context: ClassMethodDecoratorContext<This, Fn>): void {
-    if (context.kind !== 'method') throw new TypeError('@expose() applies to methods only')
-    if (context.static) throw new TypeError('@expose() applies to instance methods only')
-    const publicName = typeof name === 'string' ? name : typeof context.name === 'string' ? context.name : undefined
-    if (!publicName) throw new TypeError('@expose() on a symbol-named method needs a name: @expose("name")')
-    const ownOptions = (typeof name === 'object' ? name : options) ?? {}
-    context.addInitializer(function (this: This) {
-      const instance = this as { [kExposed]?: Map<string, DecoratedMethod> }
-      if (!Object.hasOwn(instance, kExposed)) {
-        Object.defineProperty(instance, kExposed, { value: new Map(), enumerable: false })
-      }
-      instance[kExposed]!.set(publicName, { method: context.name, options: ownOptions })
-    })
-    void method
+function collect(target: object, prefix: string, options: ExposeOptions | undefined, found: Map<string, Registration>, ancestors: object[]): void {
+  const add = (name: string, fn: Handler, own?: ExposeOptions): void => {
+    if (found.has(name)) throw new TypeError(`expose(object): ${JSON.stringify(name)} is exposed twice by this object`)
+    found.set(name, { fn, thisArg: target, context: (own?.context ?? options?.context) === true })
   }
+  const decorated = isPlain(target) ? undefined : decoratedOf(target)
+  if (decorated) {
+    for (const [name, { method, options: own }] of decorated) {
+      const fn = (target as Record<PropertyKey, unknown>)[method]
+      if (typeof fn === 'function') add(prefix + name, fn as Handler, own)
+    }
+    return
+  }
+  ancestors.push(target)
+  for (const key of Object.keys(target)) {
+    if (key.length === 0)
+      throw new TypeError(`expose(object): ${prefix ? JSON.stringify(prefix.slice(0, -1)) : 'the object'} has a property with an empty name`)
+    const value = (target as Record<string, unknown>)[key]
+    const name = prefix + key
+    if (typeof value === 'function') {
+      add(name, value as Handler)
+    } else if (typeof value === 'object' && value !== null && (isPlain(value) || decoratedOf(value))) {
+      if (ancestors.includes(value)) {
+        throw new TypeError(`expose(object): ${JSON.stringify(name)} refers back to an object that contains it; namespaces cannot be cyclic`)
+      }
+      if (ancestors.length > MAX_NAMESPACE_DEPTH) {
+        throw new TypeError(`expose(object): ${JSON.stringify(name)} nests namespaces deeper than ${MAX_NAMESPACE_DEPTH} levels`)
+      }
+      collect(value, `${name}.`, options, found, ancestors)
+    }
+  }
+  ancestors.pop()
 }

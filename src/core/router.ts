@@ -23,6 +23,8 @@ export interface Routes {
   ponged(token: number): void
   /** The peer is closing the channel on purpose. */
   goodbye(): void
+  /** A notification of this side failed on the peer (only for a side that asked, `notifyErrors`). */
+  notifyFailed(name: string, envelope: unknown): void
 }
 
 /**
@@ -70,6 +72,9 @@ export function routeMessage(message: Message, size: number, to: Routes): void {
       return
     case MessageType.Goodbye:
       to.goodbye()
+      return
+    case MessageType.NotifyFailed:
+      to.notifyFailed(message[1], message[2])
       return
     case MessageType.Hello:
     case MessageType.Auth:

@@ -1,76 +1,11 @@
 /**
  * What a reference looks like on each side: `ref()` and the token it makes (the sending side), the
- * stubs that stand for a peer's function, object or AbortSignal (the receiving side), and their types.
- * The tables that give stubs their ids and lifetimes are in references.ts.
+ * stubs that stand for a peer's function, object or AbortSignal (the receiving side). Their types are in
+ * api-types.ts; the tables that give stubs their ids and lifetimes are in references.ts.
  */
+import type { Ref } from './api-types.js'
 import type { InProgress } from './in-progress.js'
 import { Registry, type ExposeOptions, type Handler, type Registration } from './registry.js'
-
-declare const refTarget: unique symbol
-
-/**
- * What `ref(target)` returns: `target`, marked to travel by reference. Sent in a call, a result, a
- * stream item or a progress value, it arrives on the other side as a {@link Stub} of `T`.
- */
-export interface Ref<T extends object> {
-  /** Type only: the object or function this stands for. */
-  readonly [refTarget]: T
-}
-
-/** What the peer's value of type `T` is on this side: functions and `Ref`s become stubs, at any depth. */
-export type Remoted<T> =
-  T extends Ref<infer O>
-    ? Stub<O>
-    : T extends string | number | boolean | bigint | symbol | null | undefined | Date | RegExp | Error | ArrayBuffer | ArrayBufferView
-      ? T
-      : // eslint-disable-next-line @typescript-eslint/no-explicit-any
-        T extends (...args: any[]) => unknown
-        ? Stub<T>
-        : T extends Map<infer K, infer V>
-          ? Map<Remoted<K>, Remoted<V>>
-          : T extends Set<infer M>
-            ? Set<Remoted<M>>
-            : T extends readonly unknown[]
-              ? { [K in keyof T]: Remoted<T[K]> }
-              : T extends object
-                ? { [K in keyof T]: Remoted<T[K]> }
-                : T
-
-/**
- * What this side may pass where the peer expects a `T`: the same value, where a function may return
- * a promise (its result travels back either way) and receives what the peer passes it as stubs. A
- * stub of the same signature fits too. (One function type, not a union with the stub's, so that an
- * arrow function passed there has its parameters typed.)
- */
-export type Local<T> =
-  T extends Ref<infer O>
-    ? Ref<O> | Stub<O>
-    : T extends (...args: infer A) => infer R
-      ? (...args: { [K in keyof A]: Remoted<A[K]> }) => R | PromiseLike<Awaited<R>>
-      : T
-
-/** What calling a function that returns `R` gives the caller: the items of a stream, or the awaited value. */
-export type StubReturn<R> =
-  R extends AsyncIterable<infer Item> ? InProgress<Remoted<Item>[], Remoted<Item>> : InProgress<Remoted<Awaited<R>>, Remoted<Awaited<R>>>
-
-/**
- * A peer's function or `ref()` object on this side. A function stub returns an InProgress for the
- * original's result, which runs in the peer; an object stub has the object's callable members, each
- * doing the same. `stub[Symbol.dispose]()` releases it at once; a stub that is garbage collected is
- * released too; either way the peer may then drop what it stands for. All stubs die with their
- * connection.
- */
-export type Stub<T> = (T extends (...args: infer A) => infer R
-  ? (...args: { [K in keyof A]: Local<A[K]> }) => StubReturn<R>
-  : {
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      readonly [K in keyof T as NonNullable<T[K]> extends (...args: any[]) => unknown ? K : never]-?: NonNullable<T[K]> extends (
-        ...args: infer A
-      ) => infer R
-        ? (...args: { [P in keyof A]: Local<A[P]> }) => StubReturn<R>
-        : never
-    }) &
-  Disposable
 
 /** @internal A `ref()` token: the target and how it is called, checked when `ref()` is called. */
 export class RefToken {

@@ -26,6 +26,7 @@ export type TraceMessageType =
   | 'call-reference'
   | 'release'
   | 'signal'
+  | 'notify-failed'
   | 'unknown'
 
 const TYPE_NAMES: readonly TraceMessageType[] = [
@@ -46,6 +47,7 @@ const TYPE_NAMES: readonly TraceMessageType[] = [
   'call-reference',
   'release',
   'signal',
+  'notify-failed',
 ]
 
 /** One frame, as the `trace` option receives it. */
@@ -112,7 +114,7 @@ export class Tracer {
     let id: number | undefined
     let method: string | undefined
     let rtt: number | undefined
-    if (type === MessageType.Notify) {
+    if (type === MessageType.Notify || type === MessageType.NotifyFailed) {
       method = message[1]
     } else if (type === MessageType.Call) {
       id = message[1]

@@ -1,10 +1,15 @@
+/**
+ * Child processes with a channel to their parent: spawnChild (the parent's end, over a pipe of its own
+ * at descriptor 3, reporting the child's exit as why the channel ended) and connectParent (the
+ * child's end).
+ */
 import { spawn, type ChildProcess, type IOType } from 'node:child_process'
 import { Socket } from 'node:net'
 import type { Stream } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { attachTransport, Channel, type ChannelOptions } from '../core/channel.js'
-import { frameSizeOf } from '../core/options.js'
-import { ChannelClosedError } from '../core/errors.js'
+import { CHANNEL_OPTION_NAMES, checkOptionNames, frameSizeOf } from '../core/options.js'
+import { ChannelClosedError, TimeoutError } from '../core/errors.js'
 import type { Transport, TransportSink } from '../core/transport.js'
 import type { Payload } from '../protocol/framing.js'
 import { StreamTransport } from '../transports/stream.js'
@@ -64,7 +69,20 @@ export interface ChildLink {
   child: ChildProcess
   /** The channel to the child, connected (the handshake has completed). */
   channel: Channel
+  /**
+   * For `await using link = await spawnChild(...)`: closes the channel, then waits for the child to
+   * exit; a child still running 2 seconds later is sent SIGTERM, and SIGKILL 2 seconds after that.
+   */
+  [Symbol.asyncDispose](): Promise<void>
 }
+
+/** @internal The names of {@link ConnectParentOptions}. */
+export const PARENT_OPTION_NAMES = [...CHANNEL_OPTION_NAMES, 'expose', 'setup'] as const
+/** @internal The names of {@link SpawnChildOptions}. */
+export const SPAWN_OPTION_NAMES = [...PARENT_OPTION_NAMES, 'stdio', 'cwd', 'env', 'execPath', 'execArgv'] as const
+
+/** Milliseconds a disposed child has to exit by itself once its channel closed, then after SIGTERM. */
+const DISPOSE_GRACE_MS = 2000
 
 /** Why the channel to a child ended: the child exited. Pending calls reject with a ChannelClosedError caused by it. */
 export interface ChildExitInfo {
@@ -85,6 +103,7 @@ export interface ChildExitInfo {
  *   killed when it is still running.
  */
 export async function spawnChild(modulePath: string | URL, args: readonly string[] = [], options: SpawnChildOptions = {}): Promise<ChildLink> {
+  checkOptionNames(options, SPAWN_OPTION_NAMES, 'spawnChild')
   const {
     expose,
     setup,
@@ -113,10 +132,35 @@ export async function spawnChild(modulePath: string | URL, args: readonly string
   try {
     await attachTransport(channel, transport, 'server')
   } catch (error) {
-    if (child.exitCode === null && child.signalCode === null) child.kill()
+    const running = child.exitCode === null && child.signalCode === null
+    if (running) child.kill()
+    if (running && error instanceof TimeoutError) {
+      // The child runs but never answered the hello: the usual reason is a module that never connects.
+      throw new TimeoutError(
+        `${error.message}: the child process ${String(child.pid)} (${path}) is running but did not connect; ` +
+          'it most likely never called connectParent()',
+        { cause: error },
+      )
+    }
     throw error
   }
-  return { child, channel }
+  return { child, channel, [Symbol.asyncDispose]: () => endChild(child, channel) }
+}
+
+/** Closes the channel to `child`, then waits for it to exit, and ends it after a grace period. */
+async function endChild(child: ChildProcess, channel: Channel): Promise<void> {
+  const running = (): boolean => child.exitCode === null && child.signalCode === null && child.pid !== undefined
+  const exited = running() ? new Promise<void>((resolve) => child.once('exit', () => resolve())) : Promise.resolve()
+  await channel.close()
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), DISPOSE_GRACE_MS)))
+    const tooLate = await Promise.race([exited.then(() => false), late])
+    clearTimeout(timer)
+    if (!tooLate) return
+    child.kill(signal)
+  }
+  await exited
 }
 
 let parent: Promise<Channel> | undefined
@@ -129,6 +173,11 @@ let parent: Promise<Channel> | undefined
  * @throws (rejects) TypeError when this process was not started by spawnChild.
  */
 export function connectParent(options: ConnectParentOptions = {}): Promise<Channel> {
+  try {
+    checkOptionNames(options, PARENT_OPTION_NAMES, 'connectParent')
+  } catch (error) {
+    return Promise.reject(error as Error)
+  }
   return (parent ??= openParent(options))
 }
 

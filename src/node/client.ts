@@ -1,8 +1,12 @@
+/**
+ * Client: a Channel that connects to a Server's address, queues calls until the handshake is done,
+ * and, with `reconnect`, tries again with backoff when the connection cannot be made or is lost.
+ */
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
 import pDefer, { type DeferredPromise } from 'p-defer'
 import { attachTransport, Channel, type ChannelEvents, type ChannelOptions } from '../core/channel.js'
-import { frameSizeOf } from '../core/options.js'
+import { CHANNEL_OPTION_NAMES, checkOptionNames, describe, frameSizeOf, milliseconds } from '../core/options.js'
 import { AuthenticationError, ChannelClosedError, ProtocolError } from '../core/errors.js'
 import { SocketTransport } from '../transports/socket.js'
 import { resolveAddress, type ResolvedAddress } from './ipc-path.js'
@@ -74,18 +78,11 @@ export class Client extends Channel {
    */
   constructor(address: string, options: ClientOptions = {}) {
     super(options)
+    checkOptionNames(options, CLIENT_OPTION_NAMES, 'Client')
     this.#address = address
     this.#resolved = resolveAddress(address)
     if (options.tls && this.#resolved.kind !== 'tcp') throw new TypeError('the tls option needs a tcp:// address')
-    const reconnect = options.reconnect
-    this.#reconnect = reconnect
-      ? {
-          initialDelay: 100,
-          maxDelay: 5000,
-          maxAttempts: Infinity,
-          ...(typeof reconnect === 'object' ? reconnect : {}),
-        }
-      : undefined
+    this.#reconnect = resolveReconnect(options.reconnect)
     this.#cycle = this.#newCycle()
     this.#dial()
   }
@@ -201,6 +198,28 @@ export class Client extends Channel {
       if (!this.ended) this.#dial()
     }, delay)
     this.emit('reconnecting', { attempt, delay })
+  }
+}
+
+/** @internal The names of {@link ClientOptions}. */
+export const CLIENT_OPTION_NAMES = [...CHANNEL_OPTION_NAMES, 'reconnect', 'tls'] as const
+
+/** The reconnect option with its defaults, checked; undefined when off. */
+function resolveReconnect(reconnect: ClientOptions['reconnect']): Required<ReconnectOptions> | undefined {
+  if (reconnect === undefined || reconnect === false) return undefined
+  if (reconnect === true) return { initialDelay: 100, maxDelay: 5000, maxAttempts: Infinity }
+  if (typeof reconnect !== 'object' || reconnect === null) {
+    throw new TypeError(`reconnect must be a boolean or { initialDelay, maxDelay, maxAttempts }, not ${describe(reconnect)}`)
+  }
+  checkOptionNames(reconnect, ['initialDelay', 'maxDelay', 'maxAttempts'], 'reconnect')
+  const maxAttempts = reconnect.maxAttempts ?? Infinity
+  if (typeof maxAttempts !== 'number' || !(Number.isSafeInteger(maxAttempts) || maxAttempts === Infinity) || maxAttempts < 0) {
+    throw new RangeError(`reconnect.maxAttempts must be a whole number of at least 0 (or Infinity), not ${describe(maxAttempts)}`)
+  }
+  return {
+    initialDelay: milliseconds('reconnect.initialDelay', reconnect.initialDelay, 100, true),
+    maxDelay: milliseconds('reconnect.maxDelay', reconnect.maxDelay, 5000, true),
+    maxAttempts,
   }
 }
 

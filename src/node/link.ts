@@ -3,8 +3,8 @@
  */
 import type { Duplex, Readable, Writable } from 'node:stream'
 import { Channel } from '../core/channel.js'
-import { openLink, type LinkOptions } from '../core/link.js'
-import { frameSizeOf } from '../core/options.js'
+import { LINK_OPTION_NAMES, openLink, type LinkOptions } from '../core/link.js'
+import { checkOptionNames, frameSizeOf } from '../core/options.js'
 import { StreamTransport } from '../transports/stream.js'
 
 /** A readable and a writable that together make one connection: a child's stdout and stdin, say. */
@@ -26,6 +26,7 @@ export type StreamOptions = LinkOptions
  * channel ends when either stream ends or fails; `close()` ends the writable after the goodbye.
  */
 export function fromStream(stream: Duplex | StreamPair, options: StreamOptions = {}): Channel {
+  checkOptionNames(options, LINK_OPTION_NAMES, 'fromStream')
   const { role = 'auto', ...channelOptions } = options
   const [readable, writable] = isPair(stream) ? [stream.readable, stream.writable] : [stream, stream]
   const channel = new Channel(channelOptions)

@@ -7,10 +7,20 @@ import { createServer, type AddressInfo, type Server as NetServer, type Socket }
 import { performance } from 'node:perf_hooks'
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls'
 import { EventEmitter } from 'eventemitter3'
-import { attachTransport, Channel, shareRegistry, type ChannelOptions } from '../core/channel.js'
-import { DEFAULTS, frameSizeOf } from '../core/options.js'
+import type { PlainHandler } from '../core/api-types.js'
+import {
+  attachTransport,
+  Channel,
+  shareRegistry,
+  type ChannelOptions,
+  type ContextHandler,
+  type Implementation,
+  type NotAFunction,
+} from '../core/channel.js'
+import { CHANNEL_OPTION_NAMES, checkOptionNames, describe, frameSizeOf, resolveOptions } from '../core/options.js'
 import { ChannelClosedError, TimeoutError } from '../core/errors.js'
 import { Registry, type ExposeOptions, type Handler } from '../core/registry.js'
+import { emitError } from '../core/announce.js'
 import { SocketTransport } from '../transports/socket.js'
 import { resolveAddress, socketPathLimit, type ResolvedAddress } from './ipc-path.js'
 import { addressInUse, bind, claimedPaths, pathKey, placeSocketFile, type SocketFile } from './socket-file.js'
@@ -25,6 +35,9 @@ export interface ServerOptions extends ChannelOptions {
    */
   tls?: TlsOptions
 }
+
+/** @internal The names of {@link ServerOptions}. */
+export const SERVER_OPTION_NAMES = [...CHANNEL_OPTION_NAMES, 'tls'] as const
 
 /** Events of a {@link Server}. */
 export interface ServerEvents {
@@ -49,6 +62,8 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #requested: string
   readonly #resolved: ResolvedAddress
   readonly #options: ServerOptions
+  /** The options of every channel: the server's, but `tls`. */
+  readonly #channelOptions: ChannelOptions
   /** Milliseconds a connection has, from the moment it is accepted, to finish its handshakes. */
   readonly #handshakeTimeout: number
   readonly #registry = new Registry()
@@ -66,19 +81,22 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /**
    * @param address a socket path, a `\\.\pipe\name`, or `tcp://host:port`; see `ipcPath()`.
-   * @throws TypeError for an address that cannot be parsed; RangeError for a `handshakeTimeout` that is
-   *   not a positive number of milliseconds.
+   * @throws TypeError for an address that cannot be parsed, an unknown option name or an option of the
+   *   wrong type; RangeError for a number out of its range (a `handshakeTimeout` that is not a positive
+   *   number of milliseconds), as `new Channel(options)` does.
    */
   constructor(address: string, options: ServerOptions = {}) {
     super()
+    checkOptionNames(options, SERVER_OPTION_NAMES, 'Server')
+    const { tls, ...channelOptions } = options
+    if (tls !== undefined && (typeof tls !== 'object' || tls === null))
+      throw new TypeError(`tls must be an object of TLS options, not ${describe(tls)}`)
+    // Checked now, not when the first connection comes.
+    this.#handshakeTimeout = resolveOptions(channelOptions).handshakeTimeout
     this.#requested = address
     this.#resolved = resolveAddress(address)
     this.#options = options
-    const handshakeTimeout = options.handshakeTimeout ?? DEFAULTS.handshakeTimeout
-    if (!(typeof handshakeTimeout === 'number' && handshakeTimeout > 0 && Number.isFinite(handshakeTimeout))) {
-      throw new RangeError(`handshakeTimeout must be a positive number of milliseconds, not ${String(handshakeTimeout)}`)
-    }
-    this.#handshakeTimeout = handshakeTimeout
+    this.#channelOptions = channelOptions
   }
 
   /** The address actually bound (for `tcp://host:0`, the port picked), or the requested one before listen. */
@@ -137,7 +155,7 @@ export class Server extends EventEmitter<ServerEvents> {
   /** The server is listening: its errors from now on (a failed accept) are the server's 'error' events. */
   #bound(server: NetServer): void {
     // Not before: a bind failure is listen()'s to report.
-    server.on('error', (error) => this.emit('error', error))
+    server.on('error', (error) => emitError(this, error))
   }
 
   /**
@@ -201,8 +219,8 @@ export class Server extends EventEmitter<ServerEvents> {
     })
     server.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
       socket.destroy()
-      this.emit(
-        'error',
+      emitError(
+        this,
         error.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? new TimeoutError(`TLS handshake not completed within ${deadline} ms`, { cause: error }) : error,
       )
     })
@@ -251,16 +269,23 @@ export class Server extends EventEmitter<ServerEvents> {
     }
   }
 
-  /** Exposes functions on every channel of this server; the forms are those of {@link Channel.expose}. */
-  expose(fn: Handler, options?: ExposeOptions): this
-  expose(name: string, fn: Handler, options?: ExposeOptions): this
-  expose(object: object, options?: ExposeOptions): this
+  /**
+   * Exposes functions on every channel of this server; the forms, namespaces and type checks are those
+   * of {@link Channel.expose}.
+   */
+  // Ordered as Channel.expose's, for the same error messages.
+  expose<T extends object>(object: T & NotAFunction, options?: ExposeOptions): this
+  expose<T extends object>(object: Implementation<T> & NotAFunction, options?: ExposeOptions): this
+  expose(fn: ContextHandler, options: ExposeOptions & { context: true }): this
+  expose<F extends Handler>(fn: PlainHandler<F>, options?: ExposeOptions & { context?: false }): this
+  expose(name: string, fn: ContextHandler, options: ExposeOptions & { context: true }): this
+  expose<F extends Handler>(name: string, fn: PlainHandler<F>, options?: ExposeOptions & { context?: false }): this
   expose(target: unknown, second?: unknown, third?: unknown): this {
     this.#registry.add(target, second, third)
     return this
   }
 
-  /** Removes a name exposed on the server. @returns whether it was exposed. */
+  /** Removes a name or a namespace exposed on the server (see {@link Channel.unexpose}). @returns whether anything was exposed under it. */
   unexpose(name: string): boolean {
     return this.#registry.delete(name)
   }
@@ -276,6 +301,11 @@ export class Server extends EventEmitter<ServerEvents> {
   /** Like {@link close}, but ends every channel at once without a goodbye. Idempotent. */
   destroy(error?: Error): Promise<void> {
     return (this.#closing ??= this.#shutdown((channel) => channel.destroy(error)))
+  }
+
+  /** Same as {@link close}, for `await using server = await listen(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
   }
 
   async #shutdown(end: (channel: Channel) => Promise<void>): Promise<void> {
@@ -295,15 +325,14 @@ export class Server extends EventEmitter<ServerEvents> {
       socket.destroy()
       return
     }
-    const channel = new Channel(
-      handshakeTimeout === undefined ? this.#options : { ...this.#options, handshakeTimeout: Math.max(1, handshakeTimeout) },
-    )
+    const options = this.#channelOptions
+    const channel = new Channel(handshakeTimeout === undefined ? options : { ...options, handshakeTimeout: Math.max(1, handshakeTimeout) })
     shareRegistry(channel, this.#registry)
     this.#handshaking.add(channel)
     channel.once('disconnect', () => this.#channels.delete(channel))
     // A channel's failures that no call receives (a protocol violation, a notification handler that
     // threw) are the server's too: one 'error' listener sees every connection.
-    channel.on('error', (error) => this.emit('error', error))
+    channel.on('error', (error) => emitError(this, error))
     const transport = new SocketTransport(socket, { maxFrameSize: frameSizeOf(this.#options) })
     attachTransport(channel, transport, 'server').then(
       () => {
@@ -314,7 +343,7 @@ export class Server extends EventEmitter<ServerEvents> {
       },
       (error: Error) => {
         this.#handshaking.delete(channel)
-        if (!isHangUp(error)) this.emit('error', error)
+        if (!isHangUp(error)) emitError(this, error)
       },
     )
   }

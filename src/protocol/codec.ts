@@ -9,9 +9,10 @@ import { GENERAL, TOO_MANY_ITEMS, TYPED_ARRAY_TAGS, type TypedArrayClass } from 
 import { fastDecode } from './fast-decode.js'
 import { fastEncode } from './fast-encode.js'
 import { joinPayload, type Payload } from './framing.js'
-import type { Message } from './messages.js'
+import { MessageType, type Message } from './messages.js'
 import { checkProfile, DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES, profileViolation } from './profile.js'
 import { REFERENCE_TAG, restoreReferences, substituteReferences, type ReferenceHooks } from './references.js'
+import { rootName, Unsendable, unsendableError, type CallTarget } from './sendable.js'
 import { isListed, pendingTransfers, transferableChunk, useMarks } from './transfer.js'
 
 /**
@@ -110,36 +111,42 @@ export class Codec {
    * whose buffer transfer() listed, found there or up to two levels inside it (at any depth on the
    * fast path), are not copied: the rest is encoded around small markers, and each such value becomes
    * its own chunk behind a byte-string header written here.
-   * @throws SerializationError as {@link encode}.
+   * @param target the call a result, an item or a progress value belongs to, named in its errors.
+   * @throws SerializationError as {@link encode}, and for a value that would not travel as it is (a
+   *   Promise, a URL, a generator, a class instance whose state is in private fields or getters),
+   *   saying where it was: `args[1].when: URL is not sendable; send url.href`.
    */
-  encodeData(message: Message, index: number): Payload {
-    const payload = this.#encodeData(message, index)
+  encodeData(message: Message, index: number, target?: CallTarget): Payload {
+    const payload = this.#encodeData(message, index, target)
     // A listed buffer is handed over by the first message that carries it, and by no later one.
     if (pendingTransfers > 0 && !(payload instanceof Uint8Array)) useMarks(payload)
     return payload
   }
 
-  #encodeData(message: Message, index: number): Payload {
+  #encodeData(message: Message, index: number, target: CallTarget | undefined): Payload {
     const fast = this.#fastEncode(message, LARGE_BINARY)
     if (fast !== undefined) return fast
-    const references = this.references
-    if (references === undefined) return this.#encodeGeneral(message, index, -1)
     // Functions, ref() objects, AbortSignals and stubs become reference tags, which exports them; if
-    // the message then fails to encode, the exports made for it are undone.
+    // the message then fails to encode, the exports made for it are undone. The same walk refuses what
+    // would not travel (sendable.ts); without references, functions are refused too.
+    const references = this.references
     const data = (message as unknown[])[index]
     let payload: Payload
     try {
-      const substituted = substituteReferences(data, references)
-      if (substituted === data) return this.#encodeGeneral(message, index, -1)
-      const copy = (message as unknown[]).slice()
-      copy[index] = substituted
-      payload = this.#encodeGeneral(copy as Message, index, REFERENCE_TAG)
+      const substituted = substituteReferences(data, references ?? NO_REFERENCES)
+      if (substituted === data) payload = this.#encodeGeneral(message, index, -1)
+      else {
+        const copy = (message as unknown[]).slice()
+        copy[index] = substituted
+        payload = this.#encodeGeneral(copy as Message, index, REFERENCE_TAG)
+      }
     } catch (error) {
-      references.settle(undefined)
+      references?.settle(undefined)
+      if (error instanceof Unsendable) throw unsendableError(error, data, rootName(dataKind(message), target))
       // A getter of the value threw while it was walked.
       throw error instanceof SerializationError ? error : new SerializationError(describeEncodeFailure(error), { cause: error })
     }
-    references.settle(payload)
+    references?.settle(payload)
     return payload
   }
 
@@ -281,6 +288,18 @@ export class Codec {
     // Only a payload the profile check saw a reference tag in is walked.
     return hasReferences ? restoreReferences(decoded, references!) : decoded
   }
+}
+
+/** The hooks of a codec without reference tables: a function is refused as cbor-x refuses it. */
+const NO_REFERENCES: ReferenceHooks = {
+  encodeReference: () => undefined,
+  decodeReference: () => undefined,
+}
+
+/** What the data of `message` is, in an error. */
+function dataKind(message: Message): 'args' | 'result' | 'item' | 'progress' {
+  const type = message[0]
+  return type === MessageType.Result ? 'result' : type === MessageType.Item ? 'item' : type === MessageType.Progress ? 'progress' : 'args'
 }
 
 /** Whether the bytes 0xd8 0x1b (tag 27, an Error or RegExp passed as a value) occur. */

@@ -8,6 +8,10 @@ import { SerializationError } from './errors.js'
 import { toEnvelope, withoutStacks, type EnvelopeOptions } from './fault.js'
 import { payloadLength, type Payload } from './framing.js'
 import { MessageType, type ErrorEnvelope, type Message } from './messages.js'
+import type { CallTarget } from './sendable.js'
+
+/** Characters of a notification's name a NotifyFailed report repeats, at most. */
+const MAX_REPORTED_NAME = 256
 
 /** Encodes the messages of one channel. One per channel, like its codec. */
 export class MessageEncoder {
@@ -44,11 +48,14 @@ export class MessageEncoder {
     return this.#fitted(this.codec.encodeData([MessageType.Notify, name, args], 2))
   }
 
-  /** The result of call `id`; an error message in its place when the value cannot be sent. */
-  result(id: number, value: unknown): Payload {
+  /**
+   * The result of call `id`; an error message in its place when the value cannot be sent.
+   * @param target what was called, named in that error.
+   */
+  result(id: number, value: unknown, target?: CallTarget): Payload {
     let payload: Payload
     try {
-      payload = this.codec.encodeData([MessageType.Result, id, value], 2)
+      payload = this.codec.encodeData([MessageType.Result, id, value], 2, target)
     } catch (error) {
       return this.error(id, error)
     }
@@ -63,19 +70,31 @@ export class MessageEncoder {
     return this.#withEnvelope((envelope) => [MessageType.Error, id, envelope], thrown)
   }
 
+  /**
+   * The failure of a notification of `name` the peer sent, for a peer that asked for such reports. A
+   * long name is cut: the report is for reading.
+   */
+  notifyFailed(name: string, thrown: unknown): Uint8Array {
+    const shown = name.length > MAX_REPORTED_NAME ? `${name.slice(0, MAX_REPORTED_NAME)}...` : name
+    return this.#withEnvelope((envelope) => [MessageType.NotifyFailed, shown, envelope], thrown)
+  }
+
   /** This side gave up on call `id`; the reason travels without stacks (the peer only needs why). */
   cancel(id: number, reason: unknown): Uint8Array {
     return this.#withEnvelope((envelope) => [MessageType.Cancel, id, withoutStacks(envelope)], reason)
   }
 
-  /** @throws SerializationError when the value cannot be encoded or exceeds the peer's limit. */
-  progress(id: number, value: unknown): Payload {
-    return this.#fitted(this.codec.encodeData([MessageType.Progress, id, value], 2))
+  /**
+   * @param target what was called, named in errors.
+   * @throws SerializationError when the value cannot be encoded or exceeds the peer's limit.
+   */
+  progress(id: number, value: unknown, target?: CallTarget): Payload {
+    return this.#fitted(this.codec.encodeData([MessageType.Progress, id, value], 2, target))
   }
 
   /** @throws SerializationError as {@link progress}. */
-  item(id: number, value: unknown): Payload {
-    return this.#fitted(this.codec.encodeData([MessageType.Item, id, value], 2))
+  item(id: number, value: unknown, target?: CallTarget): Payload {
+    return this.#fitted(this.codec.encodeData([MessageType.Item, id, value], 2, target))
   }
 
   end(id: number): Uint8Array {

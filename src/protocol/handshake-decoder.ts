@@ -8,10 +8,10 @@
  * Shapes (PROTOCOL.md section 5.5):
  * - hello `[0, "ipc-channel", version, nonce, options]`: version an unsigned integer, nonce null or a
  *   32-byte byte string (tag 64 allowed), options a map with text keys. `window`, `maxFrameSize`,
- *   `role`, `features` and `maxReferences` are read; an invalid value of theirs, like any other key, is
- *   ignored. The options element may be missing or something other than a map (ignored, as section
- *   13.3 says). `features` is bounded: more than {@link MAX_FEATURES} elements is malformed, and only
- *   text strings of at most {@link MAX_FEATURE_NAME} bytes are read as names.
+ *   `role`, `features`, `maxReferences` and `notifyErrors` are read; an invalid value of theirs, like
+ *   any other key, is ignored. The options element may be missing or something other than a map
+ *   (ignored, as section 13.3 says). `features` is bounded: more than {@link MAX_FEATURES} elements is
+ *   malformed, and only text strings of at most {@link MAX_FEATURE_NAME} bytes are read as names.
  * - auth `[1, proof]`: proof a 32-byte byte string (tag 64 allowed).
  * - goodbye `[13, reason]`: reason text or anything else (read as null).
  * What is ignored (unknown option values, elements after the defined ones) is skipped without being
@@ -46,6 +46,7 @@ const KEY_MAX_FRAME_SIZE = new TextEncoder().encode('maxFrameSize')
 const KEY_ROLE = new TextEncoder().encode('role')
 const KEY_MAX_REFERENCES = new TextEncoder().encode('maxReferences')
 const KEY_FEATURES = new TextEncoder().encode('features')
+const KEY_NOTIFY_ERRORS = new TextEncoder().encode('notifyErrors')
 // Lenient, as cbor-x decodes text: invalid UTF-8 becomes replacement characters.
 const textDecoder = new TextDecoder()
 
@@ -151,6 +152,9 @@ function readOptions(reader: Reader): HelloOptions {
       const features = readFeatures(reader)
       if (features !== undefined) options.features = features
       else delete options.features
+    } else if (reader.equals(key, KEY_NOTIFY_ERRORS)) {
+      if (reader.optionValue() === true) options.notifyErrors = true
+      else delete options.notifyErrors
     } else {
       reader.skip(MAX_SKIPPED_NESTING, 'hello')
     }
@@ -311,7 +315,7 @@ class Reader {
 
   /**
    * The value of a known option: a number (an unsigned or negative integer of at most 4 bytes, or a
-   * float), a text string, or undefined for anything else, which is skipped.
+   * float), a text string, a boolean, or undefined for anything else, which is skipped.
    */
   optionValue(): unknown {
     const initial = this.#bytes[this.#at]
@@ -328,6 +332,9 @@ class Reader {
       } else if (initial === 0xf9 || initial === 0xfa || initial === 0xfb) {
         const value = this.#float(initial)
         if (value !== undefined) return value
+      } else if (initial === 0xf4 || initial === 0xf5) {
+        this.#at++
+        return initial === 0xf5
       }
     }
     this.skip(MAX_SKIPPED_NESTING, 'hello')

@@ -49,6 +49,8 @@ export const MessageType = {
   CallReference: 14,
   Release: 15,
   Signal: 16,
+  // Only to an endpoint whose hello asked for it (the `notifyErrors` hello option).
+  NotifyFailed: 17,
 } as const
 
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
@@ -81,6 +83,11 @@ export interface HelloOptions {
    * most; the peer must not export more to it (PROTOCOL.md section 17.5). Absent: 100,000.
    */
   maxReferences?: number
+  /**
+   * The announcing side asks to be told, with a NotifyFailed message, of each of its notifications
+   * that fails on the receiving side (unknown name, handler threw, dropped). Absent: never sent one.
+   */
+  notifyErrors?: true
 }
 
 /** `[0, magic, version, nonce, options]`: first frame from each side. `nonce` is null without a secret. */
@@ -120,6 +127,11 @@ export type CallReferenceMessage = [type: 14, id: number, ref: number, member: s
 export type ReleaseMessage = [type: 15, releases: number[]]
 /** `[16, ref, reason]`: the sender's AbortSignal exported as `ref` aborted; `reason` is an {@link ErrorEnvelope}. */
 export type SignalMessage = [type: 16, ref: number, reason: ErrorEnvelope]
+/**
+ * `[17, name, error]`: a notification of `name` the receiver of this message sent has failed on the
+ * sender of it; `error` is an {@link ErrorEnvelope}. Only to a peer whose hello asked (`notifyErrors`).
+ */
+export type NotifyFailedMessage = [type: 17, name: string, error: ErrorEnvelope]
 
 export type Message =
   | HelloMessage
@@ -139,6 +151,7 @@ export type Message =
   | CallReferenceMessage
   | ReleaseMessage
   | SignalMessage
+  | NotifyFailedMessage
 
 /**
  * How an exception crosses the wire. An Error becomes `{ type: 'error', ... }`; any other thrown value
@@ -211,6 +224,9 @@ export function parseMessage(decoded: unknown, payload?: Uint8Array): Message {
     case MessageType.Notify:
       if (typeof message[1] !== 'string' || !Array.isArray(message[2])) throw malformed('notify')
       break
+    case MessageType.NotifyFailed:
+      if (typeof message[1] !== 'string') throw malformed('notify-failed')
+      break
     case MessageType.Credit:
       if (!isWireId(message[1], payload, 1) || !isWireId(message[2], payload, 2)) throw malformed('credit')
       break
@@ -282,6 +298,7 @@ export const MESSAGE_NAMES: Readonly<Record<number, string>> = Object.freeze({
   [MessageType.CallReference]: 'call-reference',
   [MessageType.Release]: 'release',
   [MessageType.Signal]: 'signal',
+  [MessageType.NotifyFailed]: 'notify-failed',
 })
 
 /** Largest reference id and release count: an unsigned integer of at most 4 bytes (PROTOCOL.md section 3.2). */

@@ -10,7 +10,7 @@ export interface MessageHead {
   readonly type: number
   /** Call, stream or reference id; ping token. */
   readonly id: number | undefined
-  /** Method of a call or notification; member of a reference call. */
+  /** Method of a call or notification, or of a notification reported as failed. */
   readonly method: string | undefined
 }
 
@@ -52,7 +52,7 @@ export function peekHead(bytes: Uint8Array): MessageHead | undefined {
     id = read.value
     offset = read.next
   }
-  if (type === MessageType.Call || type === MessageType.Notify) method = readText(bytes, offset)
+  if (type === MessageType.Call || type === MessageType.Notify || type === MessageType.NotifyFailed) method = readText(bytes, offset)
   return { type, id, method }
 }
 

@@ -8,6 +8,7 @@
 import { Tag } from 'cbor-x'
 import { ProtocolError, SerializationError } from './errors.js'
 import { MAX_NESTING } from './profile.js'
+import { DATA_VIEW, Unsendable, whyUnsendable } from './sendable.js'
 
 /** The name under which a hello announces references (PROTOCOL.md sections 5.2 and 17.1). */
 export const REFERENCES_FEATURE = 'references'
@@ -72,7 +73,7 @@ function isDataObject(value: object): boolean {
  * instances (what cbor-x encodes of them) are walked. Copies only what changes; returns `value`
  * itself when nothing does.
  * @throws SerializationError from the hooks, or for a value nested deeper than the profile allows
- *   (which also ends a cycle).
+ *   (which also ends a cycle); Unsendable (sendable.ts) for an object that cannot travel.
  */
 export function substituteReferences(value: unknown, hooks: ReferenceHooks): unknown {
   return substitute(value, hooks, 0)
@@ -95,7 +96,10 @@ function substitute(value: unknown, hooks: ReferenceHooks, depth: number): unkno
   }
   const proto: unknown = Object.getPrototypeOf(value)
   if (proto !== Object.prototype && proto !== null) {
-    if (isDataObject(value)) return value
+    if (isDataObject(value)) {
+      if (value instanceof DataView) throw new Unsendable(value, DATA_VIEW)
+      return value
+    }
     if (value instanceof Map) return substituteMap(value, hooks, next)
     if (value instanceof Set) {
       let changed = false
@@ -109,6 +113,10 @@ function substitute(value: unknown, hooks: ReferenceHooks, depth: number): unkno
     }
     const content = hooks.encodeReference(value)
     if (content !== undefined) return new Tag(content, REFERENCE_TAG)
+    // Neither data nor a reference: a class instance travels as its own enumerable fields, and only
+    // when that is all there is to it.
+    const why = whyUnsendable(value)
+    if (why !== undefined) throw new Unsendable(value, why)
   }
   let copy: Record<string, unknown> | undefined
   const record = value as Record<string, unknown>

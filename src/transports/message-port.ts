@@ -5,7 +5,7 @@
  */
 import { Channel } from '../core/channel.js'
 import { ChannelClosedError, ProtocolError } from '../core/errors.js'
-import { openLink, type LinkOptions } from '../core/link.js'
+import { checkPort, openLink, type LinkOptions } from '../core/link.js'
 import { frameSizeOf } from '../core/options.js'
 import type { Transport, TransportSink } from '../core/transport.js'
 import type { Payload } from '../protocol/framing.js'
@@ -226,8 +226,10 @@ function isMessagePortMain(port: MessagePortLike): boolean {
  * and the buffers listed with `transfer()` are transferred rather than copied (detached on the
  * sending side). Other traffic on the same port is left alone as long as it is neither a Uint8Array
  * nor, with such a peer, an Array.
+ * @throws TypeError for anything but a port, such as a MessageChannel (pass its `port1`).
  */
 export function fromMessagePort(port: MessagePortLike, options: MessagePortOptions = {}): Channel {
+  checkPort(port)
   const { role = 'auto', transfer, ...channelOptions } = options
   const channel = new Channel(channelOptions)
   const transport = new MessagePortTransport(port, { transfer, maxFrameSize: channelOptions.maxFrameSize })

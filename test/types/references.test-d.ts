@@ -1,5 +1,5 @@
 import { describe, expectTypeOf, test } from 'vitest'
-import { Channel, InProgress, ref, type Ref, type Remoted, type Stub } from '../../src/index.js'
+import { Channel, InProgress, ref, type CallContext, type Ref, type Remoted, type Stub } from '../../src/index.js'
 
 interface Account {
   deposit(amount: number): number
@@ -89,5 +89,40 @@ describe('remote<T>() with references', () => {
       map: Map<string, number>
       list: number[]
     }>()
+  })
+})
+
+describe('references with the rest of remote<T>(): context, progress, namespaces, expose<Api>', () => {
+  interface Jobs {
+    run(context: CallContext<number>, onLine: (line: string) => void): Promise<() => boolean>
+    admin: { subscribe(listener: (event: { stop: () => void }) => void): Ref<Account> }
+  }
+  const jobs = channel.remote<Jobs>()
+
+  test('a handler taking a context: the caller passes callbacks, gets stubs, and progress is typed', () => {
+    expectTypeOf(jobs.run).parameters.toEqualTypeOf<[onLine: (line: string) => void | PromiseLike<void>]>()
+    expectTypeOf(jobs.run(() => {})).toEqualTypeOf<InProgress<Stub<() => boolean>, Stub<() => boolean>, number>>()
+    void jobs.run(async () => {}).onProgress((percent) => expectTypeOf(percent).toEqualTypeOf<number>())
+  })
+
+  test('a namespace method takes callbacks and returns stubs too', () => {
+    const subscribed = jobs.admin.subscribe((event) => {
+      expectTypeOf(event.stop).toEqualTypeOf<Stub<() => void>>()
+    })
+    expectTypeOf(subscribed).toEqualTypeOf<InProgress<Stub<Account>, Stub<Account>>>()
+  })
+
+  test('a stub of a function that takes a context leaves the context to its owner', () => {
+    type S = Stub<(context: CallContext<string>, x: number) => number>
+    expectTypeOf<S>().parameters.toEqualTypeOf<[x: number]>()
+    expectTypeOf<ReturnType<S>>().toEqualTypeOf<InProgress<number, number, string>>()
+  })
+
+  test('expose<Api>(object) takes an implementation that receives its callbacks as stubs', () => {
+    channel.expose<{ each(fn: (n: number) => string): void }>({
+      async each(fn: Stub<(n: number) => string>) {
+        expectTypeOf(await fn(1)).toEqualTypeOf<string>()
+      },
+    })
   })
 })

@@ -121,3 +121,72 @@ describe('rpc<T>()', () => {
     expectTypeOf(channel[Symbol.asyncDispose]()).toEqualTypeOf<Promise<void>>()
   })
 })
+
+interface Namespaced {
+  add(a: number, b: number): number
+  auth: {
+    checkPassword(user: string, password: string): Promise<boolean>
+    admin: { users(): string[]; readonly count: number }
+  }
+  settings: { theme: string }
+  when: Date
+  tags: string[]
+  optional?: { ping(): 'pong' }
+}
+
+describe('remote<T>() with namespaces', () => {
+  const api = channel.remote<Namespaced>()
+
+  test('a property holding methods is a nested proxy of the same kind', () => {
+    expectTypeOf(api.auth.checkPassword('alice', 'pw')).toEqualTypeOf<InProgress<boolean, boolean>>()
+    expectTypeOf(api.auth.admin.users()).toEqualTypeOf<InProgress<string[], string[]>>()
+    expectTypeOf(api.optional.ping()).toEqualTypeOf<InProgress<'pong', 'pong'>>()
+    expectTypeOf<keyof typeof api>().toEqualTypeOf<'add' | 'auth' | 'optional'>()
+    expectTypeOf<keyof typeof api.auth.admin>().toEqualTypeOf<'users'>()
+  })
+
+  test('data (objects without methods, dates, arrays) is not part of it', () => {
+    expectTypeOf(api).not.toHaveProperty('settings')
+    expectTypeOf(api).not.toHaveProperty('when')
+    expectTypeOf(api).not.toHaveProperty('tags')
+    // @ts-expect-error not a method
+    void api.auth.admin.count
+  })
+})
+
+describe('progress types', () => {
+  interface Copying {
+    copy(context: CallContext<number>, from: string): Promise<string>
+    plain(): void
+  }
+  const api = channel.remote<Copying>()
+
+  test("a handler's CallContext<P> types the caller's onProgress", () => {
+    expectTypeOf(api.copy('a')).toEqualTypeOf<InProgress<string, string, number>>()
+    void api.copy('a').onProgress((percent) => expectTypeOf(percent).toEqualTypeOf<number>())
+    void api.plain().onProgress((value) => expectTypeOf(value).toBeUnknown())
+  })
+
+  test('rpc and call take it as a third type argument', () => {
+    void channel.rpc<string, unknown, { done: number }>('copy').onProgress((value) => expectTypeOf(value).toEqualTypeOf<{ done: number }>())
+    expectTypeOf(channel.call<string, unknown, number>('copy', [])).toEqualTypeOf<InProgress<string, unknown, number>>()
+  })
+
+  test('a CallContext<P> handler may only report P', () => {
+    const handler = (context: CallContext<number>): void => {
+      context.progress(50)
+      // @ts-expect-error a string where the progress type is number
+      context.progress('half')
+    }
+    void handler
+  })
+})
+
+describe('remote<T>(options)', () => {
+  test('takes a signal and a deadline for every call through it', () => {
+    const api = channel.remote<Api>({ signal: AbortSignal.timeout(1000), timeout: 500 })
+    expectTypeOf(api.add(1, 2)).toEqualTypeOf<InProgress<number, number>>()
+    // @ts-expect-error not a call option
+    channel.remote<Api>({ retries: 3 })
+  })
+})

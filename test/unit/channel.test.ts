@@ -312,10 +312,10 @@ describe('InProgress', () => {
     expect(onFinally).toHaveBeenCalledTimes(2)
   })
 
-  test('a failed call that nobody awaits raises no unhandled rejection', async () => {
+  test('a failed call whose failure is read at once (failed, error) raises no unhandled rejection', async () => {
     const { server, client } = await connectedPair()
     const call = client.rpc('missing')
-    // Settles; awaiting it later still sees the rejection.
+    // Settles, and is read before the tick ends; awaiting it later still sees the rejection.
     await roundTrip(server, client)
     expect(call.failed).toBe(true)
     expect(await rejection(call)).toBeInstanceOf(MethodNotFoundError)
@@ -495,12 +495,13 @@ describe('timeouts', () => {
     })
     const call = client.rpc('never')
     expect(call.timeout(1000)).toBe(call)
+    const failed = rejection(call)
     expect(vi.getTimerCount()).toBe(1)
     await vi.advanceTimersByTimeAsync(999)
     expect(call.finished).toBe(false)
     await vi.advanceTimersByTimeAsync(1)
     expect(call.finished).toBe(true)
-    const error = await rejection(call)
+    const error = await failed
     expect(error).toBeInstanceOf(TimeoutError)
     expect((error as TimeoutError).code).toBe('ERR_TIMEOUT')
     expect((error as Error).message).toMatchInlineSnapshot(`"call "never" timed out after 1000 ms"`)
@@ -583,6 +584,17 @@ describe('closing', () => {
     expect(server.connected).toBe(false)
     expect(await rejection(server.rpc('anything'))).toBeInstanceOf(ChannelClosedError)
     expect(() => server.notify('anything')).toThrow(ChannelClosedError)
+  })
+
+  test('a transport that ends without an error: pending calls say the connection was lost, once', async () => {
+    const { server, client, serverTransport } = await connectedPair()
+    server.expose('never', () => new Promise(() => {}))
+    const pending = rejection<ChannelClosedError>(client.rpc('never'))
+    await client.rpc('__missing').then(undefined, () => {})
+    serverTransport.destroy()
+    const error = await pending
+    expect(error).toBeInstanceOf(ChannelClosedError)
+    expect(error.message).toBe('the connection was lost')
   })
 
   test('close() is idempotent and destroy() after close() is harmless', async () => {

@@ -47,6 +47,7 @@ function setup(limits: Partial<IncomingLimits> = {}, peerWindow = 64) {
       lookup: (name) => handlers.get(name),
       lookupReference: ({ ref, member }) => handlers.get(`${ref}.${member}`)!,
       undoOf: () => undefined,
+      hint: () => '',
       send: (payload) => {
         const frame = codec.decode(joinPayload(payload)) as unknown[]
         frames.push(frame)
@@ -1238,5 +1239,22 @@ describe('progress while the outbox is saturated', () => {
     drain()
     await settled()
     expect(frames).toEqual([])
+  })
+})
+
+describe('failed notifications reported to the peer (notifyErrors)', () => {
+  test('sent when the peer asked, dropped while the outbox is saturated, never sent otherwise', () => {
+    const { incoming, frames, reports, state } = setup()
+    incoming.notify('missing', [], 16)
+    expect(frames).toEqual([])
+    incoming.peerNotifyErrors = true
+    incoming.notify('missing', [], 16)
+    expect(frames).toEqual([[MessageType.NotifyFailed, 'missing', expect.objectContaining({ name: 'MethodNotFoundError' })]])
+    // Advisory: not queued behind answers the peer does not read.
+    state.saturated = true
+    incoming.notify('missing', [], 16)
+    expect(frames).toHaveLength(1)
+    // Reported here every time.
+    expect(reports).toHaveLength(3)
   })
 })

@@ -72,7 +72,7 @@ describe('parseMessage', () => {
   })
 
   test('an unknown message type', () => {
-    expect(refusal([17])).toBe('unknown message type 17')
+    expect(refusal([18])).toBe('unknown message type 18')
     expect(refusal([23, 1])).toBe('unknown message type 23')
     expect(refusal([-1])).toBe('unknown message type -1')
     expect(refusal([2.5, 1, 'f', []])).toBe('unknown message type 2.5')

@@ -38,7 +38,13 @@ function setup(options: { streamWindow?: number; errorClasses?: readonly ErrorCl
     ending: () => state.ending,
   }
   const calls = new OutgoingCalls(
-    { streamWindow: options.streamWindow ?? 4, errorClasses: errorClassMap(options.errorClasses), callTimeout: undefined },
+    {
+      streamWindow: options.streamWindow ?? 4,
+      errorClasses: errorClassMap(options.errorClasses),
+      callTimeout: undefined,
+      callSites: false,
+      notifyErrors: false,
+    },
     ports,
   )
   /** A call as the channel makes one: a fresh id, an InProgress owned by `calls`, tracked as pending. */
@@ -156,7 +162,8 @@ describe('answers', () => {
     expect(error).toBeInstanceOf(RemoteError)
     expect(error.message).toBe('bad input')
     expect(error.code).toBe('E_BAD')
-    expect(error.stack).toBe(thrown.stack)
+    // The remote stack, and a line naming the call.
+    expect(error.stack).toBe(`${thrown.stack}\n    at remote call "method" (ipc-channel)`)
     expect(calls.size).toBe(0)
   })
 
@@ -439,6 +446,7 @@ describe('arm', () => {
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1)
     calls.rejectAll(new ChannelClosedError())
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
+    expect(failed.call.error).toBeInstanceOf(ChannelClosedError)
   })
 
   test('a listener that fired is gone too', () => {

@@ -61,9 +61,16 @@ describe('substituteReferences', () => {
     expect(output[6]).toBe(input[6])
   })
 
-  test('a value without references is returned as it is, class instances included', () => {
+  test('a value without references is returned as it is, class instances of data fields included', () => {
     const { hooks } = recordingHooks()
-    const value = { list: [1, 'a', null], when: new Date(0), map: new Map([[1, { b: 2 }]]), at: new (class At {})() }
+    const value = {
+      list: [1, 'a', null],
+      when: new Date(0),
+      map: new Map([[1, { b: 2 }]]),
+      at: new (class At {
+        n = 1
+      })(),
+    }
     expect(substituteReferences(value, hooks)).toBe(value)
   })
 

@@ -68,11 +68,11 @@ describe('graceful close', () => {
     const server = await startFaultServer()
     const client = newClient(server.path)
     await client.ready()
-    const held = [client.rpc('hold', 1), client.rpc('hold', 2)]
+    const held = [client.rpc('hold', 1), client.rpc('hold', 2)].map((call) => outcome(call))
     await server.mail.take('held')
     await server.mail.take('held')
     await within(3000, client.close(), 'close()')
-    for (const result of await Promise.all(held.map((call) => outcome(call)))) {
+    for (const result of await Promise.all(held)) {
       expect((result as { reason: unknown }).reason).toBeInstanceOf(ChannelClosedError)
     }
     expect((await server.mail.take<Disconnect>('disconnect')).reason).toBeNull()

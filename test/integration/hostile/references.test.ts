@@ -25,7 +25,11 @@ const reference = (kind: number, id: number): Tag => new Tag([kind, id], REFEREN
 const referencesHello = (maxReferences = 1000): Buffer => helloFrame({ window: 64, features: ['references'], maxReferences })
 
 interface Stats extends Report {
-  stats: { channels: number; references: { exportedReferences: number; importedReferences: number }[]; errors: Record<string, number> }
+  stats: {
+    channels: number
+    references: { exportedReferences: number; importedReferences: number }[]
+    errors: Record<string, number>
+  }
   memory: Memory
   stall: number
 }

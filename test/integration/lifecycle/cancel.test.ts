@@ -270,9 +270,9 @@ describe("closing the channel aborts every running handler's signal on the other
     const { fixture, client } = await serverAndClient()
     const tags = ['a', 'b', 'c']
     const calls = []
-    for (const tag of tags) calls.push((await started(fixture, client, tag)).call)
+    for (const tag of tags) calls.push(rejection((await started(fixture, client, tag)).call))
     await within(5000, client.close(), 'client.close()')
-    for (const call of calls) expect(await rejection(call)).toBeInstanceOf(ChannelClosedError)
+    for (const call of calls) expect(await call).toBeInstanceOf(ChannelClosedError)
     const seen = new Map<string, Described>()
     while (seen.size < tags.length) {
       const aborted = await within(5000, nextMessage<Aborted>(fixture, 'aborted'), 'the remote signals')
@@ -305,7 +305,7 @@ describe("closing the channel aborts every running handler's signal on the other
       expect(sockets).toHaveLength(i + 1)
       const finished = once(sockets[i], 'finish')
       client.notify('count', `notified-${i}`)
-      const call = client.rpc('waitForAbort', `called-${i}`)
+      const call = rejection(client.rpc('waitForAbort', `called-${i}`))
       const closing = client.close()
       // 'finish': the frames are written and the write side is shut down; then the server may go on.
       // On Windows a pipe's shutdown (libuv's FlushFileBuffers) ends only once the server has read
@@ -314,7 +314,7 @@ describe("closing the channel aborts every running handler's signal on the other
       await within(5000, finished, "the client socket's FIN")
       if (!onWindows) writeFileSync(`${go}.${i}`, '')
       await within(5000, closing, 'client.close()')
-      expect(await rejection(call)).toBeInstanceOf(ChannelClosedError)
+      expect(await call).toBeInstanceOf(ChannelClosedError)
       // Both frames went out before the goodbye: the server handles them, then aborts the running handler.
       expect(await within(5000, nextMessage(fixture, 'counted', `notified-${i}`), `notification ${i}`)).toMatchObject({ n: 1 })
       await within(5000, nextMessage(fixture, 'started', `called-${i}`), `call ${i} starting`)

@@ -65,11 +65,11 @@ export function coreScenarios(open: OpenLink): void {
 
   test('close() settles pending calls with ChannelClosedError', async () => {
     const channel = await open()
-    const pending = channel.rpc('hang')
+    const pending = outcome(channel.rpc('hang'))
     // A round trip behind it: the hanging call has reached the peer.
     await within(DEADLINE_MS, channel.rpc('add', 1, 1), 'add')
     await within(DEADLINE_MS, channel.close(), 'close')
-    const result = await within(DEADLINE_MS, outcome(pending), 'the pending call')
+    const result = await within(DEADLINE_MS, pending, 'the pending call')
     expect(result.status).toBe('rejected')
     expect((result as { reason: unknown }).reason).toBeInstanceOf(ChannelClosedError)
     expect(channel.connected).toBe(false)

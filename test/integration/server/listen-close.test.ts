@@ -5,10 +5,13 @@ import { ChannelClosedError, Server } from '../../../dist/index.js'
 import { named, onWindows } from '../../helpers/platform.js'
 import { tempDir, tempSocket } from '../../helpers/processes.js'
 
-test('a handshakeTimeout that is not a positive number of milliseconds is refused with a RangeError', () => {
-  for (const handshakeTimeout of [0, -1, NaN, Infinity, '10' as unknown as number]) {
+test('a handshakeTimeout that is not a positive number of milliseconds is refused with a RangeError, a string with a TypeError', () => {
+  for (const handshakeTimeout of [0, -1, NaN, Infinity]) {
     expect(() => new Server(tempSocket(), { handshakeTimeout })).toThrow(RangeError)
   }
+  expect(() => new Server(tempSocket(), { handshakeTimeout: '10' as unknown as number })).toThrow(
+    new TypeError('handshakeTimeout must be a number of milliseconds, not the string "10"'),
+  )
 })
 
 const overStale = 'listening is false until listen() has resolved, over a stale socket file or a fresh path'
