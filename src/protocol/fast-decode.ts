@@ -283,16 +283,8 @@ function readSimple(n: number): unknown {
 function readString(length: number): unknown {
   if (length > end - at) return GENERAL
   if (length <= HAND_DECODED_STRING && isAscii(at, at + length)) {
-    // Up to here, eight characters at a time beat TextDecoder's fixed cost.
-    const from = String.fromCharCode
-    const last = at + length
-    let text = ''
-    let i = at
-    for (; i + 8 <= last; i += 8) {
-      text += from(src[i], src[i + 1], src[i + 2], src[i + 3], src[i + 4], src[i + 5], src[i + 6], src[i + 7])
-    }
-    for (; i < last; i++) text += from(src[i])
-    at = last
+    const text = length <= 12 ? asciiOf(at, length) : asciiOf(at, 12) + asciiOf(at + 12, length - 12)
+    at += length
     return text
   }
   try {
@@ -307,4 +299,42 @@ function readString(length: number): unknown {
 function isAscii(from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (src[i] >= 0x80) return false
   return true
+}
+
+/**
+ * The string of the `length` (at most 12) ASCII bytes at `i`: one String.fromCharCode call with that
+ * many arguments, about twice as fast as joining the characters eight at a time (which also leaves a
+ * string of pieces from 13 characters on, for someone else to flatten).
+ */
+function asciiOf(i: number, length: number): string {
+  const s = src
+  const f = String.fromCharCode
+  switch (length) {
+    case 1:
+      return f(s[i])
+    case 2:
+      return f(s[i], s[i + 1])
+    case 3:
+      return f(s[i], s[i + 1], s[i + 2])
+    case 4:
+      return f(s[i], s[i + 1], s[i + 2], s[i + 3])
+    case 5:
+      return f(s[i], s[i + 1], s[i + 2], s[i + 3], s[i + 4])
+    case 6:
+      return f(s[i], s[i + 1], s[i + 2], s[i + 3], s[i + 4], s[i + 5])
+    case 7:
+      return f(s[i], s[i + 1], s[i + 2], s[i + 3], s[i + 4], s[i + 5], s[i + 6])
+    case 8:
+      return f(s[i], s[i + 1], s[i + 2], s[i + 3], s[i + 4], s[i + 5], s[i + 6], s[i + 7])
+    case 9:
+      return f(s[i], s[i + 1], s[i + 2], s[i + 3], s[i + 4], s[i + 5], s[i + 6], s[i + 7], s[i + 8])
+    case 10:
+      return f(s[i], s[i + 1], s[i + 2], s[i + 3], s[i + 4], s[i + 5], s[i + 6], s[i + 7], s[i + 8], s[i + 9])
+    case 11:
+      return f(s[i], s[i + 1], s[i + 2], s[i + 3], s[i + 4], s[i + 5], s[i + 6], s[i + 7], s[i + 8], s[i + 9], s[i + 10])
+    case 12:
+      return f(s[i], s[i + 1], s[i + 2], s[i + 3], s[i + 4], s[i + 5], s[i + 6], s[i + 7], s[i + 8], s[i + 9], s[i + 10], s[i + 11])
+    default:
+      return ''
+  }
 }

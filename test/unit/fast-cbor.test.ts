@@ -258,6 +258,19 @@ describe('fast decode reads the values cbor-x reads', () => {
     sameValue(encoder.encode({ a: Buffer.from('xyz'), b: new Uint8Array([1]), c: [true, false, null, undefined] }))
   })
 
+  test('ASCII strings of every length around the hand decoder’s, one non-ASCII character anywhere', () => {
+    for (let length = 0; length <= 40; length++) {
+      // Every position a different character, all 128 ASCII codes over the lengths.
+      const ascii = Array.from({ length }, (_, i) => String.fromCharCode((length * 7 + i * 13) % 128)).join('')
+      expect(sameValue(encoder.encode(ascii))).toBe(ascii)
+      sameValue(encoder.encode({ [ascii]: ascii }))
+      for (let i = 0; i < length; i++) {
+        const other = ascii.slice(0, i) + 'é' + ascii.slice(i + 1)
+        expect(sameValue(encoder.encode([other]))).toEqual([other])
+      }
+    }
+  })
+
   test('float32 from another encoder, and non-shortest heads', () => {
     for (const bytes of [
       [0xfa, 0x3f, 0xc0, 0x00, 0x00],
