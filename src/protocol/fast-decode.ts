@@ -7,7 +7,8 @@
  * reads with CODEC_OPTIONS (the unit tests compare the two). Anything else, and anything malformed or
  * outside the profile, makes {@link fastDecode} return GENERAL untouched, for the profile check and
  * cbor-x to read or reject: what it accepts is a strict subset of the profile (profile.ts), data item
- * budget included.
+ * budget included. Short ASCII map keys come from a small cache of the keys last read (bounded: see
+ * keyCache).
  */
 import { GENERAL, littleEndian, MAX_DEPTH, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
 import { DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES } from './profile.js'
@@ -114,7 +115,7 @@ function read(depth: number): unknown {
         at++
         const length = readArgument(head & 0x1f)
         if (length < 0) return GENERAL
-        const key = readString(length)
+        const key = readKey(length)
         if (key === GENERAL || key === '__proto__') return GENERAL
         const member = read(depth + 1)
         if (member === GENERAL) return GENERAL
@@ -278,6 +279,47 @@ function readSimple(n: number): unknown {
       // float16 and other simple values.
       return GENERAL
   }
+}
+
+/** Keys of 1 to this many bytes go through the key cache. */
+const CACHED_KEY_BYTES = 24
+/** The key cache has 2^KEY_CACHE_BITS slots. */
+const KEY_CACHE_BITS = 10
+/**
+ * The last ASCII key read for each slot: a key found here is handed back without making a string,
+ * and property stores with a string V8 has seen as a key are cheaper. A slot is chosen from a key's
+ * length and five of its bytes (first, last, and at a quarter, half and three quarters of it), and
+ * holds one key, replaced by the next key that falls in it and is not there. Whatever a peer sends,
+ * the cache holds at most 1,024 keys of at most 24 characters (about 50 KiB, per process), and a key
+ * it holds is handed back only when every byte matches.
+ */
+const keyCache: string[] = Array.from({ length: 1 << KEY_CACHE_BITS }, () => '')
+
+/** A map key of `length` bytes (at is past its head), as readString reads it, through the key cache. */
+function readKey(length: number): unknown {
+  if (length === 0 || length > CACHED_KEY_BYTES || length > end - at) return readString(length)
+  const s = src
+  const x = s[at] ^ (s[at + (length >> 2)] << 5) ^ (s[at + (length >> 1)] << 10) ^ (s[at + ((3 * length) >> 2)] << 15) ^ (s[at + length - 1] << 20)
+  const slot = Math.imul(x ^ (length << 25), 0x9e3779b1) >>> (32 - KEY_CACHE_BITS)
+  const cached = keyCache[slot]
+  if (cached.length === length) {
+    // A cached key is ASCII: bytes equal to its character codes are that key, in ASCII.
+    let i = 0
+    while (i < length && src[at + i] === cached.charCodeAt(i)) i++
+    if (i === length) {
+      at += length
+      return cached
+    }
+  }
+  const key = readString(length)
+  // As many characters as bytes: ASCII (UTF-8 writes anything else in more bytes than UTF-16 units).
+  if (typeof key === 'string' && key.length === length) keyCache[slot] = key
+  return key
+}
+
+/** The keys the key cache holds, for tests. */
+export function cachedKeys(): string[] {
+  return keyCache.filter((key) => key !== '')
 }
 
 function readString(length: number): unknown {
