@@ -292,8 +292,10 @@ function write32(n: number): void {
 function writeString(value: string): void {
   const units = value.length
   const maxBytes = units * 3
-  // Bytes go after a header sized for the longest encoding, then move back if the header is shorter.
-  const headerSize = maxBytes < 0x18 ? 1 : maxBytes < 0x100 ? 2 : maxBytes < 0x10000 ? 3 : 5
+  // Bytes go after a header sized for the shortest encoding (a byte a unit, as ASCII is), and move
+  // up in the rare case they need a longer one: a move, even of a few bytes, costs more than the
+  // rest of a short string's encoding.
+  const headerSize = units < 0x18 ? 1 : units < 0x100 ? 2 : units < 0x10000 ? 3 : 5
   // Room for the longest header too, so that writing the header below never moves the buffer.
   reserve(5 + maxBytes)
   const at = position + headerSize
@@ -326,7 +328,7 @@ function writeString(value: string): void {
   }
   const length = end - at
   const actualHeader = length < 0x18 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5
-  if (actualHeader < headerSize) target.copyWithin(position + actualHeader, at, end)
+  if (actualHeader > headerSize) target.copyWithin(position + actualHeader, at, end)
   writeHead(0x60, length)
   position += length
 }

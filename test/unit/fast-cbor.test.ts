@@ -85,6 +85,13 @@ const strings = [
   'é'.repeat(40),
   '€'.repeat(8),
   '€'.repeat(30),
+  // More bytes than units, across each header size: the header grows past the one for the units.
+  'x'.repeat(22) + 'é',
+  'x'.repeat(254) + 'é',
+  'é'.repeat(128),
+  'é'.repeat(200),
+  '€'.repeat(22000),
+  'x'.repeat(65534) + '€',
   '😀',
   '😀'.repeat(20),
   '\ufeffstarts with a byte order mark',
