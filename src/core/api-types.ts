@@ -122,7 +122,7 @@ export type StubReturn<R> = RemoteReturn<R>
  * The arguments a caller passes to a function taking `A`: without a leading call context; functions
  * (which travel by reference) may return promises, and be stubs.
  */
-type CallerArgs<A extends unknown[]> = CallerParameters<A> extends infer P extends unknown[] ? { [K in keyof P]: Local<P[K]> } : never
+export type CallerArgs<A extends unknown[]> = CallerParameters<A> extends infer P extends unknown[] ? { [K in keyof P]: Local<P[K]> } : never
 
 declare const refTarget: unique symbol
 

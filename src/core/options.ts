@@ -45,7 +45,7 @@ export interface ChannelOptions {
    * which only a process blocked in synchronous code for longer than `timeout` cannot run.
    * @default { interval: 5000, timeout: 15000 }
    */
-  heartbeat?: false | { interval?: number; timeout?: number }
+  heartbeat?: false | HeartbeatOptions
   /**
    * Bytes an unauthenticated peer may send before the handshake completes.
    * @default 65536
@@ -125,6 +125,20 @@ export interface ChannelOptions {
    * @default false
    */
   notifyErrors?: boolean
+}
+
+/** The heartbeat of {@link ChannelOptions.heartbeat}. */
+export interface HeartbeatOptions {
+  /**
+   * Milliseconds between pings.
+   * @default 5000
+   */
+  interval?: number
+  /**
+   * Milliseconds without anything from the peer after which the connection is declared lost.
+   * @default 15000
+   */
+  timeout?: number
 }
 
 /** Per-call options of {@link Channel.call}. */
