@@ -22,7 +22,7 @@ import {
   type HelloMessage,
   type HelloOptions,
 } from '../../src/protocol/messages.js'
-import { MemoryTransport } from '../helpers/memory-transport.js'
+import { MemoryTransport, memoryPair } from '../helpers/memory-transport.js'
 
 const codec = new Codec()
 const encode = (message: unknown[]): Uint8Array => codec.encode(message as never)
@@ -82,7 +82,8 @@ describe('the hello a side sends', () => {
   })
 
   test('a client with the default options sends the hello of PROTOCOL.md section 16.1', () => {
-    const transport = new MemoryTransport()
+    // A peer that never starts: the hello waits there, and closing reaches a transport that exists.
+    const [transport] = memoryPair()
     const owner: ConnectionOwner = {
       traffic: { framesSent: 0, bytesSent: 0, framesReceived: 0, bytesReceived: 0 },
       opened: () => {},
