@@ -70,9 +70,7 @@ export let shareRegistry: (channel: Channel, registry: Registry) => void
 export class Channel extends EventEmitter<ChannelEvents> {
   static {
     attachTransport = (channel, transport, role) => channel.#attach(transport, role)
-    shareRegistry = (channel, registry) => {
-      channel.#shared = registry
-    }
+    shareRegistry = (channel, registry) => void (channel.#shared = registry)
   }
 
   readonly #options: ChannelOptions
@@ -106,7 +104,6 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const encoder = (this.#encoder = new MessageEncoder(new Codec(), DEFAULTS.maxFrameSize, resolved.sendStacks))
     encoder.codec.references = NOT_OPEN
     const outbox = (this.#outbox = new Outbox(resolved.maxBufferedBytes, resolved.maxQueuedCalls))
-    const connected = (): boolean => this.#state === 'open'
     const ping = (token: number): void => outbox.send(encoder.ping(token), CONNECTION)
     const introspection = (this.#introspection = new Introspection(this.#registry, () => this.#shared, resolved.introspection, ping))
     this.#calls = new OutgoingCalls(resolved, {
@@ -121,8 +118,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       withdraw: (id) => outbox.withdraw(id),
       cancel: (id, reason) => outbox.send(encoder.cancel(id, reason), CONNECTION),
       credit: (id, count) => outbox.send(encoder.credit(id, count), CONNECTION),
-      connected,
-      ending: () => this.#state === 'closing' || this.#state === 'closed',
+      connected: () => this.connected,
+      ending: () => this.ended,
     })
     this.#incoming = new IncomingCalls<Channel>(
       {
@@ -134,7 +131,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         undoOf: (payload) => this.#references?.take(payload),
         hint: (name) => notFoundHint(name, [this.#registry, this.#shared]),
         send: (payload) => outbox.send(payload, CONNECTION),
-        connected,
+        connected: () => this.connected,
         saturated: () => outbox.saturated,
         drained: () => outbox.drained(),
         report: (error) => announce(this, 'error', error),
@@ -191,7 +188,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * that ended it. A Client refines this with its connection attempts.
    */
   ready(): Promise<void> {
-    return this.#readiness.ready(this.#state === 'open', this.#state === 'closing' || this.#state === 'closed')
+    return this.#readiness.ready(this.connected, this.ended)
   }
 
   /** The options this channel was made with. */
@@ -231,9 +228,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * @throws BufferFullError when the peer does not read and `maxBufferedBytes` is reached.
    */
   notify(name: string, ...args: unknown[]): void {
-    if (this.#state === 'closing' || this.#state === 'closed') {
-      throw new ChannelClosedError(`cannot notify ${JSON.stringify(name)}: the channel is closed`)
-    }
+    if (this.ended) throw new ChannelClosedError(`cannot notify ${JSON.stringify(name)}: the channel is closed`)
     const payload = this.#outbox.admit(this.#encoder.notify(name, args), this.#references)
     this.#outbox.send(payload, NOTIFICATION, this.#references?.take(payload))
   }
@@ -321,8 +316,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** Counts of what this channel holds now. */
   stats(): ChannelStats {
-    const references = this.#references
-    return statsOf({ references, calls: this.#calls, incoming: this.#incoming, outbox: this.#outbox, traffic: this.#traffic })
+    return statsOf({ references: this.#references, calls: this.#calls, incoming: this.#incoming, outbox: this.#outbox, traffic: this.#traffic })
   }
 
   /**
@@ -371,7 +365,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   // Connections ---------------------------------------------------------------------------------
 
   #attach(transport: Transport, role: Role): Promise<void> {
-    if (this.#state === 'closed' || this.#state === 'closing') {
+    if (this.ended) {
       transport.destroy()
       return Promise.reject(new ChannelClosedError('the channel is closed'))
     }
