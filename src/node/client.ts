@@ -6,9 +6,12 @@ import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
 import pDefer, { type DeferredPromise } from 'p-defer'
 import { attachTransport, Channel, type ChannelEvents, type ChannelOptions } from '../core/channel.js'
-import { CHANNEL_OPTION_NAMES, checkOptionNames, describe, frameSizeOf, milliseconds } from '../core/options.js'
+import { CHANNEL_OPTION_NAMES, checkOptionNames, describe, frameSizeOf, milliseconds, resolveOptions } from '../core/options.js'
 import { AuthenticationError, ChannelClosedError, ProtocolError } from '../core/errors.js'
+import type { Transport } from '../core/transport.js'
 import { SocketTransport } from '../transports/socket.js'
+import { StreamTransport } from '../transports/stream.js'
+import { checkNatsOption, dialNats, receiveLimitOf, type NatsAddress, type NatsOptions } from './nats.js'
 import { resolveAddress, type ResolvedAddress } from './ipc-path.js'
 
 /** Backoff of a reconnecting client. */
@@ -47,6 +50,11 @@ export interface ClientOptions extends ChannelOptions {
    * `rejectUnauthorized: false` is given.
    */
   tls?: ConnectionOptions
+  /**
+   * For a `nats://` address: how to reach the broker (credentials, TLS to the broker); see
+   * {@link NatsOptions}.
+   */
+  nats?: NatsOptions
 }
 
 /** Events of a {@link Client}: those of every channel; `reconnecting` is emitted by clients only. */
@@ -73,7 +81,8 @@ export class Client extends Channel {
   #retryTimer: ReturnType<typeof setTimeout> | undefined
 
   /**
-   * @param address a socket path, a `\\.\pipe\name`, or `tcp://host:port`; see `ipcPath()`.
+   * @param address a socket path, a `\\.\pipe\name`, `tcp://host:port`, or `nats://host:port/service`
+   *   (a channel to one live member of the service); see `ipcPath()`.
    * @throws TypeError for an address that cannot be parsed.
    */
   constructor(address: string, options: ClientOptions = {}) {
@@ -82,6 +91,8 @@ export class Client extends Channel {
     this.#address = address
     this.#resolved = resolveAddress(address)
     if (options.tls && this.#resolved.kind !== 'tcp') throw new TypeError('the tls option needs a tcp:// address')
+    checkNatsOption(options.nats)
+    if (options.nats && this.#resolved.kind !== 'nats') throw new TypeError('the nats option needs a nats:// address')
     this.#reconnect = resolveReconnect(options.reconnect)
     this.#cycle = this.#newCycle()
     this.#dial()
@@ -139,6 +150,10 @@ export class Client extends Channel {
 
   #dial(): void {
     const resolved = this.#resolved
+    if (resolved.kind === 'nats') {
+      this.#dialNats(resolved)
+      return
+    }
     const tls = (this.options as ClientOptions).tls
     const socket =
       resolved.kind !== 'tcp'
@@ -147,8 +162,39 @@ export class Client extends Channel {
           ? tlsConnect({ servername: isIp(resolved.host) ? undefined : resolved.host, ...tls, host: resolved.host, port: resolved.port })
           : netConnect(resolved.port, resolved.host)
     this.#connecting = socket
+    const onError = this.#failedAttempt(this.#cycle)
+    socket.once('error', onError)
+    socket.once(tls ? 'secureConnect' : 'connect', () => {
+      socket.off('error', onError)
+      this.#connecting = undefined
+      this.#attach(new SocketTransport(socket, { maxFrameSize: frameSizeOf(this.options) }))
+    })
+  }
+
+  /** A connect request to the service, on a broker connection of the attempt's own. */
+  #dialNats(address: NatsAddress): void {
     const cycle = this.#cycle
-    const onError = (error: Error): void => {
+    const options = this.options as ClientOptions
+    const resolved = resolveOptions(options)
+    const attempt = dialNats(address, {
+      nats: options.nats,
+      secret: resolved.secret,
+      receiveLimit: receiveLimitOf(options),
+      timeout: resolved.handshakeTimeout,
+    })
+    attempt.then((stream) => {
+      // Closed or destroyed meanwhile: #stopConnecting had nothing to stop yet.
+      if (this.ended || cycle !== this.#cycle) {
+        stream.destroy()
+        return
+      }
+      this.#attach(new StreamTransport(stream, stream, { maxFrameSize: frameSizeOf(options) }))
+    }, this.#failedAttempt(cycle))
+  }
+
+  /** What a failed connection attempt does: retry, or fail the cycle and the queued calls. */
+  #failedAttempt(cycle: DeferredPromise<void>): (error: Error) => void {
+    return (error) => {
       if (this.ended) return
       if (this.#mayRetry(error)) {
         this.#scheduleRetry(error)
@@ -157,23 +203,22 @@ export class Client extends Channel {
         this.failWithoutTransport(error)
       }
     }
-    socket.once('error', onError)
-    socket.once(tls ? 'secureConnect' : 'connect', () => {
-      socket.off('error', onError)
-      this.#connecting = undefined
-      const transport = new SocketTransport(socket, { maxFrameSize: frameSizeOf(this.options) })
-      attachTransport(this, transport, 'client').then(
-        () => {
-          this.#failures = 0
-          this.#cycleResolved = true
-          cycle.resolve()
-        },
-        // Without a retry, the failure is the cycle's; with one, shouldReconnect has already taken over.
-        (error: Error) => {
-          if (this.#retryTimer === undefined) cycle.reject(error)
-        },
-      )
-    })
+  }
+
+  /** The connection is made: the channel's handshake runs over it. */
+  #attach(transport: Transport): void {
+    const cycle = this.#cycle
+    attachTransport(this, transport, 'client').then(
+      () => {
+        this.#failures = 0
+        this.#cycleResolved = true
+        cycle.resolve()
+      },
+      // Without a retry, the failure is the cycle's; with one, shouldReconnect has already taken over.
+      (error: Error) => {
+        if (this.#retryTimer === undefined) cycle.reject(error)
+      },
+    )
   }
 
   #mayRetry(reason: Error | undefined): boolean {
@@ -202,7 +247,7 @@ export class Client extends Channel {
 }
 
 /** @internal The names of {@link ClientOptions}. */
-export const CLIENT_OPTION_NAMES = [...CHANNEL_OPTION_NAMES, 'reconnect', 'tls'] as const
+export const CLIENT_OPTION_NAMES = [...CHANNEL_OPTION_NAMES, 'reconnect', 'tls', 'nats'] as const
 
 /** The reconnect option with its defaults, checked; undefined when off. */
 function resolveReconnect(reconnect: ClientOptions['reconnect']): Required<ReconnectOptions> | undefined {

@@ -16,11 +16,20 @@ export function socketPathLimit(platform: NodeJS.Platform = process.platform): n
 const PIPE_PREFIX = /^\\\\[.?]\\pipe\\/i
 
 /** Where an address leads. */
-export type ResolvedAddress = { kind: 'unix'; path: string } | { kind: 'pipe'; path: string } | { kind: 'tcp'; host: string; port: number }
+export type ResolvedAddress =
+  | { kind: 'unix'; path: string }
+  | { kind: 'pipe'; path: string }
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'nats'; host: string; port: number; service: string }
+
+/** A NATS service name: dot-separated subject tokens, without wildcards or the `_ipc` prefix of channel subjects. */
+const SERVICE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/
 
 /**
  * Interprets an address string for `platform`:
  * - `tcp://host:port` is TCP (`[::1]` brackets accepted);
+ * - `nats://host:port/service` is the service `service` (a dotted subject such as `svc.echo`) on the
+ *   NATS broker at host:port (port 4222 when left out);
  * - `\\.\pipe\name` (or `\\?\pipe\name`) is a Windows named pipe;
  * - on Windows any other string is mapped to a pipe: `\\.\pipe\` followed by the string with slashes
  *   and backslashes turned into `-` (drive colons dropped), so a Unix-style path still works there;
@@ -35,6 +44,7 @@ export function resolveAddress(address: string, platform: NodeJS.Platform = proc
     if (port > 65535) throw new TypeError(`invalid tcp port in ${JSON.stringify(address)}`)
     return { kind: 'tcp', host: match[1].replace(/^\[|\]$/g, ''), port }
   }
+  if (address.startsWith('nats://')) return resolveNats(address)
   if (PIPE_PREFIX.test(address)) return { kind: 'pipe', path: address }
   if (platform === 'win32') {
     const name = address
@@ -45,6 +55,23 @@ export function resolveAddress(address: string, platform: NodeJS.Platform = proc
     return { kind: 'pipe', path: `\\\\.\\pipe\\${name}` }
   }
   return { kind: 'unix', path: address }
+}
+
+function resolveNats(address: string): ResolvedAddress {
+  const match = /^nats:\/\/(\[[^\]]+\]|[^:/@]+)(?::(\d{1,5}))?\/([^/?#]+)$/.exec(address)
+  if (!match) {
+    const hint = address.includes('@') ? ' (broker credentials go in the nats option, not the address)' : ''
+    throw new TypeError(`invalid nats address ${JSON.stringify(address)}: expected nats://host:port/service${hint}`)
+  }
+  const port = match[2] === undefined ? 4222 : Number(match[2])
+  if (port > 65535) throw new TypeError(`invalid nats port in ${JSON.stringify(address)}`)
+  const service = match[3]
+  if (!SERVICE.test(service) || service === '_ipc' || service.startsWith('_ipc.')) {
+    throw new TypeError(
+      `invalid NATS service ${JSON.stringify(service)} in ${JSON.stringify(address)}: use dot-separated tokens of letters, digits, '_' and '-' (no wildcards; _ipc is reserved)`,
+    )
+  }
+  return { kind: 'nats', host: match[1].replace(/^\[|\]$/g, ''), port, service }
 }
 
 /**

@@ -22,6 +22,8 @@ import { ChannelClosedError, TimeoutError } from '../core/errors.js'
 import { Registry, type ExposeOptions, type Handler } from '../core/registry.js'
 import { emitError } from '../core/announce.js'
 import { SocketTransport } from '../transports/socket.js'
+import { StreamTransport } from '../transports/stream.js'
+import { checkNatsOption, NatsMembership, receiveLimitOf, type NatsAddress, type NatsOptions } from './nats.js'
 import { resolveAddress, socketPathLimit, type ResolvedAddress } from './ipc-path.js'
 import { addressInUse, bind, claimedPaths, pathKey, placeSocketFile, type SocketFile } from './socket-file.js'
 
@@ -34,10 +36,15 @@ export interface ServerOptions extends ChannelOptions {
    * handshake and the channel's together.
    */
   tls?: TlsOptions
+  /**
+   * For a `nats://` address: how to reach the broker (credentials, TLS to the broker); see
+   * {@link NatsOptions}.
+   */
+  nats?: NatsOptions
 }
 
 /** @internal The names of {@link ServerOptions}. */
-export const SERVER_OPTION_NAMES = [...CHANNEL_OPTION_NAMES, 'tls'] as const
+export const SERVER_OPTION_NAMES = [...CHANNEL_OPTION_NAMES, 'tls', 'nats'] as const
 
 /** Events of a {@link Server}. */
 export interface ServerEvents {
@@ -71,6 +78,8 @@ export class Server extends EventEmitter<ServerEvents> {
   /** Channels still in their handshake. */
   readonly #handshaking = new Set<Channel>()
   #server: NetServer | undefined
+  /** For a nats:// address: this server's membership of the service. */
+  #membership: NatsMembership | undefined
   /** Set once listen() has succeeded: a connection that comes earlier (to a socket's temporary name) is dropped. */
   #accepting = false
   /** The socket file this server placed at its path, to remove on close only while it is still there. */
@@ -80,7 +89,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #closing: Promise<void> | undefined
 
   /**
-   * @param address a socket path, a `\\.\pipe\name`, or `tcp://host:port`; see `ipcPath()`.
+   * @param address a socket path, a `\\.\pipe\name`, `tcp://host:port`, or `nats://host:port/service`
+   *   (join the service on that NATS broker); see `ipcPath()`.
    * @throws TypeError for an address that cannot be parsed, an unknown option name or an option of the
    *   wrong type; RangeError for a number out of its range (a `handshakeTimeout` that is not a positive
    *   number of milliseconds), as `new Channel(options)` does.
@@ -88,9 +98,10 @@ export class Server extends EventEmitter<ServerEvents> {
   constructor(address: string, options: ServerOptions = {}) {
     super()
     checkOptionNames(options, SERVER_OPTION_NAMES, 'Server')
-    const { tls, ...channelOptions } = options
+    const { tls, nats, ...channelOptions } = options
     if (tls !== undefined && (typeof tls !== 'object' || tls === null))
       throw new TypeError(`tls must be an object of TLS options, not ${describe(tls)}`)
+    checkNatsOption(nats)
     // Checked now, not when the first connection comes.
     this.#handshakeTimeout = resolveOptions(channelOptions).handshakeTimeout
     this.#requested = address
@@ -99,7 +110,10 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#channelOptions = channelOptions
   }
 
-  /** The address actually bound (for `tcp://host:0`, the port picked), or the requested one before listen. */
+  /**
+   * The address actually bound (for `tcp://host:0`, the port picked), or the requested one before
+   * listen; for a NATS service, its address.
+   */
   get address(): string {
     const bound = this.#server?.address()
     if (bound && typeof bound === 'object') {
@@ -117,7 +131,7 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /** True between a successful `listen()` and `close()`. */
   get listening(): boolean {
-    return this.#accepting && this.#server?.listening === true && !this.#closing
+    return this.#accepting && (this.#server?.listening === true || this.#membership !== undefined) && !this.#closing
   }
 
   /**
@@ -127,11 +141,16 @@ export class Server extends EventEmitter<ServerEvents> {
    *   path cut short).
    */
   async listen(): Promise<void> {
-    if (this.#server) throw new Error('listen() was already called')
+    if (this.#server || this.#membership) throw new Error('listen() was already called')
     if (this.#closing) throw new ChannelClosedError('the server is closed')
     const resolved = this.#resolved
     const tls = this.#options.tls
     if (tls && resolved.kind !== 'tcp') throw new TypeError('the tls option needs a tcp:// address')
+    if (resolved.kind === 'nats') {
+      await this.#join(resolved)
+      return
+    }
+    if (this.#options.nats) throw new TypeError('the nats option needs a nats:// address')
     const server = tls ? this.#tlsServer(tls) : createServer((socket) => this.#accept(socket))
     this.#server = server
     try {
@@ -148,6 +167,21 @@ export class Server extends EventEmitter<ServerEvents> {
       this.#server = undefined
       throw error
     }
+    this.#accepting = true
+    this.emit('listening')
+  }
+
+  /** Joins a NATS service: each connect request a member of it is handed becomes a channel. */
+  async #join(address: NatsAddress): Promise<void> {
+    const options = { nats: this.#options.nats, secret: resolveOptions(this.#channelOptions).secret, receiveLimit: receiveLimitOf(this.#options) }
+    const membership = await NatsMembership.join(address, options, (stream) =>
+      this.#accept(new StreamTransport(stream, stream, { maxFrameSize: frameSizeOf(this.#options) })),
+    )
+    if (this.#closing) {
+      await membership.leave()
+      throw new ChannelClosedError('the server was closed while it started listening')
+    }
+    this.#membership = membership
     this.#accepting = true
     this.emit('listening')
   }
@@ -313,14 +347,16 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#removeSocketFile()
     this.#releaseClaim()
     const stopped = server?.listening ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined
+    this.#membership?.stopAccepting()
     await Promise.all([...this.#handshaking].map((channel) => channel.destroy()))
     await Promise.all([...this.#channels].map(end))
     await stopped
+    await this.#membership?.leave()
     this.emit('close')
   }
 
   /** @param handshakeTimeout what is left of the handshake deadline, when part of it was spent on TLS. */
-  #accept(socket: Socket, handshakeTimeout?: number): void {
+  #accept(socket: Socket | StreamTransport, handshakeTimeout?: number): void {
     if (this.#closing || !this.#accepting) {
       socket.destroy()
       return
@@ -333,7 +369,7 @@ export class Server extends EventEmitter<ServerEvents> {
     // A channel's failures that no call receives (a protocol violation, a notification handler that
     // threw) are the server's too: one 'error' listener sees every connection.
     channel.on('error', (error) => emitError(this, error))
-    const transport = new SocketTransport(socket, { maxFrameSize: frameSizeOf(this.#options) })
+    const transport = socket instanceof StreamTransport ? socket : new SocketTransport(socket, { maxFrameSize: frameSizeOf(this.#options) })
     attachTransport(channel, transport, 'server').then(
       () => {
         this.#handshaking.delete(channel)

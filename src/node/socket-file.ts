@@ -86,7 +86,7 @@ export function besidePath(path: string, limit: number): string {
   return join(directory, `.${randomBytes(9).toString('base64url').slice(0, room)}`)
 }
 
-export function bind(server: NetServer, address: ResolvedAddress): Promise<void> {
+export function bind(server: NetServer, address: Exclude<ResolvedAddress, { kind: 'nats' }>): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error): void => {
       server.off('listening', onListening)
