@@ -8,7 +8,7 @@ import './node/debug.js'
 export * from './browser.js'
 export { Server, listen, type ServerOptions, type ServerEvents } from './node/server.js'
 export { Client, connect, type ClientOptions, type ClientEvents, type ReconnectOptions } from './node/client.js'
-export type { NatsOptions } from './node/nats.js'
+export type { NatsOptions } from './node/nats-options.js'
 export { ipcPath } from './node/ipc-path.js'
 export { fromStream, type StreamOptions, type StreamPair } from './node/link.js'
 export {

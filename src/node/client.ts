@@ -11,7 +11,8 @@ import { AuthenticationError, ChannelClosedError, ProtocolError } from '../core/
 import type { Transport } from '../core/transport.js'
 import { SocketTransport } from '../transports/socket.js'
 import { StreamTransport } from '../transports/stream.js'
-import { checkNatsOption, dialNats, receiveLimitOf, type NatsAddress, type NatsOptions } from './nats.js'
+import { dialNats, type NatsAddress } from './nats.js'
+import { checkNatsOption, receiveLimitOf, type NatsOptions } from './nats-options.js'
 import { resolveAddress, type ResolvedAddress } from './ipc-path.js'
 
 /** Backoff of a reconnecting client. */

@@ -6,29 +6,8 @@
 import { randomBytes } from 'node:crypto'
 import type { ConnectionOptions, Msg, NatsConnection, NatsError, Subscription } from 'nats'
 import { AuthenticationError, ChannelClosedError, ProtocolError, TimeoutError } from '../core/errors.js'
-import { describe, frameSizeOf } from '../core/options.js'
-import { deriveKeys, NatsStream, type NatsKeys } from '../transports/nats.js'
-
-/**
- * How to reach the NATS broker beyond its host and port: the options of the `nats` client's
- * `connect()` but `servers`, such as `user` and `pass`, `token`, `authenticator` (NKeys, JWT
- * credentials), `tls` (`{ ca, cert, key }` or `{ caFile, certFile, keyFile }`: TLS to the broker) and
- * `name`. Reconnecting is the channel's business: the client's own reconnect options are overridden.
- */
-export interface NatsOptions {
-  /** User name for the broker. */
-  user?: string
-  /** Password for the broker. */
-  pass?: string
-  /** Token for the broker. */
-  token?: string
-  /** TLS to the broker: `{ ca, cert, key }`, `{ caFile, certFile, keyFile }`, as the `nats` client takes them. */
-  tls?: Record<string, unknown>
-  /** The connection's name, as the broker's monitoring shows it. */
-  name?: string
-  /** Any other option of the `nats` client's `connect()`. */
-  [option: string]: unknown
-}
+import type { NatsOptions } from './nats-options.js'
+import { deriveKeys, NatsStream, proves, type NatsKeys } from '../transports/nats.js'
 
 /** Where a nats:// address leads. */
 export interface NatsAddress {
@@ -43,23 +22,6 @@ export interface NatsLinkOptions {
   readonly secret: Uint8Array | undefined
   /** Bytes a peer may get ahead of the channel's reading (see NatsStream). */
   readonly receiveLimit: number
-}
-
-/**
- * Bytes a peer may get ahead of the channel's reading: NATS cannot be told to wait, so while the
- * channel pauses its reading (its answers pile up unread by the peer) what arrives is held, up to a
- * frame and 16 MiB more, and then the channel ends.
- */
-export function receiveLimitOf(options: { readonly maxFrameSize?: number }): number {
-  return frameSizeOf(options) + 16 * 1024 * 1024
-}
-
-/** Checks the `nats` option of a Server or Client. */
-export function checkNatsOption(nats: unknown): void {
-  if (nats !== undefined && (typeof nats !== 'object' || nats === null || Array.isArray(nats))) {
-    throw new TypeError(`nats must be an object of NATS connection options, not ${describe(nats)}`)
-  }
-  if (nats && 'servers' in nats) throw new TypeError('the nats option takes no servers: the broker is the address (nats://host:port/service)')
 }
 
 /** Version of the connect request and reply. */
@@ -136,10 +98,18 @@ function encodeConnect(value: Record<string, unknown>): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ v: CONNECT_VERSION, ...value }))
 }
 
-function parseNonce(value: unknown): Uint8Array | undefined {
+function parseBytes(value: unknown, size: number): Uint8Array | undefined {
   if (typeof value !== 'string') return undefined
   const bytes = Buffer.from(value, 'base64url')
-  return bytes.byteLength === NONCE_SIZE ? bytes : undefined
+  return bytes.byteLength === size ? bytes : undefined
+}
+
+function parseNonce(value: unknown): Uint8Array | undefined {
+  return parseBytes(value, NONCE_SIZE)
+}
+
+function base64url(bytes: Uint8Array | undefined): string | undefined {
+  return bytes && Buffer.from(bytes).toString('base64url')
 }
 
 /**
@@ -212,7 +182,7 @@ export class NatsMembership {
     this.#streams.add(stream)
     stream.once('close', () => this.#streams.delete(stream))
     // The reply leaves before the channel's hello, on the same connection: the broker keeps their order.
-    message.respond(encodeConnect({ subject: stream.subject, nonce: memberNonce && Buffer.from(memberNonce).toString('base64url') }))
+    message.respond(encodeConnect({ subject: stream.subject, nonce: base64url(memberNonce), proof: base64url(keys?.proof) }))
     this.#accept(stream)
   }
 
@@ -292,5 +262,10 @@ async function request(
     secret && clientNonce && memberNonce
       ? deriveKeys(secret, { clientNonce, memberNonce, clientSubject: subject, memberSubject: reply.subject }, 'client')
       : undefined
+  // Without this check a wrong secret would only show as messages dropped for their HMAC, and the
+  // handshake would wait out its timeout.
+  if (keys && !proves(keys, parseBytes(reply.proof, keys.proof.byteLength))) {
+    throw new AuthenticationError(`the member of ${address.service} failed to prove the secret`)
+  }
   return { subject: reply.subject, keys }
 }

@@ -32,6 +32,8 @@ const EARLY_LIMIT = 64
 export interface NatsKeys {
   readonly send: Uint8Array
   readonly receive: Uint8Array
+  /** What the member's connect reply carries to show it holds the same secret. */
+  readonly proof: Uint8Array
 }
 
 /** Where a channel's messages go, once the peer is known. */
@@ -279,7 +281,13 @@ export function deriveKeys(
     .digest()
   const client = createHmac('sha256', master).update('client to member').digest()
   const member = createHmac('sha256', master).update('member to client').digest()
-  return side === 'client' ? { send: client, receive: member } : { send: member, receive: client }
+  const proof = createHmac('sha256', master).update('member proof').digest()
+  return side === 'client' ? { send: client, receive: member, proof } : { send: member, receive: client, proof }
+}
+
+/** Whether `proof` is the one `keys` expect, in constant time. */
+export function proves(keys: NatsKeys, proof: Uint8Array | undefined): boolean {
+  return proof !== undefined && proof.byteLength === keys.proof.byteLength && timingSafeEqual(proof, keys.proof)
 }
 
 function mac(key: Uint8Array, message: Uint8Array, end: number): Uint8Array {

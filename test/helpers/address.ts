@@ -9,6 +9,6 @@ import { resolveAddress } from '../../dist/node/ipc-path.js'
 /** The `node:net` path (socket file or named pipe) the library uses for the socket path `path`. */
 export function netPath(path: string): string {
   const resolved = resolveAddress(path)
-  if (resolved.kind === 'tcp') throw new TypeError(`${path} is a TCP address, not a socket path`)
+  if (resolved.kind === 'tcp' || resolved.kind === 'nats') throw new TypeError(`${path} is a network address, not a socket path`)
   return resolved.path
 }

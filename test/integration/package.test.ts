@@ -96,6 +96,8 @@ test.skipIf(onWindows)(named(installs, onWindows, noNpm), { timeout: 180_000 }, 
       'console.log(sum)',
       'await client.close()',
       'await server.close()',
+      // The NATS client is an optional peer dependency: without it, a nats:// address says what to install.
+      "await connect('nats://127.0.0.1:9/svc').catch((error: Error) => console.log(error.message))",
       '',
     ].join('\n'),
   )
@@ -117,5 +119,5 @@ test.skipIf(onWindows)(named(installs, onWindows, noNpm), { timeout: 180_000 }, 
   )
   await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: project })
   const app = await run(process.execPath, ['out/app.js'], { cwd: project })
-  expect(app.stdout).toBe('5\n')
+  expect(app.stdout).toBe('5\nnats:// addresses need the NATS client, an optional peer dependency of ipc-channel: npm install nats\n')
 })
