@@ -16,7 +16,7 @@ import type { Role } from './handshake.js'
 import { IncomingCalls } from './incoming-calls.js'
 import type { InProgress } from './in-progress.js'
 import { DESCRIBE_METHOD, Introspection } from './introspection.js'
-import { CHANNEL_OPTION_NAMES, checkOptionNames, DEFAULTS, resolveOptions } from './options.js'
+import { CHANNEL_OPTION_NAMES, checkOptionNames, DEFAULTS, describe as describeValue, resolveOptions } from './options.js'
 import type { CallOptions, ChannelOptions, ResolvedOptions } from './options.js'
 import { CONNECTION, NOTIFICATION, Outbox } from './outbox.js'
 import { OutgoingCalls } from './outgoing-calls.js'
@@ -226,8 +226,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * @throws SerializationError when an argument cannot be encoded.
    * @throws ChannelClosedError after the channel was closed, or when too many are queued while not connected.
    * @throws BufferFullError when the peer does not read and `maxBufferedBytes` is reached.
+   * @throws TypeError when `name` is not a string.
    */
   notify(name: string, ...args: unknown[]): void {
+    if (typeof name !== 'string') throw new TypeError(`a method name must be a string, not ${describeValue(name)}`)
     if (this.ended) throw new ChannelClosedError(`cannot notify ${JSON.stringify(name)}: the channel is closed`)
     const payload = this.#outbox.admit(this.#encoder.notify(name, args), this.#references)
     this.#outbox.send(payload, NOTIFICATION, this.#references?.take(payload))

@@ -134,6 +134,8 @@ export class InProgress<T = unknown, Item = unknown, Progress = unknown> impleme
    * @returns this, for chaining: `await channel.rpc('slow').timeout(1000)`.
    */
   timeout(ms: number): this {
+    if (typeof ms !== 'number' || !(ms >= 0))
+      throw new RangeError(`timeout() takes a number of milliseconds from 0 up, not ${typeof ms === 'number' ? ms : typeof ms}`)
     if (this.#state !== PENDING) return this
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     // Made before the timer is armed, so that its stack shows where the deadline was set.

@@ -8,7 +8,7 @@ import type { Payload } from '../protocol/framing.js'
 import { ChannelClosedError, ProtocolError } from './errors.js'
 import type { ReferenceTarget } from './incoming-calls.js'
 import { InProgress, type CallOwner } from './in-progress.js'
-import type { CallOptions, ResolvedOptions } from './options.js'
+import { describe, type CallOptions, type ResolvedOptions } from './options.js'
 
 /** What the calls need from the channel; built by the channel as arrow functions. */
 export interface OutgoingPorts {
@@ -112,6 +112,12 @@ export class OutgoingCalls implements CallOwner {
     options: CallOptions | undefined,
     frames = 1,
   ): InProgress<T, Item, Progress> {
+    // Checked here rather than left to the peer, which would close the connection on the malformed call.
+    if (typeof label !== 'string' || !Array.isArray(args) || !isDeadline(options?.timeout)) {
+      const call = new InProgress<T, Item, Progress>(undefined, 0, String(label))
+      call.reject(misuse(label, args, options?.timeout))
+      return call
+    }
     const signal = options?.signal
     if (signal?.aborted) {
       const call = new InProgress<T, Item, Progress>(undefined, 0, label)
@@ -228,4 +234,20 @@ export class OutgoingCalls implements CallOwner {
   grantCredit(id: number, count: number): void {
     if (this.#ports.connected() && this.#pending.has(id)) this.#ports.credit(id, count)
   }
+}
+
+/** A call's timeout: none, or milliseconds from 0 up. */
+function isDeadline(ms: unknown): boolean {
+  return ms === undefined || (typeof ms === 'number' && ms >= 0)
+}
+
+/** What is wrong with a call made by name, told in the caller's terms. */
+function misuse(name: unknown, args: unknown, timeout: unknown): Error {
+  if (typeof name !== 'string') return new TypeError(`a method name must be a string, not ${describe(name)}`)
+  if (!Array.isArray(args)) {
+    return new TypeError(
+      `call() takes the arguments as an array, not ${describe(args)}: call(${JSON.stringify(name)}, [a, b], options), or rpc(${JSON.stringify(name)}, a, b)`,
+    )
+  }
+  return new RangeError(`timeout must be a number of milliseconds from 0 up, not ${describe(timeout)}`)
 }

@@ -53,3 +53,23 @@ test('a chain of tags counts toward the nesting limit', () => {
   chain[chain.length - 1] = 0x80
   expect(() => checkProfile(chain)).toThrow(/nested too deeply/)
 })
+
+describe('a call made by name with the wrong shape fails on the caller, and the channel goes on', () => {
+  test('call() with arguments that are not an array, a name that is not a string, a bad timeout', async () => {
+    const { server, client } = await connectedPair()
+    server.expose('echo', (value: unknown) => value)
+    const untyped = client as unknown as {
+      call(name: unknown, args: unknown, options?: unknown): Promise<unknown>
+      rpc(name: unknown, ...args: unknown[]): Promise<unknown>
+      notify(name: unknown, ...args: unknown[]): void
+    }
+    await expect(untyped.call('echo', { a: 1 })).rejects.toThrow(/call\(\) takes the arguments as an array, not an object: call\("echo", \[a, b\]/)
+    await expect(untyped.rpc(42, 1)).rejects.toThrow(new TypeError('a method name must be a string, not the number 42'))
+    await expect(untyped.call('echo', [1], { timeout: 'soon' })).rejects.toBeInstanceOf(RangeError)
+    await expect(untyped.call('echo', [1], { timeout: -1 })).rejects.toBeInstanceOf(RangeError)
+    expect(() => untyped.notify(undefined)).toThrow(TypeError)
+    expect(() => client.rpc('echo', 1).timeout(Number.NaN)).toThrow(RangeError)
+    expect(await client.call('echo', [42], { timeout: 0 + 5000 })).toBe(42)
+    expect(client.connected && server.connected).toBe(true)
+  })
+})
