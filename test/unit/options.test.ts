@@ -222,7 +222,7 @@ describe('checked where the channel, client, server or link is made', () => {
 
   test('a misspelt option name is refused, with the closest name and every name', () => {
     expect(thrown(() => new Client(tempSocket(), { secrett: 's' } as ClientOptions))).toMatchInlineSnapshot(
-      `"TypeError: Client: unknown option "secrett" (did you mean "secret"?). The options are: secret, maxFrameSize, handshakeTimeout, callTimeout, errors, streamWindow, heartbeat, maxHandshakeBytes, maxConcurrentCalls, maxWaitingCalls, maxBufferedBytes, sendStacks, maxQueuedCalls, maxReferences, callSites, notifyErrors, introspection, trace, reconnect, tls"`,
+      `"TypeError: Client: unknown option "secrett" (did you mean "secret"?). The options are: secret, maxFrameSize, handshakeTimeout, callTimeout, errors, streamWindow, heartbeat, maxHandshakeBytes, maxConcurrentCalls, maxWaitingCalls, maxBufferedBytes, sendStacks, maxQueuedCalls, maxReferences, callSites, notifyErrors, introspection, trace, reconnect, tls, nats"`,
     )
     expect(thrown(() => new Server(tempSocket(), { tsl: {} } as ServerOptions))).toMatch(
       /^TypeError: Server: unknown option "tsl" \(did you mean "tls"\?\)\. /,
