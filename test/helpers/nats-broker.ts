@@ -7,6 +7,8 @@ import { accessSync, constants } from 'node:fs'
 import { createServer } from 'node:net'
 import { delimiter, join } from 'node:path'
 import { onTestFinished } from 'vitest'
+import { mailbox } from './mailbox.js'
+import { spawnFixture, type Fixture } from './processes.js'
 import { patience } from './time.js'
 
 /** The nats-server executable, or undefined when this machine has none. */
@@ -100,4 +102,18 @@ function launch(port: number, args: string[]): Promise<ChildProcess> {
       reject(new Error(`nats-server exited (${code ?? signal}) before it was ready:\n${log}`))
     })
   })
+}
+
+/** A member of a service in a process of its own: test/fixtures/nats-member.mjs. */
+export interface Member {
+  fixture: Fixture
+  pid: number
+}
+
+/** Starts test/fixtures/nats-member.mjs on `url` and waits until it has joined the service. */
+export async function startMember(url: string, options: { secret?: string; maxFrameSize?: number } = {}): Promise<Member> {
+  const fixture = spawnFixture('nats-member.mjs', [url, JSON.stringify(options)])
+  const message = await mailbox(fixture).take(['listening', 'listen-failed'], 10_000)
+  if (message.type !== 'listening') throw new Error(`member did not join: ${JSON.stringify(message)}\n${fixture.output()}`)
+  return { fixture, pid: message.pid as number }
 }

@@ -6,16 +6,8 @@
 import { connect as natsConnect, type Msg, type NatsConnection } from 'nats'
 import { onTestFinished, describe, expect, it } from 'vitest'
 import { AuthenticationError, connect } from '../../../dist/index.js'
-import { natsServerPath, startBroker, type Broker } from '../../helpers/nats-broker.js'
-import { spawnFixture, type Fixture } from '../../helpers/processes.js'
+import { natsServerPath, startBroker, startMember, type Broker } from '../../helpers/nats-broker.js'
 import { newClient, nextMessage, within } from '../support.js'
-
-async function startMember(url: string, options: { secret?: string; maxFrameSize?: number } = {}): Promise<Fixture> {
-  const fixture = spawnFixture('nats-member.mjs', [url, JSON.stringify(options)])
-  const message = await nextMessage(fixture, ['listening', 'listen-failed'], 10_000)
-  if (message.type !== 'listening') throw new Error(`member did not join: ${JSON.stringify(message)}\n${fixture.output()}`)
-  return fixture
-}
 
 /** A plain NATS client of the broker, closed after the test. */
 async function thirdClient(broker: Broker): Promise<NatsConnection> {
@@ -97,7 +89,7 @@ describe.skipIf(!natsServerPath)('NATS: a third client of the broker', () => {
     const replayed = seen.find((message) => message.data[0] === 1 && Buffer.from(message.data).includes('client'))!
     third.publish(replayed.subject, replayed.data)
     await within(5000, disconnected, 'the end of the channel')
-    const report = await nextMessage(member, ['channel-error', 'server-error'])
+    const report = await nextMessage(member.fixture, ['channel-error', 'server-error'])
     expect(report.error).toMatchObject({ name: 'ProtocolError', message: expect.stringMatching(/twice or out of order/) })
   })
 
@@ -148,7 +140,7 @@ describe.skipIf(!natsServerPath)('NATS: a third client of the broker', () => {
     message[0] = 1
     new DataView(message.buffer).setUint32(9, 0x7fffffff)
     third.publish(memberSubject, message, { reply: subject })
-    const report = await nextMessage(member, ['server-error', 'channel-error'])
+    const report = await nextMessage(member.fixture, ['server-error', 'channel-error'])
     expect(report.error).toMatchObject({ name: 'ProtocolError' })
     // The member's channel subject is gone: a probe brings back the broker's "no responders".
     const probe = new Uint8Array(9)

@@ -5,24 +5,10 @@
  */
 import { describe, expect, it } from 'vitest'
 import { ChannelClosedError, Client, SerializationError, TimeoutError, connect } from '../../../dist/index.js'
-import { freePort, natsServerPath, startBroker } from '../../helpers/nats-broker.js'
-import { spawnFixture, type Fixture } from '../../helpers/processes.js'
+import { freePort, natsServerPath, startBroker, startMember } from '../../helpers/nats-broker.js'
 import { newClient, nextMessage, within } from '../support.js'
 
 if (!natsServerPath) console.warn('nats-server is not installed: the NATS tests are skipped (apt-get install nats-server)')
-
-interface Member {
-  fixture: Fixture
-  pid: number
-}
-
-/** Starts test/fixtures/nats-member.mjs on `url` and waits until it has joined the service. */
-async function startMember(url: string, options: { secret?: string; maxFrameSize?: number } = {}): Promise<Member> {
-  const fixture = spawnFixture('nats-member.mjs', [url, JSON.stringify(options)])
-  const message = await nextMessage(fixture, ['listening', 'listen-failed'], 10_000)
-  if (message.type !== 'listening') throw new Error(`member did not join: ${JSON.stringify(message)}\n${fixture.output()}`)
-  return { fixture, pid: message.pid as number }
-}
 
 describe.skipIf(!natsServerPath)('NATS: a service and its members', () => {
   it('spreads 20 clients over three members, and every call of a client stays on its member', async () => {
