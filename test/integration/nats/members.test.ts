@@ -71,8 +71,10 @@ describe.skipIf(!natsServerPath)('NATS: a service and its members', () => {
     const pending = clients.flatMap((client, n) => Array.from({ length: 32 }, (_, i) => client.rpc('hang', `${n}.${i}`)))
     for (let i = 0; i < 64; i++) await nextMessage(member.fixture, 'hanging')
     const outcomes = Promise.allSettled(pending)
+    const killedAt = performance.now()
     await broker.kill()
     const settled = await within(3000, outcomes, 'the 64 calls in flight')
+    console.info(`the broker's death failed 64 calls after ${(performance.now() - killedAt).toFixed(0)} ms`)
     for (const outcome of settled) {
       expect(outcome.status).toBe('rejected')
       expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(ChannelClosedError)
