@@ -9,13 +9,16 @@
  * src/ through the source maps.
  *
  * Environment: PROFILE_SCENARIO (default throughput), PROFILE_SECONDS (default 4), PROFILE_TOP
- * (default 20), PROFILE_CONTENDER (default ipc-channel; any name from bench/lib/pair.js).
+ * (default 20), PROFILE_CONTENDER (default ipc-channel; any name from bench/lib/pair.js). A NATS
+ * contender (nats-ipc-channel, nats-plain, nats-request) gets a nats-server of its own, and its echo
+ * is of 1 MiB; the broker itself is not profiled.
  */
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs'
 import { SourceMap } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { findNatsServer, startBroker } from './lib/nats-broker.js'
 import { contenders, runPair } from './lib/pair.js'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
@@ -28,22 +31,32 @@ const sourceMaps = new Map()
 const dir = mkdtempSync(join(tmpdir(), 'ipc-profile-'))
 const profArgs = (role) => ['--cpu-prof', `--cpu-prof-dir=${join(dir, role)}`, '--cpu-prof-interval=100']
 const scenario = process.env.PROFILE_SCENARIO ?? 'throughput'
+const nats = contender.path === 'nats'
+const echoMiB = nats ? 1 : 16
 const options = {
   throughput: { size: 32, inflight: 64, warmupMs: 500, durationMs: seconds * 1000 },
-  bandwidth: { size: 16 * 1024 * 1024, warmup: 2, reps: 10 },
+  bandwidth: { size: echoMiB * 1024 * 1024, warmup: 2, reps: nats ? 40 : 10 },
   latency: { size: 32, warmup: 2000, calls: 1_000_000, maxMs: seconds * 1000 },
 }[scenario]
 if (!options) throw new Error(`PROFILE_SCENARIO must be throughput, bandwidth or latency, not ${scenario}`)
-const { result } = await runPair(contender, scenario, options, {
-  dir,
-  timeoutMs: 60_000 + seconds * 1000,
-  serverNodeArgs: profArgs('server'),
-  clientNodeArgs: profArgs('client'),
-})
+if (nats && !findNatsServer()) throw new Error(`${contender.name} needs nats-server on PATH or in /usr/sbin`)
+const broker = nats ? await startBroker(findNatsServer()) : undefined
+let result
+try {
+  ;({ result } = await runPair(contender, scenario, options, {
+    dir,
+    timeoutMs: 60_000 + seconds * 1000,
+    serverNodeArgs: profArgs('server'),
+    clientNodeArgs: profArgs('client'),
+    broker,
+  }))
+} finally {
+  await broker?.stop()
+}
 
 const figure = {
   throughput: () => `${Math.round(result.callsPerSec).toLocaleString('en-US')} calls/s`,
-  bandwidth: () => `16 MiB echo in ${result.medianMs.toFixed(1)} ms (median)`,
+  bandwidth: () => `${echoMiB} MiB echo in ${result.medianMs.toFixed(1)} ms (median)`,
   latency: () => `p50 ${result.p50Us.toFixed(1)} µs over ${result.calls} calls`,
 }[scenario]()
 console.log(`${contender.name}, ${scenario} scenario under --cpu-prof (100 µs sampling): ${figure}`)

@@ -1,27 +1,33 @@
 /**
  * The benchmark runner: `npm run bench` (which builds dist/ first).
  *
- * Two paths, each with its own table and its own reference for ratios. Over a Unix socket: for every
+ * Three paths, each with its own table and its own reference for ratios. Over a Unix socket: for every
  * run, contender and scenario a fresh server process and a fresh client process (bench/lib/pair.js),
  * talking over a socket in a temporary directory. Over a port: a fresh client process that starts its
- * server in a Worker and talks to it over a worker_threads MessageChannel (bench/lib/ports.js). It
- * prints a markdown table per path of medians over the runs, with ratios to the path's raw reference
- * (bench/lib/report.js), and writes bench/results.json with every run.
+ * server in a Worker and talks to it over a worker_threads MessageChannel (bench/lib/ports.js). Over
+ * NATS: a fresh server process and a fresh client process, talking through the one nats-server the
+ * runner starts for the run (bench/lib/nats-broker.js); left out, and said so, when there is no
+ * nats-server on PATH or in /usr/sbin. It prints a markdown table per path of medians over the runs,
+ * with ratios to the path's raw reference (bench/lib/report.js), and writes bench/results.json with
+ * every run.
  *
  * Environment:
- *   BENCH_QUICK=1           smoke run: one run, small counts (under a minute)
+ *   BENCH_QUICK=1           smoke run: one run, small counts (about a minute)
  *   BENCH_RUNS=n            runs per contender and scenario (default 3; 1 with BENCH_QUICK)
- *   BENCH_ECHO_RUNS=n       runs of the 16 MiB echo (default 5, or BENCH_RUNS if more; BENCH_RUNS with BENCH_QUICK)
- *   BENCH_ONLY=a,b          only these contenders, or `sockets` / `ports` for all of a path (each path's
- *                           reference, raw-socket or port-raw, is always added: ratios need it)
+ *   BENCH_ECHO_RUNS=n       runs of the echo, 16 MiB (1 MiB over NATS) (default 5, or BENCH_RUNS if more; BENCH_RUNS with BENCH_QUICK)
+ *   BENCH_ONLY=a,b          only these contenders, or `sockets` / `ports` / `nats` for all of a path (each
+ *                           path's reference, raw-socket, port-raw or nats-plain, is always added: ratios need it)
  *   BENCH_SCENARIOS=a,b     only these of latency, throughput, structured, bandwidth, memory
  *   BENCH_PIN=same|split|none  one CPU placement for every scenario (default: see defaultPlacement)
+ *   BENCH_NATS_SERVER=path  the nats-server to start (default: the one on PATH or in /usr/sbin); empty:
+ *                           none, the NATS contenders are left out
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, release, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { findNatsServer, startBroker } from './lib/nats-broker.js'
 import { contenders, runPair, scenariosOf } from './lib/pair.js'
 import { evaluateTargets, faultFits, figures, pathTitles, references, renderFaultFits, renderNotes, renderTable, summarise } from './lib/report.js'
 
@@ -29,8 +35,9 @@ const MiB = 1024 * 1024
 const quick = process.env.BENCH_QUICK === '1'
 
 /**
- * Scenario parameters. Full: about 6 minutes on 2 cores; quick: under a minute. The latency warm-up
- * stays full-size in the quick run: with a few hundred calls the JIT is not done and p50 doubles.
+ * Scenario parameters. Full: about 7-8 minutes on 2 cores (NATS: 77 s of it); quick: about a minute.
+ * The latency warm-up stays full-size in the quick run: with a few hundred calls the JIT is not done
+ * and p50 doubles.
  */
 const callsPerSecond = quick ? { inflight: 64, warmupMs: 300, durationMs: 300 } : { inflight: 64, warmupMs: 400, durationMs: 1500 }
 const scenarioOptions = {
@@ -41,6 +48,16 @@ const scenarioOptions = {
   memory: quick ? { size: 32, inflight: 64, warmup: 2000, calls: 5000 } : { size: 32, inflight: 64, warmup: 2000, calls: 20_000 },
 }
 
+/**
+ * Where a path's scenarios differ: over NATS the echo is of 1 MiB, the broker's default max_payload
+ * (16 MiB would only measure the broker's piecing), and being short it gets more echoes per run.
+ */
+const pathScenarioOptions = {
+  nats: { bandwidth: quick ? { size: MiB, warmup: 2, reps: 5 } : { size: MiB, warmup: 3, reps: 15 } },
+}
+const optionsFor = (contender, scenario) => pathScenarioOptions[contender.path]?.[scenario] ?? scenarioOptions[scenario]
+const echoSizeOf = (path) => (pathScenarioOptions[path]?.bandwidth ?? scenarioOptions.bandwidth).size
+
 const runs = Number(process.env.BENCH_RUNS ?? (quick ? 1 : 3))
 // The 16 MiB echo varies most from run to run (bench/README.md, "The 16 MiB echo"): it gets more runs.
 const echoRuns = Number(process.env.BENCH_ECHO_RUNS ?? (quick ? runs : Math.max(runs, 5)))
@@ -49,7 +66,7 @@ const scenarioNames = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim(
 for (const name of scenarioNames) if (!scenarioOptions[name]) throw new Error(`unknown scenario ${name} in BENCH_SCENARIOS`)
 
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim())
-const groups = { sockets: 'socket', ports: 'port' }
+const groups = { sockets: 'socket', ports: 'port', nats: 'nats' }
 for (const name of only ?? [])
   if (!groups[name] && !contenders.some((c) => c.name === name)) throw new Error(`unknown contender ${name} in BENCH_ONLY`)
 const wanted = (c) => !only || only.includes(c.name) || only.some((name) => groups[name] === c.path)
@@ -58,14 +75,25 @@ const chosen = contenders.filter(
     (wanted(c) || (c.name === references[c.path] && contenders.some((other) => other.path === c.path && wanted(other)))) &&
     scenariosOf(c).some((s) => scenarioNames.includes(s)),
 )
-/** Contenders that need something dist/ does not have yet, and what. */
+const natsServer = process.env.BENCH_NATS_SERVER === undefined ? findNatsServer() : process.env.BENCH_NATS_SERVER || undefined
+/** Why the NATS contenders cannot run here, if they cannot. */
+const natsMissing = await (async () => {
+  if (process.env.BENCH_NATS_SERVER === '') return 'BENCH_NATS_SERVER is empty'
+  if (!natsServer) return 'no nats-server on PATH or in /usr/sbin'
+  const client = await import('nats').then(
+    () => true,
+    () => false,
+  )
+  return client ? undefined : 'the nats client is not installed (npm install nats)'
+})()
+/** Contenders that need something this machine or dist/ does not have, and why: [{ contender, reason }]. */
 const leftOut = []
 const selected = []
 for (const contender of chosen) {
-  if (!contender.available || (await contender.available())) selected.push(contender)
-  else leftOut.push(contender)
+  const reason = contender.path === 'nats' ? natsMissing : contender.available && !(await contender.available()) ? contender.unavailable : undefined
+  if (reason === undefined) selected.push(contender)
+  else leftOut.push({ contender, reason })
 }
-const paths = Object.keys(references).filter((path) => selected.some((c) => c.path === path))
 
 /**
  * Where the server and the client run, per scenario. On a small VM the scheduler sometimes puts a
@@ -102,6 +130,16 @@ function usablePinMode(mode) {
   return mode
 }
 
+/**
+ * The broker relays every message of a NATS pair: where the pair shares one CPU ('same', latency) it
+ * goes there too. Left to the OS, each hop would wake the other CPU (ipc-channel's p50 331 and 332 µs
+ * in two runs, against 262 and 265 with the broker pinned with the pair, loaded machine; 207 and 322
+ * with nothing pinned). Otherwise it is left to the OS.
+ */
+function pinBroker(broker, scenario) {
+  broker.pin(placement[scenario] === 'same' ? 0 : undefined)
+}
+
 /** Every cell, interleaved: every contender once, then again, so that drift spreads over all of them. */
 function cells() {
   const list = []
@@ -116,11 +154,31 @@ function cells() {
   return list
 }
 
+/** Starts the run's nats-server if a NATS contender is to run; one that fails to start leaves them out. */
+async function startNatsBroker(errors) {
+  if (!selected.some((c) => c.path === 'nats')) return undefined
+  try {
+    const broker = await startBroker(natsServer)
+    process.stderr.write(`${broker.version} (pid ${broker.pid}) listening on 127.0.0.1:${broker.port}\n`)
+    return broker
+  } catch (error) {
+    const message = String(error?.message ?? error)
+    errors.push({ contender: 'nats-server', scenario: 'start', run: 0, message })
+    for (const contender of selected.filter((c) => c.path === 'nats')) {
+      selected.splice(selected.indexOf(contender), 1)
+      leftOut.push({ contender, reason: `nats-server did not start: ${message}` })
+    }
+    return undefined
+  }
+}
+
 async function main() {
   const started = Date.now()
   const dir = mkdtempSync(join(tmpdir(), 'ipc-bench-'))
   const perRun = {} // contender -> scenario -> [figures per run]
   const errors = []
+  const broker = await startNatsBroker(errors)
+  const paths = Object.keys(references).filter((path) => selected.some((c) => c.path === path))
   const todo = cells()
   let done = 0
   try {
@@ -128,7 +186,9 @@ async function main() {
       const t0 = Date.now()
       let note
       try {
-        const outcome = await runPair(contender, scenario, scenarioOptions[scenario], { dir, timeoutMs: 90_000, pin: pinFor(scenario) })
+        const settings = { dir, timeoutMs: 90_000, pin: pinFor(scenario), broker }
+        if (contender.path === 'nats') pinBroker(broker, scenario)
+        const outcome = await runPair(contender, scenario, optionsFor(contender, scenario), settings)
         const entry = figures(scenario, outcome)
         ;((perRun[contender.name] ??= {})[scenario] ??= []).push({ ...entry, raw: outcome })
         note = Object.entries(entry)
@@ -144,6 +204,7 @@ async function main() {
       )
     }
   } finally {
+    await broker?.stop()
     rmSync(dir, { recursive: true, force: true })
   }
 
@@ -159,12 +220,13 @@ async function main() {
   const targets = evaluateTargets(summary)
   const elapsed = (Date.now() - started) / 1000
   const tableOptions = { scenarioNames, runsOf, memoryCalls: scenarioOptions.memory.calls, scenariosOf, selected }
+  const natsBroker = broker && { version: broker.version, maxPayload: broker.maxPayload, slowConsumers: broker.slowConsumers() }
 
   const out = []
   out.push(`ipc-channel at ${revision}.`)
   out.push(`Machine: ${machine.nproc} CPUs (${machine.cpu}), Node ${machine.node}, ${machine.platform}; ${date.slice(0, 10)}.`)
   out.push(
-    `Medians of ${runs} run(s) per contender and scenario, ${echoRuns} for the 16 MiB echo${quick ? ' (BENCH_QUICK)' : ''}; CPU placement: ${Object.entries(
+    `Medians of ${runs} run(s) per contender and scenario, ${echoRuns} for the echoes${quick ? ' (BENCH_QUICK)' : ''}; CPU placement: ${Object.entries(
       placement,
     )
       .map(([k, v]) => `${k} ${v}`)
@@ -172,17 +234,25 @@ async function main() {
   )
   const fits = faultFits(perRun, selected)
   for (const path of paths) {
-    out.push('', `${pathTitles[path]}:`, '', renderTable(summary, path, tableOptions))
+    const echoSize = echoSizeOf(path)
+    out.push('', `${pathTitles[path]}:`, '', renderTable(summary, path, { ...tableOptions, echoSize }))
     const faultLine = renderFaultFits(
       fits,
       selected.filter((c) => c.path === path),
+      echoSize,
     )
     if (faultLine) out.push('', faultLine)
     out.push('', renderNotes(selected, path))
+    if (path === 'nats' && natsBroker) {
+      const slow = natsBroker.slowConsumers ? `; it logged ${natsBroker.slowConsumers} slow-consumer warning(s)` : ''
+      const pinned = Object.keys(placement).filter((scenario) => placement[scenario] === 'same')
+      const where = pinned.length ? `pinned with the pair in ${pinned.join(', ')}, else unpinned` : 'unpinned'
+      out.push(`- broker: ${natsBroker.version}, default settings (max_payload ${natsBroker.maxPayload} bytes), ${where}${slow}`)
+    }
   }
   if (leftOut.length) {
     out.push('')
-    for (const c of leftOut) out.push(`Left out: ${c.name} (${c.label}): ${c.unavailable}.`)
+    for (const { contender, reason } of leftOut) out.push(`Left out: ${contender.name} (${contender.label}): ${reason}.`)
   }
   if (targets.length) {
     out.push('')
@@ -210,7 +280,9 @@ async function main() {
         placement,
         elapsedSeconds: elapsed,
         scenarios: scenarioOptions,
-        leftOut: leftOut.map((c) => c.name),
+        pathScenarios: pathScenarioOptions,
+        natsBroker,
+        leftOut: leftOut.map(({ contender, reason }) => ({ name: contender.name, reason })),
         summary,
         faultFits: fits,
         targets,

@@ -1,7 +1,8 @@
 /**
  * Runs one scenario of one contender: a fresh server process and a fresh client process, a control
- * socket for the runner, and a socket for the channel under test, all in `dir`; or, for a port
- * contender, a fresh client process that starts its server in a Worker.
+ * socket for the runner, and a socket for the channel under test, all in `dir` (over NATS: a service
+ * of its own on the run's broker instead of the socket); or, for a port contender, a fresh client
+ * process that starts its server in a Worker.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
@@ -72,12 +73,37 @@ const portContenders = [
   },
 ]
 
-export const contenders = [...socketContenders.map((c) => ({ path: 'socket', ...c })), ...portContenders.map((c) => ({ path: 'port', ...c }))]
+/**
+ * Over NATS: two processes, each with its own connection to the one nats-server of the run
+ * (bench/lib/nats-broker.js), which relays every message. The runner leaves them out when it has no
+ * nats-server or the `nats` client is not installed.
+ */
+const natsContenders = [
+  {
+    name: 'nats-plain',
+    kind: 'limit',
+    script: 'nats/plain.js',
+    label: 'plain NATS publishes of [id, payload], each side on a subject of its own, replies matched by id',
+  },
+  { name: 'nats-ipc-channel', kind: 'subject', script: 'ipc-channel.js', label: 'ipc-channel over nats://host:port/service (dist/)' },
+  { name: 'nats-request', kind: 'peer', script: 'nats/request.js', label: 'nats.js request() / subscribe + respond' },
+]
 
-/** The scenarios of each path. Memory is the server process's: a port's server shares the client's. */
+export const contenders = [
+  ...socketContenders.map((c) => ({ path: 'socket', ...c })),
+  ...portContenders.map((c) => ({ path: 'port', ...c })),
+  ...natsContenders.map((c) => ({ path: 'nats', ...c })),
+]
+
+/**
+ * The scenarios of each path. Memory is the server process's: a port's server shares the client's.
+ * Over NATS: one call at a time, 64 in flight, and an echo of 1 MiB (the broker's default
+ * max_payload) instead of 16 MiB.
+ */
 export const pathScenarios = {
   socket: ['latency', 'throughput', 'structured', 'bandwidth', 'memory'],
   port: ['latency', 'throughput', 'structured', 'bandwidth'],
+  nats: ['latency', 'throughput', 'bandwidth'],
 }
 
 /** The scenarios `contender` runs. */
@@ -126,7 +152,8 @@ function withTimeout(promise, ms, what) {
  * @param contender an entry of `contenders`
  * @param scenario  'latency' | 'throughput' | 'structured' | 'bandwidth' | 'memory'
  * @param options   the scenario's parameters (see scenarios.js)
- * @param settings  { dir, timeoutMs, serverNodeArgs, clientNodeArgs, pin: { server, client } CPU numbers or undefined }
+ * @param settings  { dir, timeoutMs, serverNodeArgs, clientNodeArgs, pin: { server, client } CPU numbers or undefined,
+ *                  broker: the run's nats-server, for a NATS contender (bench/lib/nats-broker.js) }
  * @returns { result, samples } where samples are the server memory samples taken on the client's marks
  */
 export async function runPair(contender, scenario, options, settings) {
@@ -136,7 +163,9 @@ export async function runPair(contender, scenario, options, settings) {
   const socketPath = join(settings.dir, `ch-${id}.sock`)
   const script = join(contendersDir, contender.script)
   const serverNodeArgs = ['--expose-gc', ...(settings.serverNodeArgs ?? [])]
-  const params = { control: controlPath, socket: socketPath, scenario, options, serverNodeArgs }
+  // Over NATS the channel's address is a service of its own on the run's broker.
+  const address = contender.path === 'nats' ? settings.broker.url(`bench.p${id}`) : socketPath
+  const params = { control: controlPath, socket: address, scenario, options, serverNodeArgs }
   const env = { ...process.env, BENCH_PARAMS: JSON.stringify(params) }
   const args = (role) => [script, role, ...(contender.variant ? [contender.variant] : [])]
 

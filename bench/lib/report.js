@@ -7,9 +7,13 @@
 const MiB = 1024 * 1024
 
 /** The contender each path's ratios are taken against. */
-export const references = { socket: 'raw-socket', port: 'port-raw' }
+export const references = { socket: 'raw-socket', port: 'port-raw', nats: 'nats-plain' }
 
-export const pathTitles = { socket: 'Over a Unix socket', port: 'Over a worker_threads MessageChannel' }
+export const pathTitles = {
+  socket: 'Over a Unix socket',
+  port: 'Over a worker_threads MessageChannel',
+  nats: 'Over NATS, through one nats-server on the loopback',
+}
 
 export function median(values) {
   const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b)
@@ -90,8 +94,13 @@ function echoCell(row) {
   return row.echoRuns > 1 ? `${median} (${fmt.ms(row.echoMinMs)}-${fmt.ms(row.echoMaxMs)})` : median
 }
 
+/** 16 MiB, 1 MiB, 512 KiB: the size of the echo, for a heading. */
+function sizeText(bytes) {
+  return bytes >= MiB ? `${+(bytes / MiB).toFixed(1)} MiB` : `${+(bytes / 1024).toFixed(1)} KiB`
+}
+
 /** The table's columns: [heading, scenario, cell(row)]. */
-function columns(memoryCalls) {
+function columns(memoryCalls, echoSize) {
   return [
     ['p50 µs', 'latency', (row) => fmt.us(row.p50Us)],
     ['p50 ×raw', 'latency', (row) => fmt.ratio(row.p50Ratio)],
@@ -101,7 +110,7 @@ function columns(memoryCalls) {
     ['×raw', 'throughput', (row) => fmt.ratio(row.throughputRatio)],
     ['20-field object, calls/s', 'structured', (row) => `${fmt.int(row.structuredPerSec)}${row.dateAs === 'string' ? ` ${DATE_AS_STRING}` : ''}`],
     ['×raw', 'structured', (row) => fmt.ratio(row.structuredRatio)],
-    ['16 MiB echo ms, median (min-max)', 'bandwidth', echoCell],
+    [`${sizeText(echoSize)} echo ms, median (min-max)`, 'bandwidth', echoCell],
     ['bandwidth ×raw', 'bandwidth', (row) => fmt.ratio(row.bandwidthRatio)],
     [`server RSS Δ MiB (${memoryCalls.toLocaleString('en-US')} calls)`, 'memory', (row) => fmt.mib(row.rssGrowthMiB)],
   ]
@@ -109,12 +118,13 @@ function columns(memoryCalls) {
 
 /**
  * The markdown table of one path: the columns of the scenarios that ran on it, a row per contender;
- * a contender's cell is empty where it does not run that scenario, n/a where it failed.
+ * a contender's cell is empty where it does not run that scenario, n/a where it failed. `echoSize`:
+ * the bytes of the path's echo.
  */
-export function renderTable(summary, path, { scenarioNames, runsOf, memoryCalls, scenariosOf, selected }) {
+export function renderTable(summary, path, { scenarioNames, runsOf, memoryCalls, echoSize, scenariosOf, selected }) {
   const contenders = selected.filter((c) => c.path === path)
   const ran = new Set(contenders.flatMap((c) => scenariosOf(c)).filter((s) => scenarioNames.includes(s)))
-  const shown = columns(memoryCalls).filter(([, scenario]) => ran.has(scenario))
+  const shown = columns(memoryCalls, echoSize).filter(([, scenario]) => ran.has(scenario))
   const head = ['contender', ...shown.map(([heading]) => heading)]
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? ':---' : '---:')).join('|')}|`]
   for (const contender of contenders) {
@@ -124,7 +134,7 @@ export function renderTable(summary, path, { scenarioNames, runsOf, memoryCalls,
     lines.push(`| ${row.kind === 'subject' ? `**${contender.name}**` : contender.name} | ${cells.join(' | ')} |`)
   }
   const notes = [`×raw: against ${references[path]}.`]
-  if (ran.has('bandwidth')) notes.push(`16 MiB echo: median of ${runsOf('bandwidth')} run(s), each the median of its echoes.`)
+  if (ran.has('bandwidth')) notes.push(`${sizeText(echoSize)} echo: median of ${runsOf('bandwidth')} run(s), each the median of its echoes.`)
   if (contenders.some((c) => summary[c.name].dateAs === 'string'))
     notes.push(`${DATE_AS_STRING} JSON has no Date: the record's Date left and came back as an ISO string.`)
   return `${lines.join('\n')}\n\n${notes.join(' ')}`
@@ -167,8 +177,8 @@ function leastSquares(points) {
   return { echoes: n, usPerFault: slope * 1000, msAtNoFault: my - slope * mx, r: sxy / Math.sqrt(sxx * syy) }
 }
 
-/** The fits of `contenders` in one line, or undefined if none has one. */
-export function renderFaultFits(fits, contenders) {
+/** The fits of `contenders`, whose echo is of `echoSize` bytes, in one line, or undefined if none has one. */
+export function renderFaultFits(fits, contenders, echoSize) {
   const each = contenders
     .filter((c) => fits[c.name])
     .map(({ name }) => {
@@ -176,7 +186,7 @@ export function renderFaultFits(fits, contenders) {
       return `${name} ${fit.msAtNoFault.toFixed(1)} ms + ${fit.usPerFault.toFixed(1)} µs/fault (r ${fit.r.toFixed(2)}, ${fit.echoes} echoes)`
     })
   if (each.length === 0) return undefined
-  return `16 MiB echo time against the minor page faults of both sides during it, least squares per contender: ${each.join('; ')}.`
+  return `${sizeText(echoSize)} echo time against the minor page faults of both sides during it, least squares per contender: ${each.join('; ')}.`
 }
 
 export function renderNotes(selected, path) {
@@ -188,7 +198,8 @@ export function renderNotes(selected, path) {
 
 /**
  * ipc-channel's targets on each path (the socket ones of the first round, tightened where issue 13
- * tightened them; the port ones of issue 13). A target whose figures did not run is left out.
+ * tightened them; the port ones of issue 13; the NATS one of issue 17). A target whose figures did not
+ * run is left out.
  */
 export function evaluateTargets(summary) {
   const targets = []
@@ -240,6 +251,14 @@ export function evaluateTargets(summary) {
     )
     const vsBirpc = port.structuredPerSec / summary['port-birpc']?.structuredPerSec
     add(vsBirpc, `ports: 20-field object calls/s ${fmt.ratio(vsBirpc)} birpc (target >= 1.0x)`, vsBirpc >= 1)
+  }
+  const nats = summary['nats-ipc-channel']
+  if (nats && summary['nats-plain']) {
+    add(
+      nats.throughputRatio,
+      `NATS: calls/s with 64 in flight ${fmt.ratio(nats.throughputRatio)} plain publishes with correlation ids (target >= 0.9x)`,
+      nats.throughputRatio >= 0.9,
+    )
   }
   const transfer = summary['port-ipc-channel-transfer']?.echoMs / summary['port-raw-transfer']?.echoMs
   add(transfer, `ports: 16 MiB echo with transfer() ${fmt.ratio(transfer)} the time of raw transfer (target <= 2x)`, transfer <= 2)
