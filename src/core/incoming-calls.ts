@@ -11,6 +11,7 @@ import { DEFAULTS } from './options.js'
 import type { Registration } from './registry.js'
 import { Context, isAsyncIterable, isPromiseLike, newRunning, noop, type RunningCall } from './running-call.js'
 import { pumpStream, stopIterator } from './stream-pump.js'
+import { IdMap } from './id-map.js'
 
 /** What incoming calls need from the channel; built by the channel as arrow functions. */
 export interface IncomingPorts<C> {
@@ -79,7 +80,7 @@ const MAX_STREAM_CREDIT = MAX_STREAM_WINDOW
 export class IncomingCalls<C> {
   readonly #ports: IncomingPorts<C>
   readonly #limits: IncomingLimits
-  readonly #running = new Map<number, RunningCall>()
+  readonly #running = new IdMap<RunningCall>()
   /** Calls waiting for a slot, in arrival order (a Map keeps insertion order and deletes in O(1)). */
   readonly #waiting = new Map<number, WaitingCall>()
   /** Notifications waiting for a slot, in arrival order, by a sequence number (a Map deletes in O(1)). */

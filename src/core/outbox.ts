@@ -5,6 +5,7 @@
  */
 import { payloadLength, type Payload } from '../protocol/framing.js'
 import { BufferFullError, ChannelClosedError } from './errors.js'
+import { IdMap } from './id-map.js'
 
 /** Who queued a frame: a call id (> 0), a notification, or the connection itself (answers, credit, pings). */
 export type Sender = number
@@ -62,7 +63,7 @@ export class Outbox {
   #live = 0
   #bytes = 0
   /** Unsent calls by id, for withdrawal. */
-  readonly #calls = new Map<number, Entry>()
+  readonly #calls = new IdMap<Entry>()
   /** Producers waiting for the outbox to be writable again (see drained()). */
   #drainWaiters: (() => void)[] = []
 
