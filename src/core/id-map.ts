@@ -45,6 +45,11 @@ export class IdMap<V> {
     this.#map.clear()
   }
 
+  /** The values, in insertion order. */
+  values(): MapIterator<V> {
+    return this.#map.values()
+  }
+
   /** The entries, in insertion order. */
   [Symbol.iterator](): MapIterator<[number, V]> {
     return this.#map[Symbol.iterator]()

@@ -82,9 +82,9 @@ export class IncomingCalls<C> {
   readonly #limits: IncomingLimits
   readonly #running = new IdMap<RunningCall>()
   /** Calls waiting for a slot, in arrival order (a Map keeps insertion order and deletes in O(1)). */
-  readonly #waiting = new Map<number, WaitingCall>()
+  readonly #waiting = new IdMap<WaitingCall>()
   /** Notifications waiting for a slot, in arrival order, by a sequence number (a Map deletes in O(1)). */
-  readonly #waitingNotifications = new Map<number, WaitingCall>()
+  readonly #waitingNotifications = new IdMap<WaitingCall>()
   #notificationSeq = 0
   /** Frame bytes of everything waiting, calls and notifications. */
   #waitingBytes = 0
@@ -163,13 +163,13 @@ export class IncomingCalls<C> {
     return undefined
   }
 
-  #hold(queue: Map<number, WaitingCall>, key: number, waiting: WaitingCall): void {
+  #hold(queue: IdMap<WaitingCall>, key: number, waiting: WaitingCall): void {
     queue.set(key, waiting)
     this.#waitingBytes += waiting.size
   }
 
   /** Takes a waiting call or notification off its queue (to start it, or because it was cancelled). */
-  #unhold(queue: Map<number, WaitingCall>, key: number): void {
+  #unhold(queue: IdMap<WaitingCall>, key: number): void {
     const waiting = queue.get(key)
     if (waiting === undefined) return
     queue.delete(key)

@@ -13,6 +13,7 @@ import { ChannelClosedError, MethodNotFoundError, ProtocolError, ReferenceReleas
 import { InProgress } from './in-progress.js'
 import type { Handler, Registration, Registry } from './registry.js'
 import { abortImported, forwardedMember, importOf, isAbortSignal, makeSignal, makeStub, RefToken, type ImportEntry, type StubOwner } from './stubs.js'
+import { IdMap } from './id-map.js'
 
 /** What the tables need from the channel; built by the channel as arrow functions. */
 export interface ReferencePorts {
@@ -71,9 +72,9 @@ export class References implements CodecReferences, StubOwner {
   readonly accepting = true
   readonly #ports: ReferencePorts
   readonly #limits: ReferenceLimits
-  readonly #exports = new Map<number, Export>()
+  readonly #exports = new IdMap<Export>()
   readonly #exported = new Map<object, Export>()
-  readonly #imports = new Map<number, ImportEntry>()
+  readonly #imports = new IdMap<ImportEntry>()
   readonly #collected = new FinalizationRegistry<ImportEntry>((entry) => this.#release(entry))
   #nextId = 1
   #wrapped = false

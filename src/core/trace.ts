@@ -6,6 +6,7 @@
 import { payloadLength, type Payload } from '../protocol/framing.js'
 import { MessageType, type Message } from '../protocol/messages.js'
 import { peekHead } from '../protocol/peek.js'
+import { IdMap } from './id-map.js'
 
 /** The name of each message type in a trace event, as PROTOCOL.md names them. */
 export type TraceMessageType =
@@ -80,9 +81,9 @@ export class Tracer {
   readonly #report: (error: Error) => void
   readonly #connection = ++connections
   /** Calls this side sent, by id: their method and when they left. Forgotten at their answer. */
-  readonly #sent = new Map<number, { method: string; at: number }>()
+  readonly #sent = new IdMap<{ method: string; at: number }>()
   /** Calls the peer sent, by id, until this side answers them. */
-  readonly #received = new Map<number, string>()
+  readonly #received = new IdMap<string>()
 
   /** @param report told when `trace` throws: the frame goes on regardless. */
   constructor(trace: TraceFunction, report: (error: Error) => void) {
