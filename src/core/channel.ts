@@ -200,8 +200,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * Calls `name` on the peer with `args`. Arguments and the result may be any value CBOR carries:
    * primitives, BigInt, arrays, plain objects, Map, Set, Date, Uint8Array and Buffer.
    * Calls made before the handshake completes are queued and sent after it.
-   * @returns an InProgress that resolves with the result or rejects with the remote exception,
-   *   a SerializationError when an argument cannot be encoded, or a ChannelClosedError.
+   * @returns an InProgress that resolves with the result.
+   * @throws (rejects) the peer's exception, rebuilt (`instanceof RemoteError`), or MethodNotFoundError;
+   *   SerializationError when an argument cannot be encoded or exceeds the peer's `maxFrameSize`;
+   *   ChannelClosedError when the channel is closed or loses its connection before the answer, or
+   *   `maxQueuedCalls` calls already wait for one; BufferFullError when this side holds
+   *   `maxBufferedBytes` or the peer has `maxWaitingCalls` calls waiting; TimeoutError after
+   *   `callTimeout`, when set; TypeError when `name` is not a string.
    */
   rpc<T = unknown, Item = unknown, Progress = unknown>(name: string, ...args: unknown[]): InProgress<T, Item, Progress> {
     return this.#calls.start<T, Item, Progress>(name, name, args, undefined, 2)
@@ -211,6 +216,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * Calls `name` on the peer with an argument array and per-call options: an AbortSignal to cancel
    * it and a deadline. `call('add', [1, 2], { signal, timeout: 1000 })` is `rpc('add', 1, 2)` with both.
    * A signal that is already aborted rejects the call at once without sending it.
+   * @throws (rejects) what {@link rpc} rejects with; TimeoutError after `options.timeout`; AbortError
+   *   (with the signal's reason as `cause`) when `options.signal` aborts; TypeError when `args` is not
+   *   an array; RangeError for a `timeout` that is not a number of milliseconds from 0 up.
    */
   call<T = unknown, Item = unknown, Progress = unknown>(
     name: string,
@@ -246,8 +254,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * Exposing a name again replaces it. `expose<Api>(object)` checks the object against the interface
    * the caller's `remote<Api>()` uses. A handler typed to take a CallContext first is a type error
    * unless exposed with `{ context: true }`.
-   * @throws TypeError for an anonymous function, a class instance with no `@expose()` methods, or an
-   *   object whose namespaces are cyclic, nested too deep or expose one name twice.
+   * @throws TypeError for an anonymous function, an empty name or one starting with `$` (reserved for
+   *   the protocol), a description that is not a string, a class instance with no `@expose()` methods,
+   *   or an object whose namespaces are cyclic, nested too deep or expose one name twice.
    */
   // Ordered so that the handler forms come last: when every form fails, TypeScript shows the last
   // one's error, which then names the missing `{ context: true }`.
@@ -297,8 +306,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * Lists the functions the peer exposes on this channel (its server's included): each entry has the
    * `name`, and the `description` given to `expose(name, fn, { description })`, `context`, `stream` and
    * `parameters` where known. Waits for the connection like any call.
-   * @returns an InProgress that rejects with MethodNotFoundError when the peer does not answer
-   *   describe() (option `introspection: false` there, or a peer that predates it).
+   * @returns an InProgress of the entries.
+   * @throws (rejects) MethodNotFoundError when the peer does not answer describe() (option
+   *   `introspection: false` there, or a peer that predates it).
+   * @throws (rejects) ChannelClosedError when the channel closes or loses its connection first.
    */
   describe(): InProgress<MethodDescription[]> {
     return this.#introspection.describe(this.#state === 'open', () => this.call<MethodDescription[]>(DESCRIBE_METHOD, []))
@@ -308,7 +319,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * Measures one round trip to the peer with the protocol's ping, which every peer answers at once,
    * whatever it exposes; waits for the connection first.
    * @returns the round trip in milliseconds.
-   * @throws ChannelClosedError when the connection ends before the answer.
+   * @throws (rejects) ChannelClosedError when the channel is closed or the connection ends before the
+   *   answer; what {@link ready} rejects with when the handshake fails.
    */
   async ping(): Promise<number> {
     await this.ready()

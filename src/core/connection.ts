@@ -111,7 +111,10 @@ export class Connection implements TransportSink, OutboxSink {
   #backlog: Payload[] | undefined
   #heartbeat: Heartbeat | undefined
   #readingPaused = false
-  /** Set only with the `trace` option: every frame in and out goes through it. */
+  /**
+   * Set only with the `trace` option, and then read on the handshake's path only: the traced paths of
+   * the open connection are chosen once, in the constructor.
+   */
   readonly #tracer: Tracer | undefined
   /** Why this side decided to end the connection; once set, nothing more from the peer counts. */
   #closeReason: { error: Error | undefined; report: boolean } | undefined
@@ -120,8 +123,26 @@ export class Connection implements TransportSink, OutboxSink {
     this.#transport = transport
     this.#options = options
     this.#encoder = encoder
-    this.#owner = owner
-    this.#tracer = options.trace === undefined ? undefined : new Tracer(options.trace, (error) => owner.report(error))
+    const tracer = options.trace === undefined ? undefined : new Tracer(options.trace, (error) => owner.report(error))
+    this.#tracer = tracer
+    // Tracing is chosen here, once, so that an untraced connection tests nothing for it per frame: a
+    // traced one hands messages to an owner that traces them first, and sends through its own send.
+    if (tracer === undefined) {
+      this.#owner = owner
+    } else {
+      this.#owner = {
+        ...owner,
+        received: (message, size) => {
+          tracer.in(message, size)
+          owner.received(message, size)
+        },
+      }
+      const send = Connection.prototype.send
+      this.send = (payload) => {
+        tracer.out(payload)
+        return send.call(this, payload)
+      }
+    }
     const features = (this.#ownFeatures = [
       ...(transport.features ?? []),
       ...(options.maxReferences > 0 ? [REFERENCES_FEATURE] : []),
@@ -204,7 +225,6 @@ export class Connection implements TransportSink, OutboxSink {
     const traffic = this.#owner.traffic
     traffic.framesSent++
     traffic.bytesSent += payload instanceof Uint8Array ? payload.byteLength : payloadLength(payload)
-    this.#tracer?.out(payload)
     return this.#transport.send(payload)
   }
 
@@ -366,15 +386,12 @@ export class Connection implements TransportSink, OutboxSink {
     try {
       if (payload instanceof Uint8Array) {
         const message = parseMessage(this.#encoder.codec.decode(payload), payload)
-        this.#tracer?.in(message, payload.byteLength)
         this.#owner.received(message, payload.byteLength)
         return
       }
       // In pieces: parseMessage reads ids from the bytes of the message's head, which come first.
       const message = parseMessage(this.#encoder.codec.decodePieces(payload), payloadHead(payload, MESSAGE_HEAD))
-      const size = payloadLength(payload)
-      this.#tracer?.in(message, size)
-      this.#owner.received(message, size)
+      this.#owner.received(message, payloadLength(payload))
     } catch (error) {
       // A protocol error ends this connection only; anything else is a bug of ours and is reported.
       if (error instanceof ProtocolError) this.fail(error)

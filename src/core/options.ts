@@ -13,6 +13,7 @@ export interface ChannelOptions {
   /**
    * Shared secret. When set, both sides prove knowledge of it (HMAC-SHA256 challenge-response) before
    * anything else is accepted; a side with a secret refuses a peer without one and vice versa.
+   * @default undefined (no authentication)
    */
   secret?: string | Uint8Array
   /**
@@ -31,7 +32,12 @@ export interface ChannelOptions {
    * @default undefined
    */
   callTimeout?: number
-  /** Error classes to rebuild as themselves when the peer throws them (matched by class name). */
+  /**
+   * Error classes to rebuild as themselves when the peer throws them (matched by class name). The
+   * built-in classes (TypeError, ...) and this library's are rebuilt anyway; any other arrives as a
+   * RemoteError carrying the remote `name`.
+   * @default []
+   */
   errors?: readonly ErrorClass[]
   /**
    * Items a peer's stream may send to this side before this side grants more credit.
@@ -107,6 +113,7 @@ export interface ChannelOptions {
    * a throw is reported as an `error` event). On Node, `NODE_DEBUG=ipc-channel` prints the same
    * events to stderr for every channel that has no `trace` of its own. Without either, tracing costs
    * nothing.
+   * @default undefined (on Node with `NODE_DEBUG=ipc-channel`, the printer to stderr)
    */
   trace?: TraceFunction
   /**
@@ -145,7 +152,10 @@ export interface HeartbeatOptions {
 export interface CallOptions {
   /** Aborting this signal aborts the call, as `InProgress.abort(signal.reason)` does. */
   signal?: AbortSignal
-  /** Deadline in milliseconds, as `InProgress.timeout(ms)`; overrides the channel's `callTimeout`. */
+  /**
+   * Deadline in milliseconds, as `InProgress.timeout(ms)`; overrides the channel's `callTimeout`.
+   * @default the channel's `callTimeout`
+   */
   timeout?: number
 }
 

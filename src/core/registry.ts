@@ -14,7 +14,7 @@ export interface ExposeOptions {
    * @default false
    */
   context?: boolean
-  /** One line on what the function does, answered to the peer's `describe()`. */
+  /** One line on what the function does, answered to the peer's `describe()` (its first 1000 characters). */
   description?: string
 }
 

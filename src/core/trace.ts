@@ -1,7 +1,7 @@
 /**
  * Tracing: one event per frame a connection sends or receives, for the `trace` option (and through it
- * `NODE_DEBUG=ipc-channel` on Node). A connection makes a Tracer only when the option is set, so a
- * channel without it pays one test of an undefined field per frame.
+ * `NODE_DEBUG=ipc-channel` on Node). A connection makes a Tracer only when the option is set, and
+ * then picks its traced paths once, when it is made: a channel without it tests nothing per frame.
  */
 import { payloadLength, type Payload } from '../protocol/framing.js'
 import { MessageType, type Message } from '../protocol/messages.js'

@@ -98,9 +98,10 @@ export interface ChildExitInfo {
  * (descriptor 3 in the child), so the child's stdout and stderr stay free. Both sides may expose and
  * call. When the child exits, the channel closes and pending calls reject with a ChannelClosedError
  * whose message and `cause` tell the exit code or signal.
- * @throws (rejects) ChannelClosedError when the child exits before it connects, AuthenticationError
- *   for a wrong secret, TimeoutError when it does not connect within `handshakeTimeout`; the child is
- *   killed when it is still running.
+ * @throws (rejects) ChannelClosedError when the child cannot be started or exits before it
+ *   connects, AuthenticationError for a wrong secret, TimeoutError when it does not connect within
+ *   `handshakeTimeout`; the child is killed when it is still running.
+ * @throws (rejects) TypeError or RangeError for an option that is wrong, as `new Channel(options)`.
  */
 export async function spawnChild(modulePath: string | URL, args: readonly string[] = [], options: SpawnChildOptions = {}): Promise<ChildLink> {
   checkOptionNames(options, SPAWN_OPTION_NAMES, 'spawnChild')
@@ -170,7 +171,11 @@ let parent: Promise<Channel> | undefined
  * handshake succeeded. Calling it again returns the same channel. When the parent dies, the channel
  * disconnects (`disconnect` event) and pending calls reject with ChannelClosedError; the process is
  * not ended for it. The open channel keeps the process alive until either side closes it.
- * @throws (rejects) TypeError when this process was not started by spawnChild.
+ * @throws (rejects) TypeError when this process was not started by spawnChild, and for an option that
+ *   is wrong (RangeError for a number out of its range).
+ * @throws (rejects) AuthenticationError for a wrong secret, TimeoutError when the handshake does not
+ *   complete within `handshakeTimeout`, ChannelClosedError (or the pipe's error) when the parent goes
+ *   away first.
  */
 export function connectParent(options: ConnectParentOptions = {}): Promise<Channel> {
   try {

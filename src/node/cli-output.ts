@@ -74,7 +74,8 @@ export function describeError(error: unknown, json: boolean): string {
     if (depth > 0) text += '\n  caused by: '
     if (current instanceof Error) {
       const code = (current as { code?: unknown }).code
-      text += `${current.name}: ${current.message}${code === undefined ? '' : ` [${String(code)}]`}`
+      // OpenSSL's messages end with a newline.
+      text += `${current.name}: ${current.message.trimEnd()}${code === undefined ? '' : ` [${String(code)}]`}`
       current = current.cause
     } else {
       text += jsonLine(current)

@@ -5,8 +5,10 @@
  * Exit codes: 0 success, 1 the call or the connection failed, 2 a usage error.
  */
 import { readFileSync } from 'node:fs'
+import { createSecureContext, type ConnectionOptions } from 'node:tls'
 import { parseArgs } from 'node:util'
 import type { MethodDescription } from '../protocol/introspection.js'
+import { ChannelClosedError } from '../core/errors.js'
 import { connect, type Client } from './client.js'
 import { ipcPath } from './ipc-path.js'
 import { describeError, formatDescriptions, jsonLine, parseArgument } from './cli-output.js'
@@ -31,14 +33,24 @@ Options (every command):
   --json               machine-readable output
   -h, --help           this help, or a command's: ipc-channel call --help
 
-A secret is never taken on the command line, where other users can read it (ps).`,
+TLS, for a tcp:// ADDRESS only (any of these turns TLS on; the server's certificate is always checked):
+  --tls                TLS, trusting Node's built-in list of CAs
+  --ca FILE            trust the CA certificates in FILE (PEM) instead of Node's built-in list
+  --cert FILE          this side's certificate (PEM), for a server that asks for one (mutual TLS)
+  --key FILE           the private key of --cert (PEM, not encrypted)
+  --servername NAME    the name the server's certificate must hold, also sent to the server (SNI);
+                       default: the host of ADDRESS
+
+A secret is never taken on the command line, where other users can read it (ps); nor is key material:
+the TLS flags take files.`,
   list: `Usage: ipc-channel list ADDRESS [options]
 
 Prints the names the endpoint exposes, one per line, each followed by its description when it has
 one. With --json, prints the array describe() returns. Fails (exit 1) when the endpoint runs with
 introspection: false.
 
-Options: --secret-env NAME, --secret-file PATH, --timeout MS (default 10000), --json`,
+Options: --secret-env NAME, --secret-file PATH, --timeout MS (default 10000), --json
+TLS (tcp:// only): --tls, --ca FILE, --cert FILE, --key FILE, --servername NAME`,
   call: `Usage: ipc-channel call ADDRESS METHOD [ARG...] [options]
 
 Calls METHOD with the ARGs and prints the result as one line of JSON. Each ARG is JSON; an ARG that is
@@ -48,13 +60,15 @@ code and cause to stderr and exits 1. Ctrl-C cancels the call. Binary values pri
 {"$binary": base64}, BigInts as strings, Maps as arrays of pairs, Sets as arrays.
 
 Options: --secret-env NAME, --secret-file PATH, --timeout MS (default: none), --json (errors on
-stderr as JSON too)`,
+stderr as JSON too)
+TLS (tcp:// only): --tls, --ca FILE, --cert FILE, --key FILE, --servername NAME`,
   ping: `Usage: ipc-channel ping ADDRESS [--count N] [options]
 
 Connects, then sends N pings (default 4) and prints each round trip; exits 0 when the endpoint
 answered them all. Every endpoint answers pings, whatever it exposes.
 
-Options: --count N, --secret-env NAME, --secret-file PATH, --timeout MS (default 10000), --json`,
+Options: --count N, --secret-env NAME, --secret-file PATH, --timeout MS (default 10000), --json
+TLS (tcp:// only): --tls, --ca FILE, --cert FILE, --key FILE, --servername NAME`,
 }
 
 /** A mistake on the command line: exit code 2, with a pointer to the help. */
@@ -63,6 +77,8 @@ class UsageError extends Error {}
 interface Common {
   readonly address: string
   readonly secret: string | undefined
+  /** Set when a TLS flag was given (the address is then a tcp:// one). */
+  readonly tls: ConnectionOptions | undefined
   readonly timeout: number | undefined
   readonly json: boolean
 }
@@ -86,11 +102,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     client = await connect(resolveTarget(common.address), {
       ...(common.secret === undefined ? undefined : { secret: common.secret }),
+      ...(common.tls === undefined ? undefined : { tls: common.tls }),
       handshakeTimeout: common.timeout ?? 10_000,
       heartbeat: false,
     })
   } catch (error) {
-    process.stderr.write(`ipc-channel: cannot connect to ${common.address}: ${describeError(error, common.json)}\n`)
+    const hint = common.json ? undefined : connectHint(error, common)
+    process.stderr.write(`ipc-channel: cannot connect to ${common.address}: ${describeError(error, common.json)}\n${hint ? `${hint}\n` : ''}`)
     return 1
   }
   client.on('error', () => {})
@@ -118,6 +136,11 @@ function parseCommandLine(argv: readonly string[]) {
       'secret-file': { type: 'string' },
       timeout: { type: 'string' },
       count: { type: 'string' },
+      tls: { type: 'boolean', default: false },
+      ca: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      servername: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -134,7 +157,8 @@ function parseCommandLine(argv: readonly string[]) {
   if (values.count !== undefined && command !== 'ping') throw new UsageError('--count applies to ping only')
   const timeout = positiveInteger('--timeout', values.timeout)
   const count = positiveInteger('--count', values.count) ?? 4
-  const common: Common = { address, secret: readSecret(values['secret-env'], values['secret-file']), timeout, json: values.json }
+  const secret = readSecret(values['secret-env'], values['secret-file'])
+  const common: Common = { address, secret, tls: readTls(address, values), timeout, json: values.json }
   return { help: undefined, command, common, rest, count } as const
 }
 
@@ -162,6 +186,72 @@ function readSecret(variable: string | undefined, file: string | undefined): str
   }
   if (secret.length === 0) throw new UsageError(`--secret-file ${file}: the file is empty`)
   return secret
+}
+
+interface TlsFlags {
+  readonly tls: boolean
+  readonly ca?: string | undefined
+  readonly cert?: string | undefined
+  readonly key?: string | undefined
+  readonly servername?: string | undefined
+}
+
+/** The TLS options the flags ask for, undefined when none was given; the files are checked here. */
+function readTls(address: string, flags: TlsFlags): ConnectionOptions | undefined {
+  const given = (['tls', 'ca', 'cert', 'key', 'servername'] as const).filter((flag) => flags[flag] !== undefined && flags[flag] !== false)
+  if (given.length === 0) return undefined
+  if (!address.startsWith('tcp://')) {
+    throw new UsageError(`${given.map((flag) => `--${flag}`).join(', ')}: TLS needs a tcp://HOST:PORT address, not ${JSON.stringify(address)}`)
+  }
+  if ((flags.cert === undefined) !== (flags.key === undefined)) throw new UsageError('--cert and --key go together (mutual TLS)')
+  if (flags.servername === '') throw new UsageError('--servername needs a name')
+  const tls: ConnectionOptions = {}
+  if (flags.ca !== undefined) {
+    const ca = readFile('--ca', flags.ca)
+    // Node takes a file without a certificate in it as an empty list, which then trusts nothing.
+    if (!ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--ca ${flags.ca}: no PEM certificate in the file`)
+    checkSecureContext(`--ca ${flags.ca}`, { ca })
+    tls.ca = ca
+  }
+  if (flags.cert !== undefined) {
+    const pair = { cert: readFile('--cert', flags.cert), key: readFile('--key', flags.key!) }
+    checkSecureContext(`--cert ${flags.cert} --key ${flags.key!}`, pair)
+    Object.assign(tls, pair)
+  }
+  if (flags.servername !== undefined) tls.servername = flags.servername
+  return tls
+}
+
+/** Refuses now what Node would refuse only when connecting: not PEM, a key that does not match its certificate. */
+function checkSecureContext(flags: string, options: ConnectionOptions): void {
+  try {
+    createSecureContext(options)
+  } catch (error) {
+    throw new UsageError(`${flags}: ${(error as Error).message}`)
+  }
+}
+
+function readFile(flag: string, file: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (error) {
+    throw new UsageError(`${flag} ${file}: ${(error as Error).message}`)
+  }
+}
+
+/** The flag that may address a failure to connect, as a line for stderr. */
+function connectHint(error: unknown, common: Common): string | undefined {
+  // A TLS server drops a connection that does not start with TLS: the handshake sees it as lost.
+  if (error instanceof ChannelClosedError && common.tls === undefined && common.address.startsWith('tcp://'))
+    return '  hint: if the server speaks TLS, give --tls or --ca FILE'
+  const code = (error as { code?: unknown } | undefined)?.code
+  if (typeof code !== 'string') return undefined
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return '  hint: --servername NAME checks the certificate against another name'
+  if (/SELF_SIGNED|UNABLE_TO_(VERIFY|GET_ISSUER)|CERT_UNTRUSTED/.test(code))
+    return "  hint: --ca FILE trusts the CA that signed the server's certificate"
+  if (/ALERT_(CERTIFICATE_REQUIRED|HANDSHAKE_FAILURE)/.test(code) && common.tls?.cert === undefined)
+    return '  hint: the server may ask for a client certificate: give --cert FILE --key FILE'
+  return undefined
 }
 
 /** A bare name (no separator, no scheme) is an ipcPath name; anything else is an address as given. */

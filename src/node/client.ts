@@ -49,6 +49,7 @@ export interface ClientOptions extends ChannelOptions {
    * Connect with TLS to a `tcp://` address: Node's `tls.connect` options (`ca` to trust a private CA,
    * `cert` and `key` for mutual TLS, `servername`, ...). Certificates are verified unless
    * `rejectUnauthorized: false` is given.
+   * @default undefined (plain TCP)
    */
   tls?: ConnectionOptions
   /**
@@ -84,7 +85,9 @@ export class Client extends Channel {
   /**
    * @param address a socket path, a `\\.\pipe\name`, `tcp://host:port`, or `nats://host:port/service`
    *   (a channel to one live member of the service); see `ipcPath()`.
-   * @throws TypeError for an address that cannot be parsed.
+   * @throws TypeError for an address that cannot be parsed, an unknown option name, an option of the
+   *   wrong type, `tls` with an address that is not `tcp://`, or `nats` with one that is not `nats://`;
+   *   RangeError for a number out of its range, as `new Channel(options)` does.
    */
   constructor(address: string, options: ClientOptions = {}) {
     super(options)
@@ -273,7 +276,11 @@ function isIp(host: string): boolean {
   return /^[\d.]+$/.test(host) || host.includes(':')
 }
 
-/** Makes a {@link Client} and waits until it is ready. */
+/**
+ * Makes a {@link Client} and waits until it is ready.
+ * @throws what the {@link Client} constructor throws, and (rejects) what {@link Client.ready} rejects
+ *   with; the client is destroyed first.
+ */
 export async function connect(address: string, options?: ClientOptions): Promise<Client> {
   const client = new Client(address, options)
   try {

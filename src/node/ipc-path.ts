@@ -78,7 +78,9 @@ function resolveNats(address: string): ResolvedAddress {
  * The address to use for a private local endpoint called `name` on this platform: a named pipe on
  * Windows; elsewhere a socket in a per-user directory of mode 0700, created if needed, kept within the
  * platform's socket path limit (falling back to `/tmp` when the temporary directory's path is long).
- * @throws Error when the directory exists but belongs to another user or is a link.
+ * @throws TypeError for a name that is not 1-64 letters, digits, `_`, `.` or `-`.
+ * @throws RangeError when the socket path would be longer than the platform allows.
+ * @throws Error when the directory exists but belongs to another user or is not a directory (a link).
  */
 export function ipcPath(name: string, platform: NodeJS.Platform = process.platform): string {
   if (!/^[\w.-]{1,64}$/.test(name)) {

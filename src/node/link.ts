@@ -24,6 +24,8 @@ export type StreamOptions = LinkOptions
  * framing, handshake and secret of a socket connection. Calls made before the handshake completes are
  * queued. A failed handshake (a wrong secret) is emitted as `error` and rejects what was queued. The
  * channel ends when either stream ends or fails; `close()` ends the writable after the goodbye.
+ * @throws TypeError for an unknown option name, an option of the wrong type or a `role` that is not
+ *   one of the three; RangeError for a number out of its range, as `new Channel(options)` does.
  */
 export function fromStream(stream: Duplex | StreamPair, options: StreamOptions = {}): Channel {
   checkOptionNames(options, LINK_OPTION_NAMES, 'fromStream')

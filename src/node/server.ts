@@ -35,6 +35,7 @@ export interface ServerOptions extends ChannelOptions {
    * `requestCert` and `rejectUnauthorized` for mutual TLS, ...). The secret handshake, if any, runs
    * inside the TLS connection. `handshakeTimeout` counts from the TCP connection and covers the TLS
    * handshake and the channel's together.
+   * @default undefined (plain TCP)
    */
   tls?: TlsOptions
   /**
@@ -138,8 +139,11 @@ export class Server extends EventEmitter<ServerEvents> {
   /**
    * Binds and starts accepting. A stale socket file left by a dead server is replaced; an address a live
    * server holds rejects with `EADDRINUSE`. A Unix socket file is made owner-only (0600).
-   * @throws RangeError for a Unix socket path longer than the platform allows (Node would bind to the
-   *   path cut short).
+   * @throws (rejects) the system's error, with its `code`, when the address cannot be bound:
+   *   `EADDRINUSE` when a live server holds it, `EACCES`, ...
+   * @throws (rejects) RangeError for a Unix socket path longer than the platform allows (Node would
+   *   bind to the path cut short); TypeError for the `tls` option with an address that is not `tcp://`.
+   * @throws (rejects) ChannelClosedError when the server was closed before or while it started listening.
    */
   async listen(): Promise<void> {
     if (this.#server || this.#membership) throw new Error('listen() was already called')
@@ -404,7 +408,10 @@ function isHangUp(error: Error): boolean {
   return code === 'EPIPE' || code === 'ECONNRESET' || code === 'ECONNABORTED'
 }
 
-/** Makes a {@link Server} and waits for it to listen. */
+/**
+ * Makes a {@link Server} and waits for it to listen.
+ * @throws what the {@link Server} constructor throws, and (rejects) what {@link Server.listen} rejects with.
+ */
 export async function listen(address: string, options?: ServerOptions): Promise<Server> {
   const server = new Server(address, options)
   await server.listen()

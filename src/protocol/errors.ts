@@ -81,6 +81,7 @@ export class MethodNotFoundError extends IpcError {
   /** The name that was called. */
   readonly method: string
 
+  /** @param options `message` replaces the default, `method not found: "<method>"`. */
   constructor(method: string, options?: { cause?: unknown; message?: string }) {
     super(options?.message ?? `method not found: ${JSON.stringify(method)}`, 'ERR_METHOD_NOT_FOUND', options)
     this.method = method

@@ -226,7 +226,8 @@ function isMessagePortMain(port: MessagePortLike): boolean {
  * and the buffers listed with `transfer()` are transferred rather than copied (detached on the
  * sending side). Other traffic on the same port is left alone as long as it is neither a Uint8Array
  * nor, with such a peer, an Array.
- * @throws TypeError for anything but a port, such as a MessageChannel (pass its `port1`).
+ * @throws TypeError for anything but a port, such as a MessageChannel (pass its `port1`), and for an
+ *   option that is wrong (RangeError for a number out of its range), as `new Channel(options)` does.
  */
 export function fromMessagePort(port: MessagePortLike, options: MessagePortOptions = {}): Channel {
   checkPort(port)

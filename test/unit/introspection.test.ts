@@ -1,13 +1,15 @@
 /**
  * Introspection in one process: what a registry says of its names, the reserved `$` names, the bytes
- * of PROTOCOL.md chapter 18, and the head a trace reads from encoded frames.
+ * of PROTOCOL.md chapter 18, the head a trace reads from encoded frames, and the trace of the side
+ * that answers.
  */
 import { describe, expect, test } from 'vitest'
 import { Registry } from '../../src/core/registry.js'
-import { formatTraceEvent } from '../../src/core/trace.js'
+import { formatTraceEvent, type TraceEvent } from '../../src/core/trace.js'
 import { Codec } from '../../src/protocol/codec.js'
 import { DESCRIBE_METHOD } from '../../src/protocol/introspection.js'
 import { peekHead } from '../../src/protocol/peek.js'
+import { connectedPair } from '../helpers/pairs.js'
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
 
@@ -79,4 +81,17 @@ test('a trace line', () => {
     '#3 <- result 7 "add" 12 B 0.250 ms',
   )
   expect(formatTraceEvent({ direction: 'out', type: 'notify', connection: 1, method: 'log', size: 9 })).toBe('#1 -> notify "log" 9 B')
+})
+
+test('the side that answers traces its frames, beside an untraced peer', async () => {
+  const served: TraceEvent[] = []
+  const { server, client } = await connectedPair({ trace: (event) => served.push(event) }, {})
+  server.expose('add', (a: number, b: number) => a + b)
+  expect(await client.rpc('add', 1, 2)).toBe(3)
+  client.notify('add', 3, 4)
+  await client.close()
+  const seen = served.map(({ direction, type, id, method }) => [direction, type, id, method].filter((part) => part !== undefined).join(' '))
+  expect(seen).toEqual(['out hello', 'in hello', 'in call 1 add', 'out result 1 add', 'in notify add', 'in goodbye'])
+  // The client's own frames were traced only as the server received them.
+  expect(served.filter(({ rtt }) => rtt !== undefined)).toEqual([])
 })

@@ -31,12 +31,21 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return within(15_000, exited, `ipc-channel ${args.join(' ')}`)
 }
 
-/** A server process on a fresh socket; resolves with its address once it listens. */
-async function startServer(options: { secret?: string; introspection?: boolean } = {}, address = tempSocket('cli.sock')): Promise<string> {
-  const server = spawnFixture('cli-server.mjs', [address, JSON.stringify(options)])
-  await within(10_000, server.message(), 'the server listening')
-  return address
+interface ServerOptions {
+  secret?: string
+  introspection?: boolean
+  /** File names in test/fixtures/tls/, and mutual TLS. */
+  tls?: { key: string; cert: string; ca?: string; requestCert?: boolean; rejectUnauthorized?: boolean }
 }
+
+/** A server process on a fresh socket (or `address`); resolves with its bound address once it listens. */
+async function startServer(options: ServerOptions = {}, address = tempSocket('cli.sock')): Promise<string> {
+  const server = spawnFixture('cli-server.mjs', [address, JSON.stringify(options)])
+  const listening = await within(10_000, server.message<{ address: string }>(), 'the server listening')
+  return listening.address
+}
+
+const tlsFile = (name: string): string => join(repositoryRoot, 'test', 'fixtures', 'tls', name)
 
 const withSecret = { IPC_TEST_SECRET: SECRET }
 const secretFlags = ['--secret-env', 'IPC_TEST_SECRET']
@@ -53,6 +62,7 @@ describe('help and usage', () => {
       const { code, stdout, stderr } = await run([...args])
       expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
       expect(stdout).toContain(heading)
+      expect(stdout).toContain('--ca FILE')
     }
   })
 
@@ -69,6 +79,16 @@ describe('help and usage', () => {
     [['list', 'x', '--secret=hunter2'], '--secret is not accepted'],
     [['list', 'x', '--secret-env', 'IPC_TEST_UNSET_VARIABLE'], 'IPC_TEST_UNSET_VARIABLE: the environment variable is not set'],
     [['list', 'x', '--secret-file', '/nonexistent/secret'], '--secret-file /nonexistent/secret: ENOENT'],
+    [['list', '/tmp/x.sock', '--ca', tlsFile('ca.crt')], '--ca: TLS needs a tcp://HOST:PORT address, not "/tmp/x.sock"'],
+    [['ping', 'demo', '--servername', 'localhost'], '--servername: TLS needs a tcp://HOST:PORT address, not "demo"'],
+    [['list', 'tcp://127.0.0.1:1', '--cert', tlsFile('client.crt')], '--cert and --key go together'],
+    [['list', 'tcp://127.0.0.1:1', '--key', tlsFile('client.key')], '--cert and --key go together'],
+    [['list', 'tcp://127.0.0.1:1', '--ca', '/nonexistent/ca.crt'], '--ca /nonexistent/ca.crt: ENOENT'],
+    [['list', 'x.sock', '--tls'], '--tls: TLS needs a tcp://HOST:PORT address, not "x.sock"'],
+    [['list', 'tcp://127.0.0.1:1', '--ca', tlsFile('README.md')], `--ca ${tlsFile('README.md')}: no PEM certificate in the file`],
+    [['list', 'tcp://127.0.0.1:1', '--cert', tlsFile('README.md'), '--key', tlsFile('client.key')], `--cert ${tlsFile('README.md')} --key`],
+    [['list', 'tcp://127.0.0.1:1', '--cert', tlsFile('client.crt'), '--key', tlsFile('server.key')], 'key values mismatch'],
+    [['list', 'tcp://127.0.0.1:1', '--servername', ''], '--servername needs a name'],
   ])('%j is a usage error: exit 2, the reason on stderr, nothing on stdout', async (args, reason) => {
     const { code, stdout, stderr } = await run(args)
     expect({ code, stdout }).toEqual({ code: 2, stdout: '' })
@@ -206,5 +226,73 @@ describe('against a server process', () => {
     const { code, stdout, stderr } = await run(['ping', tempSocket('nobody.sock')])
     expect({ code, stdout }).toEqual({ code: 1, stdout: '' })
     expect(stderr).toMatch(/^ipc-channel: cannot connect to .*nobody\.sock: /)
+  })
+})
+
+describe('TLS on a tcp:// address', () => {
+  const serverTls = { key: 'server.key', cert: 'server.crt' }
+  const ca = ['--ca', tlsFile('ca.crt')]
+
+  test('--ca trusts the CA of the server certificate; without it the certificate is refused, exit 1', async () => {
+    const address = await startServer({ tls: serverTls }, 'tcp://127.0.0.1:0')
+    expect(address).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/)
+    expect(await run(['call', address, 'add', '1', '2', ...ca])).toEqual({ code: 0, stdout: '3\n', stderr: '' })
+    const list = await run(['list', address, ...ca])
+    expect({ code: list.code, stderr: list.stderr }).toEqual({ code: 0, stderr: '' })
+    expect(list.stdout).toContain('add  adds two numbers\n')
+    // --tls trusts Node's built-in CAs only, which did not sign the test certificate.
+    const untrusted = await run(['call', address, 'add', '1', '2', '--tls'])
+    expect({ code: untrusted.code, stdout: untrusted.stdout }).toEqual({ code: 1, stdout: '' })
+    expect(untrusted.stderr).toMatch(
+      /^ipc-channel: cannot connect to tcp:\S+: Error: .*certificate.* \[(UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN)\]\n {2}hint: --ca FILE .*\n$/,
+    )
+    const json = await run(['call', address, 'add', '1', '2', '--tls', '--json'])
+    expect(json.code).toBe(1)
+    expect(json.stderr).toMatch(/"code":"(UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN)"/)
+    expect(json.stderr).not.toContain('hint')
+    // Without any TLS flag the client speaks plain TCP, which the TLS server drops.
+    const plain = await run(['call', address, 'add', '1', '2'])
+    expect({ code: plain.code, stdout: plain.stdout }).toEqual({ code: 1, stdout: '' })
+    expect(plain.stderr).toMatch(/^ipc-channel: cannot connect to tcp:\S+: .*\n {2}hint: if the server speaks TLS, give --tls or --ca FILE\n$/)
+  })
+
+  test('a self-signed server certificate is refused even with --ca, exit 1', async () => {
+    const address = await startServer({ tls: { key: 'untrusted.key', cert: 'untrusted.crt' } }, 'tcp://127.0.0.1:0')
+    const { code, stdout, stderr } = await run(['ping', address, '--count', '1', ...ca])
+    expect({ code, stdout }).toEqual({ code: 1, stdout: '' })
+    expect(stderr).toMatch(/^ipc-channel: cannot connect to .*self-signed certificate.*\[DEPTH_ZERO_SELF_SIGNED_CERT\]/)
+  })
+
+  test('--servername: the name the certificate must hold, instead of the host', async () => {
+    const address = await startServer({ tls: serverTls }, 'tcp://127.0.0.1:0')
+    const good = await run(['ping', address, '--count', '1', ...ca, '--servername', 'localhost'])
+    expect({ code: good.code, stderr: good.stderr }).toEqual({ code: 0, stderr: '' })
+    const wrong = await run(['ping', address, '--count', '1', ...ca, '--servername', 'elsewhere.example'])
+    expect({ code: wrong.code, stdout: wrong.stdout }).toEqual({ code: 1, stdout: '' })
+    expect(wrong.stderr).toMatch(/elsewhere\.example.*\[ERR_TLS_CERT_ALTNAME_INVALID\]\n {2}hint: --servername/)
+  })
+
+  test('mutual TLS: --cert and --key present a client certificate; without them the server refuses, exit 1', async () => {
+    const address = await startServer(
+      { secret: SECRET, tls: { ...serverTls, ca: 'ca.crt', requestCert: true, rejectUnauthorized: true } },
+      'tcp://127.0.0.1:0',
+    )
+    const client = ['--cert', tlsFile('client.crt'), '--key', tlsFile('client.key')]
+    expect(await run(['call', address, 'greet', 'tls', ...ca, ...client, ...secretFlags], withSecret)).toEqual({
+      code: 0,
+      stdout: '"hello, tls"\n',
+      stderr: '',
+    })
+    const refused = await run(['call', address, 'greet', 'tls', ...ca, ...secretFlags], withSecret)
+    expect({ code: refused.code, stdout: refused.stdout }).toEqual({ code: 1, stdout: '' })
+    // TLS 1.3 lets the client finish its side first: the refusal is an alert that ends the connection.
+    expect(refused.stderr).toMatch(
+      /^ipc-channel: cannot connect to .*(certificate required.* \[ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED\]\n {2}hint: .* --cert FILE --key FILE\n$|ECONNRESET)/,
+    )
+  })
+
+  test('without a TLS flag a tcp:// address is plain TCP', async () => {
+    const address = await startServer({}, 'tcp://127.0.0.1:0')
+    expect(await run(['call', address, 'add', '2', '2'])).toEqual({ code: 0, stdout: '4\n', stderr: '' })
   })
 })
