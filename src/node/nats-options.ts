@@ -41,4 +41,3 @@ export function checkNatsOption(nats: unknown): void {
   }
   if (nats && 'servers' in nats) throw new TypeError('the nats option takes no servers: the broker is the address (nats://host:port/service)')
 }
-
