@@ -86,8 +86,6 @@ export class Channel extends EventEmitter<ChannelEvents> {
   readonly #calls: OutgoingCalls
   readonly #incoming: IncomingCalls<Channel>
   readonly #readiness = new Readiness()
-  #closed: Promise<void> | undefined
-  #resolveClosed: (() => void) | undefined
   #remote: object | undefined
   /** The reference tables of the open connection, when both ends announced the feature. */
   #references: References | undefined
@@ -197,9 +195,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /**
-   * Calls `name` on the peer with `args`. Arguments and the result may be any value CBOR carries:
-   * primitives, BigInt, arrays, plain objects, Map, Set, Date, Uint8Array and Buffer.
-   * Calls made before the handshake completes are queued and sent after it.
+   * Calls `name` on the peer with `args`: any values CBOR carries (primitives, BigInt, arrays, plain
+   * objects, Map, Set, Date, Uint8Array, Buffer), as the result may be. Queued until the handshake.
    * @returns an InProgress that resolves with the result.
    * @throws (rejects) the peer's exception, rebuilt (`instanceof RemoteError`), or MethodNotFoundError;
    *   SerializationError when an argument cannot be encoded or exceeds the peer's `maxFrameSize`;
@@ -303,13 +300,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /**
-   * Lists the functions the peer exposes on this channel (its server's included): each entry has the
-   * `name`, and the `description` given to `expose(name, fn, { description })`, `context`, `stream` and
-   * `parameters` where known. Waits for the connection like any call.
-   * @returns an InProgress of the entries.
-   * @throws (rejects) MethodNotFoundError when the peer does not answer describe() (option
-   *   `introspection: false` there, or a peer that predates it).
-   * @throws (rejects) ChannelClosedError when the channel closes or loses its connection first.
+   * Lists the functions the peer exposes on this channel (its server's included), like any call: each
+   * with its `name`, and `description` (from `expose()`), `context`, `stream`, `parameters` where known.
+   * @throws (rejects) MethodNotFoundError when the peer does not answer it (`introspection: false`
+   *   there, or an older peer); ChannelClosedError as a call.
    */
   describe(): InProgress<MethodDescription[]> {
     return this.#introspection.describe(this.#state === 'open', () => this.call<MethodDescription[]>(DESCRIBE_METHOD, []))
@@ -319,8 +313,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * Measures one round trip to the peer with the protocol's ping, which every peer answers at once,
    * whatever it exposes; waits for the connection first.
    * @returns the round trip in milliseconds.
-   * @throws (rejects) ChannelClosedError when the channel is closed or the connection ends before the
-   *   answer; what {@link ready} rejects with when the handshake fails.
+   * @throws (rejects) ChannelClosedError when closed or lost before the answer; as {@link ready} first.
    */
   async ping(): Promise<number> {
     await this.ready()
@@ -414,10 +407,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   // Ending --------------------------------------------------------------------------------------
 
   #end(error: Error | undefined, abortive: boolean, byPeer = false): Promise<void> {
-    this.#closed ??= new Promise<void>((resolve) => {
-      this.#resolveClosed = resolve
-    })
-    if (this.#state === 'closed') return this.#closed
+    if (this.#state === 'closed') return this.#readiness.closed
     const connection = this.#connection
     if (this.#state !== 'closing') {
       const wasOpen = this.#state === 'open'
@@ -438,7 +428,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (!connection) this.#finish()
     else if (abortive) connection.destroy(error)
     else connection.close()
-    return this.#closed
+    return this.#readiness.closed
   }
 
   /**
@@ -456,7 +446,5 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.#state === 'closed') return
     this.#state = 'closed'
     this.#readiness.ended()
-    this.#closed ??= Promise.resolve()
-    this.#resolveClosed?.()
   }
 }

@@ -12,6 +12,13 @@ export class Readiness {
   #handshake: Promise<void> | undefined
   /** ready() asked before any transport was attached. */
   #unattached: DeferredPromise<void> | undefined
+  /** What close() and destroy() return: resolves once the channel has ended. */
+  readonly #closed = pDefer<void>()
+
+  /** Resolves once the channel has ended for good. */
+  get closed(): Promise<void> {
+    return this.#closed.promise
+  }
 
   /** ready() of a channel that is `open`, `ending` (closing or closed), or neither. */
   ready(open: boolean, ending: boolean): Promise<void> {
@@ -34,8 +41,9 @@ export class Readiness {
     if (waiting) handshake.then(waiting.resolve, waiting.reject)
   }
 
-  /** The channel ended: a ready() still waiting for a first transport rejects. */
+  /** The channel ended: a ready() still waiting for a first transport rejects, and `closed` resolves. */
   ended(): void {
+    this.#closed.resolve()
     this.#unattached?.reject(new ChannelClosedError('the channel closed before it connected'))
     this.#unattached = undefined
   }
