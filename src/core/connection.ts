@@ -5,7 +5,7 @@
  */
 import type { MessageEncoder } from '../protocol/encoder.js'
 import { decodeHandshake } from '../protocol/handshake-decoder.js'
-import { joinPayload, payloadHead, payloadLength, type Payload } from '../protocol/framing.js'
+import { isWhole, joinPayload, payloadHead, payloadLength, type Payload } from '../protocol/framing.js'
 import { isHandshakeMessage, MessageType, parseMessage, peekMessageType, type Message } from '../protocol/messages.js'
 import { DESCRIBE_FEATURE } from '../protocol/introspection.js'
 import { REFERENCES_FEATURE } from '../protocol/references.js'
@@ -194,7 +194,7 @@ export class Connection implements TransportSink, OutboxSink {
   message(payload: Payload): void {
     const traffic = this.#owner.traffic
     traffic.framesReceived++
-    traffic.bytesReceived += payload instanceof Uint8Array ? payload.byteLength : payloadLength(payload)
+    traffic.bytesReceived += isWhole(payload) ? payload.byteLength : payloadLength(payload)
     if (this.#closeReason !== undefined) return
     if (this.#phase === 'open') {
       const heartbeat = this.#heartbeat
@@ -224,7 +224,7 @@ export class Connection implements TransportSink, OutboxSink {
   send(payload: Payload): boolean {
     const traffic = this.#owner.traffic
     traffic.framesSent++
-    traffic.bytesSent += payload instanceof Uint8Array ? payload.byteLength : payloadLength(payload)
+    traffic.bytesSent += isWhole(payload) ? payload.byteLength : payloadLength(payload)
     return this.#transport.send(payload)
   }
 
@@ -384,7 +384,7 @@ export class Connection implements TransportSink, OutboxSink {
 
   #deliver(payload: Payload): void {
     try {
-      if (payload instanceof Uint8Array) {
+      if (isWhole(payload)) {
         const message = parseMessage(this.#encoder.codec.decode(payload), payload)
         this.#owner.received(message, payload.byteLength)
         return
