@@ -3,7 +3,7 @@
  * `NODE_DEBUG=ipc-channel` on Node). A connection makes a Tracer only when the option is set, and
  * then picks its traced paths once, when it is made: a channel without it tests nothing per frame.
  */
-import { payloadLength, type Payload } from '../protocol/framing.js'
+import { isWhole, payloadLength, type Payload } from '../protocol/framing.js'
 import { MessageType, type Message } from '../protocol/messages.js'
 import { peekHead } from '../protocol/peek.js'
 import { IdMap } from './id-map.js'
@@ -93,7 +93,7 @@ export class Tracer {
 
   /** A frame this side sends. */
   out(payload: Payload): void {
-    const first = payload instanceof Uint8Array ? payload : payload[0]
+    const first = isWhole(payload) ? payload : payload[0]
     const head = first === undefined ? undefined : peekHead(first)
     if (head === undefined) {
       this.#emit('out', 'unknown', undefined, undefined, payloadLength(payload))

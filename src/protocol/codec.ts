@@ -8,7 +8,7 @@ import { ProtocolError, SerializationError } from './errors.js'
 import { GENERAL, TOO_MANY_ITEMS, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
 import { fastDecode } from './fast-decode.js'
 import { fastEncode } from './fast-encode.js'
-import { joinPayload, type Payload } from './framing.js'
+import { isWhole, joinPayload, type Payload } from './framing.js'
 import { MessageType, type Message } from './messages.js'
 import { checkProfile, DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES, profileViolation } from './profile.js'
 import { REFERENCE_TAG, restoreReferences, substituteReferences, type ReferenceHooks } from './references.js'
@@ -119,7 +119,7 @@ export class Codec {
   encodeData(message: Message, index: number, target?: CallTarget): Payload {
     const payload = this.#encodeData(message, index, target)
     // A listed buffer is handed over by the first message that carries it, and by no later one.
-    if (pendingTransfers > 0 && !(payload instanceof Uint8Array)) useMarks(payload)
+    if (pendingTransfers > 0 && !isWhole(payload)) useMarks(payload)
     return payload
   }
 

@@ -28,7 +28,7 @@ export function payloadLength(payload: Payload): number {
 
 /** A payload as one buffer, copying only when it is made of chunks. */
 export function joinPayload(payload: Payload): Uint8Array {
-  if (payload instanceof Uint8Array) return payload
+  if (isWhole(payload)) return payload
   const joined = new Uint8Array(payloadLength(payload))
   let offset = 0
   for (const chunk of payload) {
@@ -40,7 +40,7 @@ export function joinPayload(payload: Payload): Uint8Array {
 
 /** The first `length` bytes of a payload (all of it when shorter), contiguous: a view when the first chunk holds them. */
 export function payloadHead(payload: Payload, length: number): Uint8Array {
-  if (payload instanceof Uint8Array) return payload
+  if (isWhole(payload)) return payload
   if (payload.length === 0) return new Uint8Array(0)
   if (payload[0].byteLength >= length || payload.length === 1) return payload[0]
   const head = new Uint8Array(Math.min(length, payloadLength(payload)))

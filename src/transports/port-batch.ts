@@ -9,7 +9,7 @@
  * in order. A record is a 4-byte big-endian word, whose low 31 bits count the bytes that follow it and
  * whose high bit says that the payload goes on with the next content cut out, then the next record.
  */
-import type { Payload } from '../protocol/framing.js'
+import { isWhole, payloadLength, type Payload } from '../protocol/framing.js'
 import { isTransferable } from '../protocol/transfer.js'
 
 /** The feature that announces batches, in the hello. */
@@ -53,7 +53,7 @@ export interface Post {
  * may carry: it is copied whole.
  */
 function apartChunks(payload: Payload, canTransfer: boolean): number {
-  if (payload instanceof Uint8Array) return 0
+  if (isWhole(payload)) return 0
   let count = 0
   for (const chunk of payload) if (travelsApart(chunk, canTransfer)) count++
   return count > MAX_BATCH_APART ? -1 : count
@@ -81,9 +81,9 @@ function copy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
  */
 export function single(payload: Payload, canTransfer: boolean): Post {
   let bytes: Uint8Array<ArrayBuffer>
-  if (payload instanceof Uint8Array) bytes = copy(payload)
+  if (isWhole(payload)) bytes = copy(payload)
   else {
-    bytes = new Uint8Array(payloadBytes(payload))
+    bytes = new Uint8Array(payloadLength(payload))
     let at = 0
     for (const chunk of payload) {
       bytes.set(chunk, at)
@@ -91,13 +91,6 @@ export function single(payload: Payload, canTransfer: boolean): Post {
     }
   }
   return { data: bytes, transfer: canTransfer && bytes.byteLength >= TRANSFER_FROM ? [bytes.buffer] : [] }
-}
-
-function payloadBytes(payload: Payload): number {
-  if (payload instanceof Uint8Array) return payload.byteLength
-  let length = 0
-  for (const chunk of payload) length += chunk.byteLength
-  return length
 }
 
 /**
@@ -128,7 +121,7 @@ export function pack(payloads: readonly Payload[], canTransfer: boolean): Post[]
 
 /** Bytes `payload` takes in the records: what does not travel apart, and a header per record. */
 function recordBytes(payload: Payload, cut: number, canTransfer: boolean): number {
-  if (cut <= 0) return HEADER + payloadBytes(payload)
+  if (cut <= 0) return HEADER + payloadLength(payload)
   let bytes = HEADER * (cut + 1)
   for (const chunk of payload as readonly Uint8Array[]) if (!travelsApart(chunk, canTransfer)) bytes += chunk.byteLength
   return bytes
@@ -146,7 +139,7 @@ function batch(payloads: readonly Payload[], from: number, to: number, size: num
     at += HEADER
     let segment = at
     const whole = apartChunks(payload, canTransfer) <= 0
-    for (const chunk of payload instanceof Uint8Array ? [payload] : payload) {
+    for (const chunk of isWhole(payload) ? [payload] : payload) {
       if (whole || !travelsApart(chunk, canTransfer)) {
         records.set(chunk, at)
         at += chunk.byteLength

@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream'
 import type { Transport, TransportSink } from '../core/transport.js'
-import { FrameDecoder, HEADER_SIZE, payloadLength, writeHeader, type Payload } from '../protocol/framing.js'
+import { FrameDecoder, HEADER_SIZE, isWhole, payloadLength, writeHeader, type Payload } from '../protocol/framing.js'
 
 /** Payloads up to this size are copied into the tick's batch; larger ones go as their own chunk, uncopied. */
 const COPY_LIMIT = 64 * 1024
@@ -86,7 +86,7 @@ export class StreamTransport implements Transport {
   send(payload: Payload): boolean {
     const writable = this.#writable
     if (this.#ended || writable.writableEnded || writable.destroyed) return false
-    if (!(payload instanceof Uint8Array)) return this.#sendChunks(payload)
+    if (!isWhole(payload)) return this.#sendChunks(payload)
     const length = payload.byteLength
     if (length > COPY_LIMIT) return this.#sendChunks([payload])
     const size = HEADER_SIZE + length
