@@ -1,7 +1,8 @@
 /**
  * CPU profile of ipc-channel in the throughput scenario: `npm run build && node bench/profile.js`.
  *
- * Runs one longer throughput pair (64 calls in flight, 32-byte argument; or PROFILE_SCENARIO=bandwidth,
+ * Runs one longer throughput pair (64 calls in flight, 32-byte argument; or PROFILE_SCENARIO=structured, the
+ * same with the 20-field record; or PROFILE_SCENARIO=bandwidth,
  * twelve 16 MiB echoes; or PROFILE_SCENARIO=latency, sequential calls) with `node --cpu-prof` on the
  * server and on the client, writes the .cpuprofile files to a temporary directory (printed; open them
  * in Chrome DevTools or VS Code), and prints for each side the functions with the most self time, the
@@ -35,10 +36,11 @@ const nats = contender.path === 'nats'
 const echoMiB = nats ? 1 : 16
 const options = {
   throughput: { size: 32, inflight: 64, warmupMs: 500, durationMs: seconds * 1000 },
+  structured: { inflight: 64, warmupMs: 500, durationMs: seconds * 1000 },
   bandwidth: { size: echoMiB * 1024 * 1024, warmup: 2, reps: nats ? 40 : 10 },
   latency: { size: 32, warmup: 2000, calls: 1_000_000, maxMs: seconds * 1000 },
 }[scenario]
-if (!options) throw new Error(`PROFILE_SCENARIO must be throughput, bandwidth or latency, not ${scenario}`)
+if (!options) throw new Error(`PROFILE_SCENARIO must be throughput, structured, bandwidth or latency, not ${scenario}`)
 if (nats && !findNatsServer()) throw new Error(`${contender.name} needs nats-server on PATH or in /usr/sbin`)
 const broker = nats ? await startBroker(findNatsServer()) : undefined
 let result
@@ -56,6 +58,7 @@ try {
 
 const figure = {
   throughput: () => `${Math.round(result.callsPerSec).toLocaleString('en-US')} calls/s`,
+  structured: () => `${Math.round(result.callsPerSec).toLocaleString('en-US')} calls/s with the 20-field record`,
   bandwidth: () => `${echoMiB} MiB echo in ${result.medianMs.toFixed(1)} ms (median)`,
   latency: () => `p50 ${result.p50Us.toFixed(1)} µs over ${result.calls} calls`,
 }[scenario]()
@@ -67,7 +70,10 @@ for (const role of ['client', 'server']) {
     console.log(`${role}: no profile written`)
     continue
   }
-  summarise(role, JSON.parse(readFileSync(join(dir, role, files[0]), 'utf8')))
+  // A port pair is one process: its Worker's profile is a second file in the client's directory.
+  for (const [i, file] of files.entries()) {
+    summarise(files.length > 1 ? `${role}, thread ${i + 1} (${file})` : role, JSON.parse(readFileSync(join(dir, role, file), 'utf8')))
+  }
 }
 
 function summarise(role, profile) {
