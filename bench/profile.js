@@ -14,7 +14,7 @@
  * contender (nats-ipc-channel, nats-plain, nats-request) gets a nats-server of its own, and its echo
  * is of 1 MiB; the broker itself is not profiled.
  */
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs'
 import { SourceMap } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
@@ -65,9 +65,9 @@ const figure = {
 console.log(`${contender.name}, ${scenario} scenario under --cpu-prof (100 µs sampling): ${figure}`)
 console.log(`profiles: ${dir}/{server,client}/*.cpuprofile\n`)
 for (const role of ['client', 'server']) {
-  const files = readdirSync(join(dir, role)).filter((f) => f.endsWith('.cpuprofile'))
+  const files = existsSync(join(dir, role)) ? readdirSync(join(dir, role)).filter((f) => f.endsWith('.cpuprofile')) : []
   if (files.length === 0) {
-    console.log(`${role}: no profile written`)
+    console.log(`${role}: no profile written${contender.path === 'port' ? " (a port pair's Worker is among the client's threads)" : ''}`)
     continue
   }
   // A port pair is one process: its Worker's profile is a second file in the client's directory.
