@@ -1,12 +1,13 @@
 /**
  * The `batch` feature over real worker_threads ports (PROTOCOL.md section 2.2): the payloads of one tick
- * in one post, a hostile batch closing its channel only, and a peer written from version 1 of the
+ * in one post, or in several once a post is full, a hostile batch closing its channel only, and a peer written from version 1 of the
  * protocol, which announces no feature, served as before.
  */
 import { join } from 'node:path'
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { ProtocolError, fromMessagePort, type Channel } from '../../../dist/index.js'
+import { BATCH_POST_BYTES, BATCH_POST_PAYLOADS } from '../../../dist/transports/message-port.js'
 import { MAX_BATCH_APART, MAX_BATCH_PAYLOADS, unpack } from '../../../dist/transports/port-batch.js'
 import { fixturesDir } from '../../helpers/processes.js'
 import { DEADLINE_MS, connected, within } from './scenarios.js'
@@ -23,13 +24,16 @@ function worker(fixture: string, workerData: Record<string, unknown> = {}): { wo
 }
 
 /** A channel to a worker exposing the link API, with what this side posts and receives recorded. */
-async function linkWorker(): Promise<{ channel: Channel; posted: unknown[]; arrived: unknown[] }> {
+async function linkWorker(): Promise<{ channel: Channel; posted: unknown[]; counts: number[]; arrived: unknown[] }> {
   const { port } = worker('link-worker.mjs')
   const posted: unknown[] = []
+  // Payloads per post, counted before the post: a transferred buffer is empty after.
+  const counts: number[] = []
   const arrived: unknown[] = []
   const post = port.postMessage.bind(port)
   port.postMessage = (data: unknown, transferList?: readonly Transferable[]) => {
     posted.push(data)
+    counts.push(payloadsIn(data))
     post(data, transferList as never)
   }
   port.on('message', (data: unknown) => arrived.push(data))
@@ -38,8 +42,9 @@ async function linkWorker(): Promise<{ channel: Channel; posted: unknown[]; arri
   await connected(channel)
   // The hellos and anything else of the handshake are not what these tests look at.
   posted.length = 0
+  counts.length = 0
   arrived.length = 0
-  return { channel, posted, arrived }
+  return { channel, posted, counts, arrived }
 }
 
 /** How many payloads a port message carries. */
@@ -53,13 +58,35 @@ function payloadsIn(data: unknown): number {
 describe('batches', () => {
   test('the calls made in one tick leave in one post, and their results come back in one', async () => {
     const { channel, posted, arrived } = await linkWorker()
-    const sums = await within(DEADLINE_MS, Promise.all(Array.from({ length: 64 }, (_, i) => channel.rpc('add', i, i))), 'the calls')
-    expect(sums).toEqual(Array.from({ length: 64 }, (_, i) => 2 * i))
+    const sums = await within(DEADLINE_MS, Promise.all(Array.from({ length: 20 }, (_, i) => channel.rpc('add', i, i))), 'the calls')
+    expect(sums).toEqual(Array.from({ length: 20 }, (_, i) => 2 * i))
     expect(posted).toHaveLength(1)
     expect(Array.isArray(posted[0])).toBe(true)
-    expect(payloadsIn(posted[0])).toBe(64)
+    expect(payloadsIn(posted[0])).toBe(20)
     expect(arrived).toHaveLength(1)
-    expect(payloadsIn(arrived[0])).toBe(64)
+    expect(payloadsIn(arrived[0])).toBe(20)
+  })
+
+  test(`a batch leaves as soon as it holds ${BATCH_POST_PAYLOADS} payloads, before the end of the tick`, async () => {
+    const { channel, counts, arrived } = await linkWorker()
+    const calls = Array.from({ length: 2 * BATCH_POST_PAYLOADS + 6 }, (_, i) => channel.rpc('add', i, 1))
+    // Posted while the calls were made, synchronously: the peer can start on them.
+    expect(counts).toEqual([BATCH_POST_PAYLOADS, BATCH_POST_PAYLOADS])
+    expect(await within(DEADLINE_MS, Promise.all(calls), 'the calls')).toEqual(calls.map((_, i) => i + 1))
+    expect(counts).toEqual([BATCH_POST_PAYLOADS, BATCH_POST_PAYLOADS, 6])
+    // The peer answered each post as it came, in batches of its own of at most as many.
+    expect(arrived.map(payloadsIn).reduce((a, b) => a + b)).toBe(calls.length)
+    for (const data of arrived) expect(payloadsIn(data)).toBeLessThanOrEqual(BATCH_POST_PAYLOADS)
+  })
+
+  test(`a batch leaves as soon as it holds ${BATCH_POST_BYTES} bytes`, async () => {
+    const { channel, counts } = await linkWorker()
+    const argument = 'x'.repeat(3000)
+    const calls = Array.from({ length: 7 }, () => channel.rpc('echo', argument))
+    // Three calls of about 3 KB each pass the mark: two posts of three, then one at the end of the tick.
+    expect(counts).toEqual([3, 3])
+    expect(await within(DEADLINE_MS, Promise.all(calls), 'the calls')).toEqual(calls.map(() => argument))
+    expect(counts).toEqual([3, 3, 1])
   })
 
   test('a lone payload is posted as a Uint8Array of its own', async () => {
