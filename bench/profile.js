@@ -37,7 +37,12 @@ const echoMiB = nats ? 1 : 16
 const options = {
   throughput: { size: 32, inflight: 64, warmupMs: 500, durationMs: seconds * 1000 },
   structured: { inflight: 64, warmupMs: 500, durationMs: seconds * 1000 },
-  bandwidth: { size: echoMiB * 1024 * 1024, warmup: 2, reps: nats ? 40 : 10 },
+  bandwidth: {
+    size: echoMiB * 1024 * 1024,
+    warmup: 2,
+    reps: nats ? 40 : 10,
+    ...(contender.variant === 'transfer' && { warmupMs: 500, repsMs: seconds * 1000 }),
+  },
   latency: { size: 32, warmup: 2000, calls: 1_000_000, maxMs: seconds * 1000 },
 }[scenario]
 if (!options) throw new Error(`PROFILE_SCENARIO must be throughput, structured, bandwidth or latency, not ${scenario}`)

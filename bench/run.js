@@ -44,7 +44,7 @@ const scenarioOptions = {
   latency: quick ? { size: 32, warmup: 2000, calls: 3000, maxMs: 1000 } : { size: 32, warmup: 2000, calls: 10_000, maxMs: 3000 },
   throughput: { size: 32, ...callsPerSecond },
   structured: callsPerSecond,
-  bandwidth: quick ? { size: 16 * MiB, warmup: 1, reps: 1 } : { size: 16 * MiB, warmup: 1, reps: 5 },
+  bandwidth: quick ? { size: 16 * MiB, warmup: 1, reps: 1 } : { size: 16 * MiB, warmup: 1, warmupMs: 200, reps: 5, repsMs: 200 },
   memory: quick ? { size: 32, inflight: 64, warmup: 2000, calls: 5000 } : { size: 32, inflight: 64, warmup: 2000, calls: 20_000 },
 }
 

@@ -70,11 +70,22 @@ async function runClient(contender, variant, params, script) {
       waiters.push(resolve)
       control.send(request)
     })
+  let noServerFaults = false
   const runner = {
     /** Has the runner sample the server's memory (after a full GC); resolves once it has. */
     mark: (label) => ask({ type: 'mark', label }),
-    /** The server process's minor page faults so far, read by the runner from /proc; undefined elsewhere or for a port pair. */
-    serverFaults: () => ask({ type: 'probe' }).then((answer) => answer.serverFaults),
+    /**
+     * The server process's minor page faults so far, read by the runner from /proc; undefined
+     * elsewhere or for a port pair. Asked once only when undefined: the round trip to the runner
+     * between echoes would leave both threads of a port pair idle for a while before each, which is
+     * not what an echo measures (a transfer takes a tenth of a millisecond).
+     */
+    serverFaults: async () => {
+      if (noServerFaults) return undefined
+      const { serverFaults } = await ask({ type: 'probe' })
+      noServerFaults = serverFaults === undefined
+      return serverFaults
+    },
   }
   const run = scenarios[params.scenario]
   const result = await run(connection.call, params.options, runner)

@@ -81,7 +81,8 @@ const fmt = {
   us: (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a'),
   ratio: (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : 'n/a'),
   int: (v) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a'),
-  ms: (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a'),
+  // Two significant digits below 1 ms: a transfer's echo takes hundredths of one.
+  ms: (v) => (Number.isFinite(v) ? (v < 1 ? String(+v.toPrecision(2)) : v.toFixed(1)) : 'n/a'),
   mib: (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a'),
 }
 

@@ -199,7 +199,7 @@ export async function structured(call, options) {
  * pair's when the server is a Worker of it) and the server process's, read by the runner. A
  * contender that transfers the argument leaves it detached: the bytes that came back are sent next.
  */
-export async function bandwidth(call, { size, warmup, reps }, { serverFaults }) {
+export async function bandwidth(call, { size, warmup, warmupMs = 0, reps, repsMs = 0 }, { serverFaults }) {
   let payload = makePayload(size)
   const expected = fingerprint(payload)
   const echo = async () => {
@@ -214,10 +214,17 @@ export async function bandwidth(call, { size, warmup, reps }, { serverFaults }) 
     if (payload.byteLength === 0) payload = result
     return { ms, clientFaults, serverFaults: server === undefined ? undefined : serverAfter - server }
   }
+  // At least `warmup` echoes, and more until `warmupMs` have passed: one echo warms a copy of 16 MiB
+  // enough, but a transfer takes a fraction of a millisecond, and after one echo its code would still
+  // run in the interpreter.
   const warmups = []
-  for (let i = 0; i < warmup; i++) warmups.push(await echo())
+  const warmUntil = now() + BigInt(Math.round(warmupMs * 1e6))
+  while (warmups.length < warmup || now() < warmUntil) warmups.push(await echo())
+  // At least `reps` echoes, and more until `repsMs` have passed: the median of five transfers, each a
+  // tenth of a millisecond, is the median of five thread wake-ups.
   const echoes = []
-  for (let i = 0; i < reps; i++) echoes.push(await echo())
+  const timeUntil = now() + BigInt(Math.round(repsMs * 1e6))
+  while (echoes.length < reps || now() < timeUntil) echoes.push(await echo())
   const times = echoes.map((e) => e.ms)
   const medianMs = middle(times)
   // Bytes moved: the payload out and back.
@@ -230,8 +237,10 @@ export async function bandwidth(call, { size, warmup, reps }, { serverFaults }) 
     clientFaults: echoes.map((e) => e.clientFaults),
     serverFaults: echoes.map((e) => e.serverFaults ?? null),
     faultsPerEcho: middle(echoes.map((e) => e.clientFaults + (e.serverFaults ?? 0))),
-    warmupTimes: warmups.map((e) => e.ms),
-    warmupFaults: warmups.map((e) => e.clientFaults + (e.serverFaults ?? 0)),
+    warmups: warmups.length,
+    // The first ten: a transfer warms up with hundreds.
+    warmupTimes: warmups.slice(0, 10).map((e) => e.ms),
+    warmupFaults: warmups.slice(0, 10).map((e) => e.clientFaults + (e.serverFaults ?? 0)),
   }
 }
 
