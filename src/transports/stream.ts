@@ -4,8 +4,13 @@ import { FrameDecoder, HEADER_SIZE, isWhole, payloadLength, writeHeader, type Pa
 
 /** Payloads up to this size are copied into the tick's batch; larger ones go as their own chunk, uncopied. */
 const COPY_LIMIT = 64 * 1024
-/** Size of a batch buffer; small frames are packed into it back to back. */
+/**
+ * Size of a batch buffer; small frames are packed into it back to back. A connection's first is
+ * FIRST_BATCH_SIZE, and each next one twice the last, up to BATCH_SIZE: an idle connection keeps only
+ * what its handshake used, a busy one soon writes from 16 KiB buffers.
+ */
 const BATCH_SIZE = 16 * 1024
+const FIRST_BATCH_SIZE = 1024
 /** How long a graceful close waits for the peer to end its side before the stream is destroyed. */
 const CLOSE_GRACE_MS = 2000
 
@@ -29,6 +34,7 @@ export class StreamTransport implements Transport {
   /** Start of the part of `#batch` not yet handed to the stream, and its end. */
   #batchStart = 0
   #batchEnd = 0
+  #nextBatchSize = FIRST_BATCH_SIZE
   #flushScheduled = false
   readonly #flushTick = (): void => {
     this.#flushScheduled = false
@@ -93,7 +99,8 @@ export class StreamTransport implements Transport {
     let batch = this.#batch
     if (!batch || this.#batchEnd + size > batch.byteLength) {
       this.#flushBatch()
-      batch = this.#batch = Buffer.allocUnsafe(Math.max(BATCH_SIZE, size))
+      batch = this.#batch = Buffer.allocUnsafe(Math.max(this.#nextBatchSize, size))
+      this.#nextBatchSize = Math.min(BATCH_SIZE, 2 * this.#nextBatchSize)
       this.#batchStart = this.#batchEnd = 0
     }
     writeHeader(batch, this.#batchEnd, length)
