@@ -431,10 +431,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return this.#readiness.closed
   }
 
-  /**
-   * Rejects pending calls and stops running handlers.
-   * @param keepUnsent keep calls and notifications that were never sent, for the next connection.
-   */
+  /** Rejects pending calls and stops running handlers; with `keepUnsent`, unsent ones wait for the next connection. */
   #rejectAll(error: ChannelClosedError, keepUnsent = false): void {
     const kept = this.#outbox.detach(keepUnsent)
     this.#calls.rejectAll(error, kept)
