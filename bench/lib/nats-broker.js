@@ -9,9 +9,12 @@ import { connect, createServer } from 'node:net'
 import { cpus } from 'node:os'
 import { delimiter, join } from 'node:path'
 
-/** The nats-server executable, or undefined when this machine has none. */
+/**
+ * The nats-server executable, or undefined when this machine has none. The tests look it up here too
+ * (test/helpers/nats-broker.ts), through nats-broker.d.ts.
+ */
 export function findNatsServer() {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin']
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/bin', '/usr/local/sbin']
   for (const dir of dirs) {
     if (!dir) continue
     const candidate = join(dir, 'nats-server')
@@ -26,7 +29,7 @@ export function findNatsServer() {
 }
 
 /** A free TCP port on 127.0.0.1, as the system hands it out. */
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const probe = createServer()
     probe.once('error', reject)

@@ -3,10 +3,8 @@
  * on a free port, stopped by pid after the test; it can be killed and started again on the same port.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { accessSync, constants } from 'node:fs'
-import { createServer } from 'node:net'
-import { delimiter, join } from 'node:path'
 import { onTestFinished } from 'vitest'
+import { findNatsServer, freePort } from '../../bench/lib/nats-broker.js'
 import { mailbox } from './mailbox.js'
 import { spawnFixture, type Fixture } from './processes.js'
 import { patience } from './time.js'
@@ -14,32 +12,7 @@ import { patience } from './time.js'
 /** The nats-server executable, or undefined when this machine has none. */
 export const natsServerPath: string | undefined = findNatsServer()
 
-function findNatsServer(): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/bin', '/usr/local/sbin']
-  for (const dir of dirs) {
-    if (!dir) continue
-    const candidate = join(dir, 'nats-server')
-    try {
-      accessSync(candidate, constants.X_OK)
-      return candidate
-    } catch {
-      // Not here.
-    }
-  }
-  return undefined
-}
-
-/** A free TCP port on 127.0.0.1, as the system hands it out. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer()
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number }
-      probe.close(() => resolve(port))
-    })
-  })
-}
+export { freePort }
 
 export interface Broker {
   readonly port: number
