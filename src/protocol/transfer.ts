@@ -32,10 +32,11 @@ const transferable = new WeakSet<Uint8Array>()
  * Over a worker_threads or DOM `MessagePort` (or `Worker`) whose peer supports batches (this
  * version), each listed buffer that holds a binary value of the message (a `Uint8Array`, `Buffer`,
  * other typed array or `ArrayBuffer`, in plain arrays and objects) moves to the receiving side when
- * the message leaves, at the end of the current task: on this side it is **detached**, its
- * `byteLength` 0 along with every view of it. The receiver gets the memory itself, uncopied; a view
- * that did not span its whole buffer arrives as a view of the whole buffer, transferred with it. Do
- * not use a buffer after sending it marked.
+ * the message leaves (at the end of the current task, or at once when the messages waiting to leave
+ * reach 8 KiB or 32, as a message that carries a large buffer does): on this side it is
+ * **detached**, its `byteLength` 0 along with every view of it. The receiver gets the memory itself,
+ * uncopied; a view that did not span its whole buffer arrives as a view of the whole buffer,
+ * transferred with it. Do not use a buffer after sending it marked.
  *
  * Everywhere else the value is sent as it would be without `transfer()`, copied, and the buffer stays
  * usable: over sockets, pipes and streams (bytes are written, nothing can be transferred), over

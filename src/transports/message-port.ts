@@ -79,8 +79,9 @@ interface ExitInfo {
 /**
  * Carries whole payloads as messages, without length prefix. Until the peer is known to support
  * batches (PROTOCOL.md section 2.2), each payload is posted alone, as soon as it is sent; after, the
- * payloads of one tick leave together, in one post, or in several when they fill more than one. Either way every buffer posted is one the
- * transport filled: a clone copies the whole buffer behind a view, and the codec's is shared.
+ * payloads of one tick leave together, in one post, or in several when they fill more than one. Either
+ * way every buffer posted is one the transport filled: a clone copies the whole buffer behind a view,
+ * and the codec's is shared.
  */
 export class MessagePortTransport implements Transport {
   readonly features = [BATCH_FEATURE]
@@ -103,7 +104,7 @@ export class MessagePortTransport implements Transport {
     if (this.#ended) return
     try {
       // One call at a time, the usual case when waiting on each: a plain Uint8Array, without packing.
-      if (queue.length === 1 && queue[0] instanceof Uint8Array) this.#post(single(queue[0], this.#transfer))
+      if (queue.length === 1 && isWhole(queue[0])) this.#post(single(queue[0], this.#transfer))
       else for (const post of pack(queue, this.#transfer)) this.#post(post)
     } catch (error) {
       // A buffer detached since it was encoded (sent twice with transfer(), or transferred elsewhere)
@@ -176,8 +177,7 @@ export class MessagePortTransport implements Transport {
     if (queued === 1) void resolved.then(this.#flush)
     // A full batch leaves now, so that the peer works on it while this side makes the rest: waiting
     // for the end of the tick would have each side idle while the other works.
-    if ((this.#queued += isWhole(payload) ? payload.byteLength : payloadLength(payload)) >= BATCH_POST_BYTES || queued >= BATCH_POST_PAYLOADS)
-      this.#flush()
+    if ((this.#queued += payloadLength(payload)) >= BATCH_POST_BYTES || queued >= BATCH_POST_PAYLOADS) this.#flush()
     return true
   }
 
@@ -240,8 +240,8 @@ function isMessagePortMain(port: MessagePortLike): boolean {
  * rejects what was queued. `close()` says goodbye to the peer, then closes the port.
  *
  * With a peer that supports it (this version), the messages produced in one tick leave in one post
- * (a post that reaches 32 messages or 8 KiB leaves at once, so that the peer starts on it), and the buffers listed with `transfer()` are transferred rather than copied (detached on the
- * sending side). Other traffic on the same port is left alone as long as it is neither a Uint8Array
+ * (a post that reaches 32 messages or 8 KiB leaves at once, so that the peer starts on it), and the
+ * buffers listed with `transfer()` are transferred rather than copied (detached on the sending side). Other traffic on the same port is left alone as long as it is neither a Uint8Array
  * nor, with such a peer, an Array.
  * @throws TypeError for anything but a port, such as a MessageChannel (pass its `port1`), and for an
  *   option that is wrong (RangeError for a number out of its range), as `new Channel(options)` does.

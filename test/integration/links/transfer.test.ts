@@ -90,6 +90,21 @@ describe('over a worker_threads port with a Worker', () => {
     expect(whole.byteLength).toBe(0)
   })
 
+  test('a marked buffer leaves at the end of the task, or at once when it fills a batch', async () => {
+    const { port } = worker('transfer-worker.mjs')
+    const channel = await open(port)
+    const small = pattern(100)
+    const large = pattern(64 * 1024)
+    const smallEcho = channel.rpc('echo', transfer(small))
+    // 100 bytes wait for the end of the task; 64 KiB is past the batch's 8 KiB and goes at once.
+    expect(small.byteLength).toBe(100)
+    const largeEcho = channel.rpc('echo', transfer(large))
+    expect([small.byteLength, large.byteLength]).toEqual([0, 0])
+    const [smallBack, largeBack] = (await within(DEADLINE_MS, Promise.all([smallEcho, largeEcho]), 'the echoes')) as Uint8Array[]
+    expect(hex(smallBack)).toBe(hex(pattern(100)))
+    expect(hex(largeBack)).toBe(hex(pattern(64 * 1024)))
+  })
+
   test('a result and stream items marked in the Worker are detached there and arrive intact', async () => {
     const { port } = worker('transfer-worker.mjs')
     const channel = await open(port)
