@@ -101,7 +101,9 @@ function read(depth: number): unknown {
       if (n > end - at) return contentApart(n)
       return src.subarray(at, (at += n))
     case 3:
-      return readString(n)
+      // The strings of a message's own fields (a method's name) recur: the key cache hands the same
+      // string back, its hash already computed for the handler lookup.
+      return depth === 1 ? readKey(n) : readString(n)
     case 4: {
       if (n > end - at || depth >= MAX_DEPTH || (decodeItemsLeft -= n) < 0) return GENERAL
       const array = new Array(n)
@@ -305,7 +307,7 @@ const KEY_CACHE_BITS = 10
  */
 const keyCache: string[] = Array.from({ length: 1 << KEY_CACHE_BITS }, () => '')
 
-/** A map key of `length` bytes (at is past its head), as readString reads it, through the key cache. */
+/** A map key, or a message field, of `length` bytes (at is past its head), as readString reads it, through the key cache. */
 function readKey(length: number): unknown {
   if (length === 0 || length > CACHED_KEY_BYTES || length > end - at) return readString(length)
   const s = src

@@ -2,7 +2,8 @@
  * The fast decoder's key cache: a key read once is read from the cache the next time, keys that
  * share a slot replace each other and are each read as themselves, non-ASCII and long keys are never
  * cached, a `__proto__` key is handed to the general path whether cached or not, and no sequence of
- * keys grows the cache past its slots. Every decoded value is compared with cbor-x's.
+ * keys grows the cache past its slots; a message's own string fields (a method's name) use it too.
+ * Every decoded value is compared with cbor-x's.
  */
 import { Decoder, Encoder } from 'cbor-x'
 import { describe, expect, test } from 'vitest'
@@ -33,6 +34,20 @@ describe('the key cache', () => {
     roundTrip({ firstSeen: 1 })
     expect(cachedKeys()).toContain('firstSeen')
     expect(roundTrip({ firstSeen: 2, other: [{ firstSeen: 3 }] })).toEqual({ firstSeen: 2, other: [{ firstSeen: 3 }] })
+  })
+
+  test("a message's own string fields go through it, the strings of its data do not", () => {
+    // A call: its method name is a field of the message; a string among its arguments is data.
+    const call = [0, 7, 'methodSeen', ['argumentSeen', { key: 'valueSeen' }]]
+    expect(cachedKeys()).not.toContain('methodSeen')
+    expect(roundTrip(call)).toEqual(call)
+    expect(cachedKeys()).toContain('methodSeen')
+    expect(roundTrip(call)).toEqual(call)
+    for (const data of ['argumentSeen', 'valueSeen']) expect(cachedKeys()).not.toContain(data)
+    // Non-ASCII and long names are read as ever, uncached.
+    const others = [0, 8, 'méthode', 'm'.repeat(40)]
+    expect(roundTrip(others)).toEqual(others)
+    for (const name of others.slice(2)) expect(cachedKeys()).not.toContain(name)
   })
 
   test('keys that share a slot replace each other, and each is read as itself', () => {
