@@ -11,7 +11,7 @@ import { DEFAULTS } from './options.js'
 import type { Registration } from './registry.js'
 import { Context, isAsyncIterable, isPromiseLike, newRunning, noop, type RunningCall } from './running-call.js'
 import { pumpStream, stopIterator } from './stream-pump.js'
-import { IdMap } from './id-map.js'
+import { IdMap, IdTable } from './id-map.js'
 
 /** What incoming calls need from the channel; built by the channel as arrow functions. */
 export interface IncomingPorts<C> {
@@ -80,7 +80,7 @@ const MAX_STREAM_CREDIT = MAX_STREAM_WINDOW
 export class IncomingCalls<C> {
   readonly #ports: IncomingPorts<C>
   readonly #limits: IncomingLimits
-  readonly #running = new IdMap<RunningCall>()
+  readonly #running = new IdTable<RunningCall>()
   /** Calls waiting for a slot, in arrival order (a Map keeps insertion order and deletes in O(1)). */
   readonly #waiting = new IdMap<WaitingCall>()
   /** Notifications waiting for a slot, in arrival order, by a sequence number (a Map deletes in O(1)). */

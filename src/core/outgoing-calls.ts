@@ -9,7 +9,7 @@ import { ChannelClosedError, ProtocolError } from './errors.js'
 import type { ReferenceTarget } from './incoming-calls.js'
 import { InProgress, type CallOwner } from './in-progress.js'
 import { describe, type CallOptions, type ResolvedOptions } from './options.js'
-import { IdMap } from './id-map.js'
+import { IdTable } from './id-map.js'
 
 /** What the calls need from the channel; built by the channel as arrow functions. */
 export interface OutgoingPorts {
@@ -50,7 +50,7 @@ export class OutgoingCalls implements CallOwner {
   readonly #callTimeout: number | undefined
   readonly #errorClasses: ReadonlyMap<string, ErrorClass> | undefined
   readonly #ports: OutgoingPorts
-  readonly #pending = new IdMap<AnyCall>()
+  readonly #pending = new IdTable<AnyCall>()
   #nextId = 1
   /** Ids have wrapped around: a new id must skip ones still pending. */
   #wrapped = false
