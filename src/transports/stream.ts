@@ -1,4 +1,3 @@
-import { nextTick } from 'node:process'
 import type { Readable, Writable } from 'node:stream'
 import type { Transport, TransportSink } from '../core/transport.js'
 import { FrameDecoder, HEADER_SIZE, isWhole, payloadLength, writeHeader, type Payload } from '../protocol/framing.js'
@@ -37,8 +36,6 @@ export class StreamTransport implements Transport {
   #batchEnd = 0
   #nextBatchSize = FIRST_BATCH_SIZE
   #flushScheduled = false
-  /** Set while the frames of a chunk are handed out: what they send leaves in one write at its end. */
-  #delivering = false
   readonly #flushTick = (): void => {
     this.#flushScheduled = false
     this.#flushBatch()
@@ -75,17 +72,11 @@ export class StreamTransport implements Transport {
     const onFrame = (this.#onFrame = (payload: Uint8Array): void => sink.message(payload))
     this.#readable.on('data', (chunk: Uint8Array) => {
       if (this.#ended) return
-      this.#delivering = true
       try {
         this.#decoder.push(chunk, onFrame)
       } catch (error) {
         this.destroy(error as Error)
-      } finally {
-        this.#delivering = false
       }
-      // What the chunk's frames set off at once (the answers of handlers that returned) leaves now, in
-      // one write, rather than on a tick of its own; with what was batched before it, if anything.
-      if (!this.#ended) this.#flushBatch()
     })
     const onError = (error: Error): void => this.#finish(error)
     this.#readable.on('error', onError)
@@ -115,9 +106,9 @@ export class StreamTransport implements Transport {
     writeHeader(batch, this.#batchEnd, length)
     batch.set(payload, this.#batchEnd + HEADER_SIZE)
     this.#batchEnd += size
-    if (!this.#flushScheduled && !this.#delivering) {
+    if (!this.#flushScheduled) {
       this.#flushScheduled = true
-      nextTick(this.#flushTick)
+      process.nextTick(this.#flushTick)
     }
     // False only when the stream will emit 'drain': the channel waits for it.
     return !writable.writableNeedDrain
