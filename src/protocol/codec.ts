@@ -5,7 +5,7 @@
  */
 import { Decoder, Encoder, type Options } from 'cbor-x'
 import { ProtocolError, SerializationError } from './errors.js'
-import { GENERAL, TOO_MANY_ITEMS, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
+import { isGeneral, TOO_MANY_ITEMS, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
 import { fastDecode } from './fast-decode.js'
 import { fastEncode } from './fast-encode.js'
 import { isWhole, joinPayload, type Payload } from './framing.js'
@@ -251,7 +251,7 @@ export class Codec {
         }
       }
       const fast = fastDecode(rest, this.maxFrameItems, contents, cuts)
-      if (fast !== GENERAL) return fast
+      if (!isGeneral(fast)) return fast
     }
     return this.decode(joinPayload(pieces))
   }
@@ -275,7 +275,7 @@ export class Codec {
    */
   decode(payload: Uint8Array): unknown {
     const fast = fastDecode(payload, this.maxFrameItems)
-    if (fast !== GENERAL) return fast
+    if (!isGeneral(fast)) return fast
     const references = this.references
     const accepting = references !== undefined && references.accepting
     const hasReferences = checkProfile(payload, this.maxFrameItems, accepting ? REFERENCE_TAG : -1)

@@ -12,6 +12,15 @@
 
 /** Returned by fastDecode when the payload needs the general decoder. */
 export const GENERAL: unique symbol = Symbol('general')
+
+/**
+ * Whether a value fastDecode handed back (or read on the way) is GENERAL. Decoded values are never
+ * symbols, so the type is the test: `value === GENERAL`, with the other side of any type, compiled to
+ * a call of V8's generic strict-equality builtin, about 20 instructions a test on the decode path.
+ */
+export function isGeneral(value: unknown): value is typeof GENERAL {
+  return typeof value === 'symbol'
+}
 /** Returned by fastEncode when the value holds more data items than allowed (as profile.ts counts them). */
 export const TOO_MANY_ITEMS: unique symbol = Symbol('too many items')
 

@@ -10,7 +10,7 @@
  * budget included. Short ASCII map keys come from a small cache of the keys last read (bounded: see
  * keyCache).
  */
-import { GENERAL, littleEndian, MAX_DEPTH, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
+import { GENERAL, isGeneral, littleEndian, MAX_DEPTH, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
 import { DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES } from './profile.js'
 
 /**
@@ -109,7 +109,7 @@ function read(depth: number): unknown {
       const array = new Array(n)
       for (let i = 0; i < n; i++) {
         const member = read(depth + 1)
-        if (member === GENERAL) return GENERAL
+        if (isGeneral(member)) return GENERAL
         array[i] = member
       }
       return array
@@ -125,9 +125,9 @@ function read(depth: number): unknown {
         const length = readArgument(head & 0x1f)
         if (length < 0) return GENERAL
         const key = readKey(length)
-        if (key === GENERAL || key === '__proto__') return GENERAL
+        if (isGeneral(key) || key === '__proto__') return GENERAL
         const member = read(depth + 1)
-        if (member === GENERAL) return GENERAL
+        if (isGeneral(member)) return GENERAL
         object[key as string] = member
       }
       // V8 may turn an object that gains many properties by computed keys into a dictionary (a record
@@ -175,7 +175,7 @@ function readTagged(tag: number, depth: number): unknown {
       // The Set and its array are one level, as for the encoder.
       if (head >> 5 !== 4) return GENERAL
       const members = read(depth)
-      return members === GENERAL ? GENERAL : new Set(members as unknown[])
+      return isGeneral(members) ? GENERAL : new Set(members as unknown[])
     }
     case 259:
       return head >> 5 === 5 && depth < MAX_DEPTH ? readMap(depth + 1) : GENERAL
@@ -206,9 +206,9 @@ function readMap(depth: number): unknown {
   const map = new Map<unknown, unknown>()
   for (let i = 0; i < n; i++) {
     const key = read(depth)
-    if (key === GENERAL) return GENERAL
+    if (isGeneral(key)) return GENERAL
     const value = read(depth)
-    if (value === GENERAL) return GENERAL
+    if (isGeneral(value)) return GENERAL
     map.set(key, value)
   }
   return map
@@ -226,7 +226,7 @@ function readTypedArray(type: TypedArrayClass): unknown {
   if (length > end - at) {
     // The content travelled apart (see fastDecode): the array is made of it as of the payload.
     const content = contentApart(length)
-    if (content === GENERAL || type === Uint8Array) return content
+    if (isGeneral(content) || type === Uint8Array) return content
     return typedArrayOf(type, content as Uint8Array, (content as Uint8Array).byteOffset, length)
   }
   const array = typedArrayOf(type, src, src.byteOffset + at, length)
