@@ -5,7 +5,7 @@
  */
 import { Decoder, Encoder, type Options } from 'cbor-x'
 import { ProtocolError, SerializationError } from './errors.js'
-import { isGeneral, type TOO_MANY_ITEMS, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
+import { isGeneral, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
 import { fastDecode } from './fast-decode.js'
 import { fastEncode } from './fast-encode.js'
 import { isWhole, joinPayload, type Payload } from './framing.js'
@@ -218,7 +218,8 @@ export class Codec {
       // A getter of the value threw.
       throw new SerializationError(describeEncodeFailure(error), { cause: error })
     }
-    // By type: a payload is an object, and comparing with the symbol compiles to a builtin's call.
+    // TOO_MANY_ITEMS, told by its type: a payload is an object, and comparing with the symbol compiled
+    // to a call of a builtin.
     if (typeof fast === 'symbol') {
       throw new SerializationError(`value cannot be sent: more than ${this.peerMaxFrameItems} data items (maxFrameItems)`)
     }
