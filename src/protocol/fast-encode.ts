@@ -330,7 +330,13 @@ function writeString(value: string): void {
     end += utf8Encoder.encodeInto(value, target.subarray(at, at + maxBytes)).written
   }
   const length = end - at
-  const actualHeader = length < 0x18 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5
+  if (length < 0x18) {
+    // The usual case, a name or a key: its one-byte head, in the room reserved above.
+    target[position] = 0x60 | length
+    position += 1 + length
+    return
+  }
+  const actualHeader = length < 0x100 ? 2 : length < 0x10000 ? 3 : 5
   if (actualHeader > headerSize) target.copyWithin(position + actualHeader, at, end)
   writeHead(0x60, length)
   position += length
