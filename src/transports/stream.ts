@@ -1,3 +1,4 @@
+import { nextTick } from 'node:process'
 import type { Readable, Writable } from 'node:stream'
 import type { Transport, TransportSink } from '../core/transport.js'
 import { FrameDecoder, HEADER_SIZE, isWhole, payloadLength, writeHeader, type Payload } from '../protocol/framing.js'
@@ -108,7 +109,8 @@ export class StreamTransport implements Transport {
     this.#batchEnd += size
     if (!this.#flushScheduled) {
       this.#flushScheduled = true
-      process.nextTick(this.#flushTick)
+      // Imported rather than read from the global `process`, which Node defines with a getter.
+      nextTick(this.#flushTick)
     }
     // False only when the stream will emit 'drain': the channel waits for it.
     return !writable.writableNeedDrain
