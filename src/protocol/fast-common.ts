@@ -21,6 +21,7 @@ export const GENERAL: unique symbol = Symbol('general')
 export function isGeneral(value: unknown): value is typeof GENERAL {
   return typeof value === 'symbol'
 }
+
 /** Returned by fastEncode when the value holds more data items than allowed (as profile.ts counts them). */
 export const TOO_MANY_ITEMS: unique symbol = Symbol('too many items')
 

@@ -7,8 +7,8 @@
  * reads with CODEC_OPTIONS (the unit tests compare the two). Anything else, and anything malformed or
  * outside the profile, makes {@link fastDecode} return GENERAL untouched, for the profile check and
  * cbor-x to read or reject: what it accepts is a strict subset of the profile (profile.ts), data item
- * budget included. Short ASCII map keys come from a small cache of the keys last read (bounded: see
- * keyCache).
+ * budget included. Short ASCII map keys, and the short strings among a message's own fields (a
+ * method's name), come from a small cache of the keys last read (bounded: see keyCache).
  */
 import { GENERAL, isGeneral, littleEndian, MAX_DEPTH, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
 import { DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES } from './profile.js'
@@ -307,7 +307,10 @@ const KEY_CACHE_BITS = 10
  */
 const keyCache: string[] = Array.from({ length: 1 << KEY_CACHE_BITS }, () => '')
 
-/** A map key, or a message field, of `length` bytes (at is past its head), as readString reads it, through the key cache. */
+/**
+ * A map key, or a string field of the message itself, of `length` bytes (at is past its head), as
+ * readString reads it, through the key cache.
+ */
 function readKey(length: number): unknown {
   if (length === 0 || length > CACHED_KEY_BYTES || length > end - at) return readString(length)
   const s = src

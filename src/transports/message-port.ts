@@ -241,8 +241,9 @@ function isMessagePortMain(port: MessagePortLike): boolean {
  *
  * With a peer that supports it (this version), the messages produced in one tick leave in one post
  * (a post that reaches 32 messages or 8 KiB leaves at once, so that the peer starts on it), and the
- * buffers listed with `transfer()` are transferred rather than copied (detached on the sending side). Other traffic on the same port is left alone as long as it is neither a Uint8Array
- * nor, with such a peer, an Array.
+ * buffers listed with `transfer()` are transferred rather than copied (detached on the sending side).
+ * Other traffic on the same port is left alone as long as it is neither a Uint8Array nor, with such a
+ * peer, an Array.
  * @throws TypeError for anything but a port, such as a MessageChannel (pass its `port1`), and for an
  *   option that is wrong (RangeError for a number out of its range), as `new Channel(options)` does.
  */
