@@ -33,6 +33,11 @@ const TWO_64 = 1n << 64n
 // after the previous one and the buffer is replaced, never overwritten, when it is full, so a payload
 // handed out stays valid for as long as anyone holds it.
 let target = new Uint8Array(BUFFER_SIZE)
+/**
+ * target's ArrayBuffer, kept beside it: a payload is made as a view of it with the constructor, which
+ * costs less than `subarray` (a builtin that looks up the species constructor first).
+ */
+let targetBuffer = target.buffer
 let position = 0
 let start = 0
 /** Set while a message is being encoded: a getter that sends a message of its own goes to cbor-x. */
@@ -55,10 +60,7 @@ let encodeItemsLeft = 0
 export function fastEncode(value: unknown, largeBinaryFrom = 0, maxItems = DEFAULT_MAX_FRAME_ITEMS): Payload | undefined | typeof TOO_MANY_ITEMS {
   if (encoding) return undefined
   encoding = true
-  if (target.length - position < 256) {
-    target = new Uint8Array(BUFFER_SIZE)
-    position = 0
-  }
+  if (target.length - position < 256) replaceTarget(new Uint8Array(BUFFER_SIZE), 0)
   start = chunkStart = position
   largeBinary = largeBinaryFrom
   chunks = undefined
@@ -74,10 +76,7 @@ export function fastEncode(value: unknown, largeBinaryFrom = 0, maxItems = DEFAU
     chunks = undefined
     // A buffer grown for one large message is not kept for the next ones: the payload handed out
     // keeps it alive for as long as it is needed, and no longer.
-    if (target.length > MAX_KEPT_BUFFER) {
-      target = new Uint8Array(BUFFER_SIZE)
-      position = 0
-    }
+    if (target.length > MAX_KEPT_BUFFER) replaceTarget(new Uint8Array(BUFFER_SIZE), 0)
   }
   return payload
 }
@@ -86,7 +85,8 @@ export function fastEncode(value: unknown, largeBinaryFrom = 0, maxItems = DEFAU
 function cut(): Payload {
   // A payload never spans its whole buffer: a transport that transfers such a buffer to another
   // thread would detach the one shared here.
-  const tail = position - chunkStart === target.length ? target.slice(chunkStart, position) : target.subarray(chunkStart, position)
+  const tail =
+    position - chunkStart === target.length ? target.slice(chunkStart, position) : new Uint8Array(targetBuffer, chunkStart, position - chunkStart)
   if (chunks === undefined) return tail
   chunks.push(tail)
   return chunks
@@ -98,10 +98,16 @@ function reserve(bytes: number): void {
   const pending = position - chunkStart
   const next = new Uint8Array(Math.max(BUFFER_SIZE, (pending + bytes) * 2))
   next.set(target.subarray(chunkStart, position))
-  target = next
-  position = pending
+  replaceTarget(next, pending)
   // Chunks already cut keep their views of the old buffer.
   start = chunkStart = 0
+}
+
+/** Writes from now on go to `buffer`, from `at`. */
+function replaceTarget(buffer: Uint8Array<ArrayBuffer>, at: number): void {
+  target = buffer
+  targetBuffer = buffer.buffer
+  position = at
 }
 
 function write(value: unknown, depth: number): boolean {
