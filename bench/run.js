@@ -13,7 +13,7 @@
  *
  * Environment:
  *   BENCH_QUICK=1           smoke run: one run, small counts (about a minute)
- *   BENCH_RUNS=n            runs per contender and scenario (default 3; 1 with BENCH_QUICK)
+ *   BENCH_RUNS=n            runs per contender and scenario (default 5; 1 with BENCH_QUICK)
  *   BENCH_ECHO_RUNS=n       runs of the echo, 16 MiB (1 MiB over NATS) (default 5, or BENCH_RUNS if more; BENCH_RUNS with BENCH_QUICK)
  *   BENCH_ONLY=a,b          only these contenders, or `sockets` / `ports` / `nats` for all of a path (each
  *                           path's reference, raw-socket, port-raw or nats-plain, is always added: ratios need it)
@@ -35,7 +35,7 @@ const MiB = 1024 * 1024
 const quick = process.env.BENCH_QUICK === '1'
 
 /**
- * Scenario parameters. Full: about 7-8 minutes on 2 cores (NATS: 77 s of it); quick: about a minute.
+ * Scenario parameters. Full: about 13-14 minutes on 2 cores with 5 runs; quick: about a minute.
  * The latency warm-up stays full-size in the quick run: with a few hundred calls the JIT is not done
  * and p50 doubles.
  */
@@ -65,8 +65,9 @@ const pathScenarioOptions = {
 const optionsFor = (contender, scenario) => pathScenarioOptions[contender.path]?.[scenario] ?? scenarioOptions[scenario]
 const echoSizeOf = (path) => (pathScenarioOptions[path]?.bandwidth ?? scenarioOptions.bandwidth).size
 
-const runs = Number(process.env.BENCH_RUNS ?? (quick ? 1 : 3))
-// The 16 MiB echo varies most from run to run (bench/README.md, "The 16 MiB echo"): it gets more runs.
+const runs = Number(process.env.BENCH_RUNS ?? (quick ? 1 : 5))
+// The 16 MiB echo varies most from run to run (bench/README.md, "The 16 MiB echo"): at least 5 runs
+// whatever BENCH_RUNS says, unless the run is a quick one.
 const echoRuns = Number(process.env.BENCH_ECHO_RUNS ?? (quick ? runs : Math.max(runs, 5)))
 const runsOf = (scenario) => (scenario === 'bandwidth' ? echoRuns : runs)
 const scenarioNames = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()) ?? Object.keys(scenarioOptions)
