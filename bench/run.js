@@ -67,7 +67,7 @@ const echoSizeOf = (path) => (pathScenarioOptions[path]?.bandwidth ?? scenarioOp
 
 const runs = Number(process.env.BENCH_RUNS ?? (quick ? 1 : 5))
 // The 16 MiB echo varies most from run to run (bench/README.md, "The 16 MiB echo"): at least 5 runs
-// whatever BENCH_RUNS says, unless the run is a quick one.
+// even when BENCH_RUNS asks for fewer, unless the run is a quick one or BENCH_ECHO_RUNS says otherwise.
 const echoRuns = Number(process.env.BENCH_ECHO_RUNS ?? (quick ? runs : Math.max(runs, 5)))
 const runsOf = (scenario) => (scenario === 'bandwidth' ? echoRuns : runs)
 const scenarioNames = process.env.BENCH_SCENARIOS?.split(',').map((s) => s.trim()) ?? Object.keys(scenarioOptions)

@@ -34,8 +34,9 @@ const TWO_64 = 1n << 64n
 // handed out stays valid for as long as anyone holds it.
 let target = new Uint8Array(BUFFER_SIZE)
 /**
- * target's ArrayBuffer, kept beside it: a payload is made as a view of it with the constructor, which
- * costs less than `subarray` (a builtin that looks up the species constructor first).
+ * target's ArrayBuffer, kept beside it: a message's last (or only) chunk is made as a view of it with
+ * the constructor, which costs less than `subarray` (a builtin that looks up the species constructor
+ * first).
  */
 let targetBuffer = target.buffer
 let position = 0
