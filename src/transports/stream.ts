@@ -2,6 +2,7 @@ import { nextTick } from 'node:process'
 import type { Readable, Writable } from 'node:stream'
 import type { Transport, TransportSink } from '../core/transport.js'
 import { FrameDecoder, HEADER_SIZE, isWhole, payloadLength, writeHeader, type Payload } from '../protocol/framing.js'
+import { allocateFrame } from './frame-memory.js'
 
 /** Payloads up to this size are copied into the tick's batch; larger ones go as their own chunk, uncopied. */
 const COPY_LIMIT = 64 * 1024
@@ -65,7 +66,7 @@ export class StreamTransport implements Transport {
   constructor(readable: Readable, writable: Writable, options: StreamTransportOptions) {
     this.#readable = readable
     this.#writable = writable
-    this.#decoder = new FrameDecoder(options.maxFrameSize, Buffer.allocUnsafeSlow)
+    this.#decoder = new FrameDecoder(options.maxFrameSize, allocateFrame)
   }
 
   start(sink: TransportSink): void {

@@ -78,13 +78,14 @@ export interface Fixture {
 }
 
 /**
- * Forks `test/fixtures/<name>` with an IPC channel for test control. The process is killed after the
- * test if it is still running.
+ * Forks `test/fixtures/<name>` with an IPC channel for test control, and `execArgv` for Node's flags
+ * that NODE_OPTIONS does not take. The process is killed after the test if it is still running.
  */
-export function spawnFixture(name: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Fixture {
+export function spawnFixture(name: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, execArgv: string[] = []): Fixture {
   const child = fork(join(fixturesDir, name), args, {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: { ...process.env, ...env },
+    ...(execArgv.length > 0 ? { execArgv: [...process.execArgv, ...execArgv] } : {}),
   })
   let output = ''
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()))
