@@ -33,7 +33,7 @@ export function figures(scenario, outcome) {
     case 'structured':
       return { structuredPerSec: result.callsPerSec, dateAs: result.dateAs }
     case 'bandwidth':
-      return { echoMs: result.medianMs, mibPerSec: result.mibPerSec, faultsPerEcho: result.faultsPerEcho }
+      return { echoMs: result.medianMs, mibPerSec: result.mibPerSec, faultsPerEcho: result.faultsPerEcho, firstEchoMs: result.warmupTimes[0] }
     case 'memory':
       return {
         rssGrowthMiB: (samples.after.rss - samples.before.rss) / MiB,
@@ -112,6 +112,7 @@ function columns(memoryCalls, echoSize) {
     ['20-field object, calls/s', 'structured', (row) => `${fmt.int(row.structuredPerSec)}${row.dateAs === 'string' ? ` ${DATE_AS_STRING}` : ''}`],
     ['×raw', 'structured', (row) => fmt.ratio(row.structuredRatio)],
     [`${sizeText(echoSize)} echo ms, median (min-max)`, 'bandwidth', echoCell],
+    ['first echo ms', 'bandwidth', (row) => fmt.ms(row.firstEchoMs)],
     ['bandwidth ×raw', 'bandwidth', (row) => fmt.ratio(row.bandwidthRatio)],
     [`server RSS Δ MiB (${memoryCalls.toLocaleString('en-US')} calls)`, 'memory', (row) => fmt.mib(row.rssGrowthMiB)],
   ]
@@ -135,7 +136,10 @@ export function renderTable(summary, path, { scenarioNames, runsOf, memoryCalls,
     lines.push(`| ${row.kind === 'subject' ? `**${contender.name}**` : contender.name} | ${cells.join(' | ')} |`)
   }
   const notes = [`×raw: against ${references[path]}.`]
-  if (ran.has('bandwidth')) notes.push(`${sizeText(echoSize)} echo: median of ${runsOf('bandwidth')} run(s), each the median of its echoes.`)
+  if (ran.has('bandwidth'))
+    notes.push(
+      `${sizeText(echoSize)} echo: median of ${runsOf('bandwidth')} run(s), each the median of its echoes after warm-up; first echo: the first of each run's fresh pair of processes, median of the runs.`,
+    )
   if (contenders.some((c) => summary[c.name].dateAs === 'string'))
     notes.push(`${DATE_AS_STRING} JSON has no Date: the record's Date left and came back as an ISO string.`)
   return `${lines.join('\n')}\n\n${notes.join(' ')}`
