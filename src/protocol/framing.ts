@@ -111,8 +111,9 @@ export class FrameDecoder {
   /**
    * @param maxFrameSize largest payload accepted; a larger header is a ProtocolError before any allocation.
    * @param allocate makes the buffer a frame is copied into (one that spans chunks, or a sizeable one
-   *   in a much larger chunk), every byte of which is then written: Node's transports pass
-   *   `Buffer.allocUnsafeSlow`, which skips zeroing and may reuse memory the allocator already has,
+   *   in a much larger chunk), every byte of which is then written: Node's stream transport passes
+   *   `allocateFrame` (`Buffer.allocUnsafeSlow`, which skips zeroing and may reuse memory the
+   *   allocator already has, and a hint to glibc on the first large frame: transports/frame-memory.ts),
    *   where `new Uint8Array` takes fresh zeroed pages for large frames. Not `allocUnsafe`: small
    *   frames would land in Node's shared pool, and a decoded byte string's `.buffer` would show it.
    */

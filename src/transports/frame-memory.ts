@@ -35,7 +35,11 @@ let primed = false
 export function allocateFrame(length: number): Uint8Array {
   if (!primed && length >= PRIME_MIN) {
     primed = true
-    Buffer.allocUnsafeSlow(PRIME_SIZE)
+    try {
+      Buffer.allocUnsafeSlow(PRIME_SIZE)
+    } catch {
+      // A hint only: where the address space is too tight for it, frames are served as before.
+    }
   }
   return Buffer.allocUnsafeSlow(length)
 }
