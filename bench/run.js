@@ -35,7 +35,7 @@ const MiB = 1024 * 1024
 const quick = process.env.BENCH_QUICK === '1'
 
 /**
- * Scenario parameters. Full: about 13-14 minutes on 2 cores with 5 runs; quick: about a minute.
+ * Scenario parameters. Full: about 15 minutes on 2 cores with 5 runs; quick: about a minute.
  * The latency warm-up stays full-size in the quick run: with a few hundred calls the JIT is not done
  * and p50 doubles.
  */
@@ -44,9 +44,9 @@ const scenarioOptions = {
   latency: quick ? { size: 32, warmup: 2000, calls: 3000, maxMs: 1000 } : { size: 32, warmup: 2000, calls: 10_000, maxMs: 3000 },
   throughput: { size: 32, ...callsPerSecond },
   structured: callsPerSecond,
-  // The echo is timed after 1 s of echoes, over 1 s of echoes: the first few of a fresh pair of
-  // processes grow both heaps to their working size, a fresh page at a time (bench/README.md, "The
-  // 16 MiB echo"). That is the first echo column, not the bandwidth.
+  // The echo is timed after 1 s of echoes, over 1 s of echoes (NATS: counts of its own, below): the
+  // first few of a fresh pair of processes grow both heaps to their working size, a fresh page at a
+  // time (bench/README.md, "The 16 MiB echo"). That is the first echo column, not the bandwidth.
   bandwidth: quick ? { size: 16 * MiB, warmup: 1, reps: 1 } : { size: 16 * MiB, warmup: 1, warmupMs: 1000, reps: 5, repsMs: 1000 },
   memory: quick ? { size: 32, inflight: 64, warmup: 2000, calls: 5000 } : { size: 32, inflight: 64, warmup: 2000, calls: 20_000 },
 }

@@ -138,7 +138,7 @@ export function renderTable(summary, path, { scenarioNames, runsOf, memoryCalls,
   const notes = [`×raw: against ${references[path]}.`]
   if (ran.has('bandwidth'))
     notes.push(
-      `${sizeText(echoSize)} echo: median of ${runsOf('bandwidth')} run(s), each the median of its echoes after warm-up; first echo: the first of each run's fresh pair of processes, median of the runs.`,
+      `${sizeText(echoSize)} echo: median of ${runsOf('bandwidth')} run(s), each the median of its echoes after warm-up; first echo: the first of each run's fresh pair (two processes, or a process and its Worker), median of the runs.`,
     )
   if (contenders.some((c) => summary[c.name].dateAs === 'string'))
     notes.push(`${DATE_AS_STRING} JSON has no Date: the record's Date left and came back as an ISO string.`)
