@@ -9,7 +9,7 @@ import { checkPort, openLink, type LinkOptions } from '../core/link.js'
 import { frameSizeOf } from '../core/options.js'
 import type { Transport, TransportSink } from '../core/transport.js'
 import { isWhole, payloadLength, type Payload } from '../protocol/framing.js'
-import { BATCH_FEATURE, pack, single, unpack, type Post } from './port-batch.js'
+import { BATCH_FEATURE, KEPT_MAX, pack, postedCopy, single, unpack, type Post } from './port-batch.js'
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the port shapes below must accept Node's, the DOM's and Electron's typings */
 
@@ -104,7 +104,7 @@ export class MessagePortTransport implements Transport {
     if (this.#ended) return
     try {
       // One call at a time, the usual case when waiting on each: a plain Uint8Array, without packing.
-      if (queue.length === 1 && isWhole(queue[0])) this.#post(single(queue[0], this.#transfer))
+      if (queue.length === 1 && isWhole(queue[0])) this.#postOne(queue[0])
       else for (const post of pack(queue, this.#transfer)) this.#post(post)
     } catch (error) {
       // A buffer detached since it was encoded (sent twice with transfer(), or transferred elsewhere)
@@ -167,7 +167,8 @@ export class MessagePortTransport implements Transport {
   send(payload: Payload): boolean {
     if (this.#ended) return false
     if (!this.#batching) {
-      this.#post(single(payload, this.#transfer))
+      if (isWhole(payload)) this.#postOne(payload)
+      else this.#post(single(payload, this.#transfer))
       return true
     }
     // Posted in a microtask, with whatever else the code running now produces: the answers to a
@@ -179,6 +180,12 @@ export class MessagePortTransport implements Transport {
     // for the end of the tick would have each side idle while the other works.
     if ((this.#queued += payloadLength(payload)) >= BATCH_POST_BYTES || queued >= BATCH_POST_PAYLOADS) this.#flush()
     return true
+  }
+
+  /** A whole payload alone: a small one from the buffer kept for its size, posted at once. */
+  #postOne(payload: Uint8Array): void {
+    if (payload.byteLength <= KEPT_MAX) this.#port.postMessage(postedCopy(payload))
+    else this.#post(single(payload, this.#transfer))
   }
 
   #post({ data, transfer }: Post): void {

@@ -75,6 +75,29 @@ function copy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return owned
 }
 
+/** Payloads up to this size are posted from a buffer kept for their size; see postedCopy. */
+export const KEPT_MAX = 256
+
+/** One buffer per payload size up to KEPT_MAX, made on first use (at most 32 KiB in all). */
+const kept: (Uint8Array<ArrayBuffer> | undefined)[] = []
+
+/**
+ * A copy of a small whole payload, in a buffer of exactly its size that is used again for the next
+ * payload of that size: valid only until the next call, so the caller posts it at once. postMessage
+ * copies what it clones before it returns (the structured clone serializes synchronously, in
+ * worker_threads, the DOM and Electron alike), so the buffer is free again when it returns. A fresh
+ * buffer per post costs the receiving heap nothing but costs this one an ArrayBuffer to make and,
+ * at the next collection, to sweep: measured over a worker_threads port, one call at a time, that
+ * sweeping was a fifth of each scavenge.
+ */
+export function postedCopy(payload: Uint8Array): Uint8Array<ArrayBuffer> {
+  const size = payload.byteLength
+  let bytes = kept[size]
+  if (bytes === undefined) kept[size] = bytes = new Uint8Array(new ArrayBuffer(size))
+  bytes.set(payload)
+  return bytes
+}
+
 /**
  * One payload as a post of version 1: a Uint8Array in a buffer of its own, which a clone would copy
  * whole (a view of the codec's shared buffer would show the peer everything else in it).

@@ -2,10 +2,22 @@
  * The port messages of the `batch` feature (PROTOCOL.md section 2.2): what the sender packs (bounds,
  * what travels apart, what is transferred) and every way the receiver refuses a malformed batch.
  */
+import { MessageChannel, type MessagePort } from 'node:worker_threads'
 import { describe, expect, test } from 'vitest'
 import { Codec } from '../../src/protocol/codec.js'
 import { joinPayload, type Payload } from '../../src/protocol/framing.js'
-import { APART_FROM, MAX_BATCH_APART, MAX_BATCH_PAYLOADS, TRANSFER_FROM, pack, single, unpack, type Post } from '../../src/transports/port-batch.js'
+import {
+  APART_FROM,
+  KEPT_MAX,
+  MAX_BATCH_APART,
+  MAX_BATCH_PAYLOADS,
+  TRANSFER_FROM,
+  pack,
+  postedCopy,
+  single,
+  unpack,
+  type Post,
+} from '../../src/transports/port-batch.js'
 
 const codec = new Codec()
 const hex = (payload: Payload): string => Buffer.from(joinPayload(payload)).toString('hex')
@@ -143,4 +155,36 @@ test('a single post copies a payload in chunks into one buffer', () => {
   expect(hex(post.data as Uint8Array)).toBe(hex(payload))
   expect(post.transfer).toHaveLength(1)
   expect(post.transfer[0]).toBe((post.data as Uint8Array).buffer)
+})
+
+describe('small payloads posted from a buffer kept for their size', () => {
+  test('the copy is exact, in a buffer of its own size, and the same buffer serves the next payload of that size', () => {
+    const first = postedCopy(new Uint8Array([1, 2, 3]).subarray(1))
+    expect([...first]).toEqual([2, 3])
+    expect(first.byteOffset).toBe(0)
+    expect(first.buffer.byteLength).toBe(2)
+    const kept = first.buffer
+    const second = postedCopy(Uint8Array.of(7, 8))
+    expect(second.buffer).toBe(kept)
+    expect([...second]).toEqual([7, 8])
+    expect(postedCopy(Uint8Array.of(1, 2, 3)).buffer).not.toBe(kept)
+    expect(postedCopy(new Uint8Array(KEPT_MAX)).buffer.byteLength).toBe(KEPT_MAX)
+  })
+
+  test('a worker_threads port clones it when posted: payloads of one size posted in one turn arrive each as sent', async () => {
+    const { port1, port2 } = new MessageChannel()
+    const sent = Array.from({ length: 50 }, (_, i) => Uint8Array.from({ length: 40 }, (_, j) => (i * 7 + j) & 0xff))
+    const arrived = new Promise<Uint8Array[]>((resolve) => {
+      const got: Uint8Array[] = []
+      ;(port2 as MessagePort).on('message', (data: Uint8Array) => {
+        got.push(data)
+        if (got.length === sent.length) resolve(got)
+      })
+    })
+    for (const bytes of sent) port1.postMessage(postedCopy(bytes))
+    const got = await arrived
+    port1.close()
+    expect(got.map((bytes) => Buffer.from(bytes).toString('hex'))).toEqual(sent.map((bytes) => Buffer.from(bytes).toString('hex')))
+    expect(got.every((bytes) => bytes.buffer.byteLength === 40)).toBe(true)
+  })
 })
