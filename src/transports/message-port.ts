@@ -93,6 +93,11 @@ export class MessagePortTransport implements Transport {
   #ended = false
   /** Both sides announced batches: payloads wait in `#queue` for the end of the tick. */
   #batching = false
+  /**
+   * The port is the platform's own MessagePort, which clones what it posts before postMessage returns,
+   * so small payloads can go from kept buffers (postedCopy). A wrapper might keep or transfer them.
+   */
+  readonly #reuse: boolean
   #queue: Payload[] = []
   /** Bytes of the payloads in `#queue`. */
   #queued = 0
@@ -115,6 +120,7 @@ export class MessagePortTransport implements Transport {
 
   constructor(port: MessagePortLike, options: { transfer?: boolean; maxFrameSize?: number } = {}) {
     this.#port = port
+    this.#reuse = isNativePort(port)
     this.#transfer = options.transfer ?? !isMessagePortMain(port)
     this.#maxFrameSize = frameSizeOf(options)
   }
@@ -182,10 +188,21 @@ export class MessagePortTransport implements Transport {
     return true
   }
 
-  /** A whole payload alone: a small one from the buffer kept for its size, posted at once. */
+  /**
+   * A whole payload alone: on the platform's own port, a small one from the buffer kept for its size,
+   * posted at once and then cleared, so that no message (a handshake proof) stays in memory after it.
+   */
   #postOne(payload: Uint8Array): void {
-    if (payload.byteLength <= KEPT_MAX) this.#port.postMessage(postedCopy(payload))
-    else this.#post(single(payload, this.#transfer))
+    if (!this.#reuse || payload.byteLength > KEPT_MAX) {
+      this.#post(single(payload, this.#transfer))
+      return
+    }
+    const bytes = postedCopy(payload)
+    try {
+      this.#port.postMessage(bytes)
+    } finally {
+      bytes.fill(0)
+    }
   }
 
   #post({ data, transfer }: Post): void {
@@ -233,6 +250,12 @@ const resolved = Promise.resolve()
 
 function isEmitter(port: MessagePortLike): port is EmitterPort {
   return typeof (port as EmitterPort).on === 'function'
+}
+
+/** worker_threads' MessagePort (`parentPort` too) or the DOM's: the platform's own, not a wrapper. */
+function isNativePort(port: MessagePortLike): boolean {
+  const Native = (globalThis as { MessagePort?: abstract new (...args: never[]) => unknown }).MessagePort
+  return typeof Native === 'function' && port instanceof Native
 }
 
 /** Electron's MessagePortMain: an EventEmitter with start() but without the DOM's addEventListener. */

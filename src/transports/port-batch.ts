@@ -78,14 +78,14 @@ function copy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
 /** Payloads up to this size are posted from a buffer kept for their size; see postedCopy. */
 export const KEPT_MAX = 256
 
-/** One buffer per payload size up to KEPT_MAX, made on first use (at most 32 KiB in all). */
+/** One buffer per payload size up to KEPT_MAX, made on first use (about 32 KiB in all at most). */
 const kept: (Uint8Array<ArrayBuffer> | undefined)[] = []
 
 /**
  * A copy of a small whole payload, in a buffer of exactly its size that is used again for the next
- * payload of that size: valid only until the next call, so the caller posts it at once. postMessage
- * copies what it clones before it returns (the structured clone serializes synchronously, in
- * worker_threads, the DOM and Electron alike), so the buffer is free again when it returns. A fresh
+ * payload of that size: valid only until the next call, so the caller posts it at once, and only on
+ * the platform's own MessagePort, whose postMessage clones what it is given before it returns (a
+ * wrapper might keep it, or transfer it). A fresh
  * buffer per post costs the receiving heap nothing but costs this one an ArrayBuffer to make and,
  * at the next collection, to sweep: measured over a worker_threads port, one call at a time, that
  * sweeping was a fifth of each scavenge.
@@ -93,9 +93,15 @@ const kept: (Uint8Array<ArrayBuffer> | undefined)[] = []
 export function postedCopy(payload: Uint8Array): Uint8Array<ArrayBuffer> {
   const size = payload.byteLength
   let bytes = kept[size]
-  if (bytes === undefined) kept[size] = bytes = new Uint8Array(new ArrayBuffer(size))
+  // Made again if something detached it (a port that transferred it after all).
+  if (bytes === undefined || bytes.byteLength !== size) kept[size] = bytes = new Uint8Array(new ArrayBuffer(size))
   bytes.set(payload)
   return bytes
+}
+
+/** The buffer kept for payloads of `size` bytes, if one was made: for tests. */
+export function keptFor(size: number): Uint8Array | undefined {
+  return kept[size]
 }
 
 /**
