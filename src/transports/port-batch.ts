@@ -85,10 +85,9 @@ const kept: (Uint8Array<ArrayBuffer> | undefined)[] = []
  * A copy of a small whole payload, in a buffer of exactly its size that is used again for the next
  * payload of that size: valid only until the next call, so the caller posts it at once, and only on
  * the platform's own MessagePort, whose postMessage clones what it is given before it returns (a
- * wrapper might keep it, or transfer it). A fresh
- * buffer per post costs the receiving heap nothing but costs this one an ArrayBuffer to make and,
- * at the next collection, to sweep: measured over a worker_threads port, one call at a time, that
- * sweeping was a fifth of each scavenge.
+ * wrapper might keep it, or transfer it). A fresh buffer per post costs the receiving heap nothing but
+ * costs this one an ArrayBuffer to make and, at the next collection, to sweep: measured over a
+ * worker_threads port, one call at a time, that sweeping was a fifth of each scavenge.
  */
 export function postedCopy(payload: Uint8Array): Uint8Array<ArrayBuffer> {
   const size = payload.byteLength

@@ -38,6 +38,16 @@ function receive(port: MessagePort, count: number): Promise<Uint8Array[]> {
   )
 }
 
+test('a worker_threads port clones what it is posted: payloads of one size posted in one turn arrive each as sent', async () => {
+  const { port1, port2 } = channel()
+  const sent = payloads(40)
+  const arrived = receive(port2, sent.length)
+  for (const bytes of sent) port1.postMessage(postedCopy(bytes))
+  const got = await arrived
+  expect(got.map(hex)).toEqual(sent.map(hex))
+  expect(got.every((bytes) => bytes.buffer.byteLength === 40)).toBe(true)
+})
+
 test('a native port: payloads of one size sent in one turn each arrive as sent, and the kept buffer is cleared', async () => {
   const { port1, port2 } = channel()
   const transport = new MessagePortTransport(port1)

@@ -2,7 +2,6 @@
  * The port messages of the `batch` feature (PROTOCOL.md section 2.2): what the sender packs (bounds,
  * what travels apart, what is transferred) and every way the receiver refuses a malformed batch.
  */
-import { MessageChannel, type MessagePort } from 'node:worker_threads'
 import { describe, expect, test } from 'vitest'
 import { Codec } from '../../src/protocol/codec.js'
 import { joinPayload, type Payload } from '../../src/protocol/framing.js'
@@ -169,22 +168,5 @@ describe('small payloads posted from a buffer kept for their size', () => {
     expect([...second]).toEqual([7, 8])
     expect(postedCopy(Uint8Array.of(1, 2, 3)).buffer).not.toBe(kept)
     expect(postedCopy(new Uint8Array(KEPT_MAX)).buffer.byteLength).toBe(KEPT_MAX)
-  })
-
-  test('a worker_threads port clones it when posted: payloads of one size posted in one turn arrive each as sent', async () => {
-    const { port1, port2 } = new MessageChannel()
-    const sent = Array.from({ length: 50 }, (_, i) => Uint8Array.from({ length: 40 }, (_, j) => (i * 7 + j) & 0xff))
-    const arrived = new Promise<Uint8Array[]>((resolve) => {
-      const got: Uint8Array[] = []
-      ;(port2 as MessagePort).on('message', (data: Uint8Array) => {
-        got.push(data)
-        if (got.length === sent.length) resolve(got)
-      })
-    })
-    for (const bytes of sent) port1.postMessage(postedCopy(bytes))
-    const got = await arrived
-    port1.close()
-    expect(got.map((bytes) => Buffer.from(bytes).toString('hex'))).toEqual(sent.map((bytes) => Buffer.from(bytes).toString('hex')))
-    expect(got.every((bytes) => bytes.buffer.byteLength === 40)).toBe(true)
   })
 })
