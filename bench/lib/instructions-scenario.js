@@ -10,8 +10,13 @@
  * one byte from `markFds[1]` while the runner dumps callgrind's counters. The stop is synchronous and
  * touches no stream or timer: going through the control socket instead ran Node's stream code with
  * another socket at every mark, and V8 deoptimized and recompiled a dozen functions after each one.
+ *
+ * A Worker inherits the process's execArgv, so this module is preloaded in the Worker of a port
+ * contender too (bench/lib/ports.js), where the server runs: there it adds nothing. The scenario is
+ * the main thread's alone, and only the main thread writes marks.
  */
 import { readSync, writeSync } from 'node:fs'
+import { isMainThread } from 'node:worker_threads'
 import { checkBytes, fingerprint, makePayload, scenarios } from './scenarios.js'
 
 /** @param options { size, inflight, boundaries: [{ at, label }] with `at` increasing, markFds: [out, in] } */
@@ -60,4 +65,4 @@ async function instructions(call, { size, inflight, boundaries, markFds }) {
   return { calls: completed, inflight }
 }
 
-scenarios.instructions = instructions
+if (isMainThread) scenarios.instructions = instructions
