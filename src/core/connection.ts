@@ -194,7 +194,7 @@ export class Connection implements TransportSink, OutboxSink {
   message(payload: Payload): void {
     const traffic = this.#owner.traffic
     traffic.framesReceived++
-    traffic.bytesReceived += isWhole(payload) ? payload.byteLength : payloadLength(payload)
+    traffic.bytesReceived += payloadLength(payload)
     if (this.#closeReason !== undefined) return
     if (this.#phase === 'open') {
       const heartbeat = this.#heartbeat
@@ -224,7 +224,7 @@ export class Connection implements TransportSink, OutboxSink {
   send(payload: Payload): boolean {
     const traffic = this.#owner.traffic
     traffic.framesSent++
-    traffic.bytesSent += isWhole(payload) ? payload.byteLength : payloadLength(payload)
+    traffic.bytesSent += payloadLength(payload)
     return this.#transport.send(payload)
   }
 
@@ -386,7 +386,7 @@ export class Connection implements TransportSink, OutboxSink {
     try {
       if (isWhole(payload)) {
         const message = parseMessage(this.#encoder.codec.decode(payload), payload)
-        this.#owner.received(message, payload.byteLength)
+        this.#owner.received(message, payload.length)
         return
       }
       // In pieces: parseMessage reads ids from the bytes of the message's head, which come first.

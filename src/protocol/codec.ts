@@ -198,7 +198,7 @@ export class Codec {
     // peer's item limit (every item takes a byte), or one holding a break byte (which every indefinite
     // length needs) or a tag-27 head (which counts for more items); nearly all small messages skip it.
     const limit = this.peerMaxFrameItems
-    if (payload.byteLength > MAX_BIGNUM_BYTES || payload.byteLength > limit || payload.indexOf(0xff) !== -1 || hasTag27(payload)) {
+    if (payload.length > MAX_BIGNUM_BYTES || payload.length > limit || payload.indexOf(0xff) !== -1 || hasTag27(payload)) {
       const problem = profileViolation(payload, limit, extraTag)
       if (problem !== undefined) throw new SerializationError(`value cannot be sent: ${problem}`)
     }

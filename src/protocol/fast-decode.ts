@@ -66,7 +66,7 @@ let nextApart = 0
 export function fastDecode(payload: Uint8Array, maxItems = DEFAULT_MAX_FRAME_ITEMS, pieces?: readonly Uint8Array[], cutAt?: number[]): unknown {
   src = payload
   at = nextApart = 0
-  end = pieces === undefined ? payload.byteLength : cutAt![0]
+  end = pieces === undefined ? payload.length : cutAt![0]
   decodeItemsLeft = maxItems - 1
   apart = pieces
   cuts = cutAt ?? cuts
@@ -80,8 +80,8 @@ export function fastDecode(payload: Uint8Array, maxItems = DEFAULT_MAX_FRAME_ITE
 /** The content of a byte string of `n` bytes whose head ends at the next cut, or GENERAL. */
 function contentApart(n: number): unknown {
   const content = apart?.[nextApart]
-  if (content === undefined || at !== end || content.byteLength !== n) return GENERAL
-  end = ++nextApart < apart!.length ? cuts[nextApart] : src.byteLength
+  if (content === undefined || at !== end || content.length !== n) return GENERAL
+  end = ++nextApart < apart!.length ? cuts[nextApart] : src.length
   return content
 }
 

@@ -351,7 +351,7 @@ function writeString(value: string): void {
 
 /** A byte string, behind `tag` (a typed array's, 64-87) unless that is -1. */
 function writeBytes(bytes: Uint8Array, tag: number): boolean {
-  const length = bytes.byteLength
+  const length = bytes.length
   // A length beyond 32 bits needs a head this encoder does not write; no frame could carry it anyway.
   if (length > 0xffffffff) return false
   if (tag >= 0) {

@@ -351,7 +351,7 @@ export function peekId(payload: Uint8Array): number {
 /** The argument after an initial byte whose additional information is `info` (24-26), at `at`; -1 if truncated. */
 function readArgument(payload: Uint8Array, at: number, info: number): number {
   const size = 1 << (info - 24)
-  if (at + size > payload.byteLength) return -1
+  if (at + size > payload.length) return -1
   let value = 0
   for (let i = 0; i < size; i++) value = value * 256 + payload[at + i]
   return value

@@ -134,8 +134,8 @@ export class MessagePortTransport implements Transport {
       // data that is not a Uint8Array, or an Array before batches are agreed on.
       const data = value instanceof Uint8Array || Array.isArray(value) ? value : (value as { data?: unknown } | null | undefined)?.data
       if (data instanceof Uint8Array) {
-        if (data.byteLength > this.#maxFrameSize) {
-          this.destroy(new ProtocolError(`a frame of ${data.byteLength} bytes exceeds maxFrameSize (${this.#maxFrameSize})`))
+        if (data.length > this.#maxFrameSize) {
+          this.destroy(new ProtocolError(`a frame of ${data.length} bytes exceeds maxFrameSize (${this.#maxFrameSize})`))
           return
         }
         sink.message(data)
@@ -193,7 +193,7 @@ export class MessagePortTransport implements Transport {
    * posted at once and then cleared, so that no message (a handshake proof) stays in memory after it.
    */
   #postOne(payload: Uint8Array): void {
-    if (!this.#reuse || payload.byteLength > KEPT_MAX) {
+    if (!this.#reuse || payload.length > KEPT_MAX) {
       this.#post(single(payload, this.#transfer))
       return
     }

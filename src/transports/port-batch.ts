@@ -60,7 +60,7 @@ function apartChunks(payload: Payload, canTransfer: boolean): number {
 }
 
 function travelsApart(chunk: Uint8Array, canTransfer: boolean): boolean {
-  return chunk.byteLength >= APART_FROM || (canTransfer && isTransferable(chunk))
+  return chunk.length >= APART_FROM || (canTransfer && isTransferable(chunk))
 }
 
 /** Whether `bytes` is a view of the whole of an ArrayBuffer (not a SharedArrayBuffer, which a clone does not copy). */
@@ -70,7 +70,7 @@ function spansBuffer(bytes: Uint8Array): boolean {
 
 /** A copy of `bytes` in an ArrayBuffer of its own. (`slice` would not do: on a Buffer it is a view.) */
 function copy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  const owned = new Uint8Array(bytes.byteLength)
+  const owned = new Uint8Array(bytes.length)
   owned.set(bytes)
   return owned
 }
@@ -90,10 +90,10 @@ const kept: (Uint8Array<ArrayBuffer> | undefined)[] = []
  * worker_threads port, one call at a time, that sweeping was a fifth of each scavenge.
  */
 export function postedCopy(payload: Uint8Array): Uint8Array<ArrayBuffer> {
-  const size = payload.byteLength
+  const size = payload.length
   let bytes = kept[size]
   // Made again if something detached it (a port that transferred it after all).
-  if (bytes === undefined || bytes.byteLength !== size) kept[size] = bytes = new Uint8Array(new ArrayBuffer(size))
+  if (bytes === undefined || bytes.length !== size) kept[size] = bytes = new Uint8Array(new ArrayBuffer(size))
   bytes.set(payload)
   return bytes
 }
@@ -115,10 +115,10 @@ export function single(payload: Payload, canTransfer: boolean): Post {
     let at = 0
     for (const chunk of payload) {
       bytes.set(chunk, at)
-      at += chunk.byteLength
+      at += chunk.length
     }
   }
-  return { data: bytes, transfer: canTransfer && bytes.byteLength >= TRANSFER_FROM ? [bytes.buffer] : [] }
+  return { data: bytes, transfer: canTransfer && bytes.length >= TRANSFER_FROM ? [bytes.buffer] : [] }
 }
 
 /**
@@ -151,7 +151,7 @@ export function pack(payloads: readonly Payload[], canTransfer: boolean): Post[]
 function recordBytes(payload: Payload, cut: number, canTransfer: boolean): number {
   if (cut <= 0) return HEADER + payloadLength(payload)
   let bytes = HEADER * (cut + 1)
-  for (const chunk of payload as readonly Uint8Array[]) if (!travelsApart(chunk, canTransfer)) bytes += chunk.byteLength
+  for (const chunk of payload as readonly Uint8Array[]) if (!travelsApart(chunk, canTransfer)) bytes += chunk.length
   return bytes
 }
 
@@ -170,7 +170,7 @@ function batch(payloads: readonly Payload[], from: number, to: number, size: num
     for (const chunk of isWhole(payload) ? [payload] : payload) {
       if (whole || !travelsApart(chunk, canTransfer)) {
         records.set(chunk, at)
-        at += chunk.byteLength
+        at += chunk.length
         continue
       }
       writeWord(records, header, (at - segment + CONTINUES) >>> 0)
@@ -182,7 +182,7 @@ function batch(payloads: readonly Payload[], from: number, to: number, size: num
     if (at - segment > MAX_RECORD) throw new RangeError('a payload of 2 GiB or more cannot be batched')
     writeWord(records, header, at - segment)
   }
-  if (canTransfer && records.byteLength >= TRANSFER_FROM) transfer.push(records.buffer)
+  if (canTransfer && records.length >= TRANSFER_FROM) transfer.push(records.buffer)
   return { data, transfer }
 }
 
@@ -221,7 +221,7 @@ export function unpack(batch: readonly unknown[], maxFrameSize: number): Payload
   if (!(records instanceof Uint8Array)) return 'a batch does not start with a Uint8Array'
   if (batch.length - 1 > MAX_BATCH_APART) return `a batch carries ${batch.length - 1} contents apart, more than ${MAX_BATCH_APART}`
   for (let i = 1; i < batch.length; i++) if (!(batch[i] instanceof Uint8Array)) return `element ${i} of a batch is not a Uint8Array`
-  const end = records.byteLength
+  const end = records.length
   const payloads: Payload[] = []
   let next = 1
   let at = 0
@@ -241,7 +241,7 @@ export function unpack(batch: readonly unknown[], maxFrameSize: number): Payload
       if (next === batch.length) return 'a record goes on past the last content of a batch'
       const content = batch[next++] as Uint8Array
       pieces.push(content)
-      total += content.byteLength
+      total += content.length
       // Checked as it grows: a payload's pieces are never all gathered before its size is known.
       if (total > maxFrameSize) break
     }

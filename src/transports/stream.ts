@@ -95,11 +95,11 @@ export class StreamTransport implements Transport {
     const writable = this.#writable
     if (this.#ended || writable.writableEnded || writable.destroyed) return false
     if (!isWhole(payload)) return this.#sendChunks(payload)
-    const length = payload.byteLength
+    const length = payload.length
     if (length > COPY_LIMIT) return this.#sendChunks([payload])
     const size = HEADER_SIZE + length
     let batch = this.#batch
-    if (!batch || this.#batchEnd + size > batch.byteLength) {
+    if (!batch || this.#batchEnd + size > batch.length) {
       this.#flushBatch()
       batch = this.#batch = Buffer.allocUnsafe(Math.max(this.#nextBatchSize, size))
       this.#nextBatchSize = Math.min(BATCH_SIZE, 2 * this.#nextBatchSize)
