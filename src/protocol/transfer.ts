@@ -32,7 +32,8 @@ const transferable = new WeakSet<Uint8Array>()
  * Over a worker_threads or DOM `MessagePort` (or `Worker`) whose peer supports batches (this
  * version), each listed buffer that holds a binary value of the message (a `Uint8Array`, `Buffer`,
  * other typed array or `ArrayBuffer`, in plain arrays and objects) moves to the receiving side when
- * the message leaves (at the end of the current task, or at once when the messages waiting to leave
+ * the message leaves (when the port message being handled has been, else at the end of the current
+ * task; or at once when the messages waiting to leave
  * reach 8 KiB or 32, as a message that carries a large buffer does): on this side it is
  * **detached**, its `byteLength` 0 along with every view of it. The receiver gets the memory itself,
  * uncopied; a view that did not span its whole buffer arrives as a view of the whole buffer,

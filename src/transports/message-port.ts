@@ -91,30 +91,46 @@ export class MessagePortTransport implements Transport {
   readonly #listeners: [event: string, listener: (value: unknown) => void][] = []
   #sink: TransportSink | undefined
   #ended = false
-  /** Both sides announced batches: payloads wait in `#queue` for the end of the tick. */
+  /** Both sides announced batches: payloads wait for the end of the tick. */
   #batching = false
   /**
    * The port is the platform's own MessagePort, which clones what it posts before postMessage returns,
    * so small payloads can go from kept buffers (postedCopy). A wrapper might keep or transfer them.
    */
   readonly #reuse: boolean
-  #queue: Payload[] = []
-  /** Bytes of the payloads in `#queue`. */
+  /**
+   * The payloads waiting for the end of the tick: `#lone` while there is one (a call at a time, the
+   * usual case, needs no array), `#queue` from the second on.
+   */
+  #lone: Payload | undefined
+  #queue: Payload[] | undefined
+  /** Bytes of the payloads waiting. */
   #queued = 0
+  /**
+   * A message from the port is being handled: what it makes this side send (the answers to the calls
+   * it carried) leaves when it has been handled, without a microtask of its own.
+   */
+  #dispatching = false
+  /** Posting what was waiting: a port that hands a post straight back to this side dispatches now. */
+  #flushing = false
   readonly #flush = (): void => {
+    const lone = this.#lone
     const queue = this.#queue
-    if (queue.length === 0) return
-    this.#queue = []
+    if (lone === undefined && queue === undefined) return
+    this.#lone = this.#queue = undefined
     this.#queued = 0
     if (this.#ended) return
+    this.#flushing = true
     try {
       // One call at a time, the usual case when waiting on each: a plain Uint8Array, without packing.
-      if (queue.length === 1 && isWhole(queue[0])) this.#postOne(queue[0])
-      else for (const post of pack(queue, this.#transfer)) this.#post(post)
+      if (lone !== undefined && isWhole(lone)) this.#postOne(lone)
+      else for (const post of pack(queue ?? [lone as Payload], this.#transfer)) this.#post(post)
     } catch (error) {
       // A buffer detached since it was encoded (sent twice with transfer(), or transferred elsewhere)
       // cannot be posted: what was queued is lost, so the connection cannot go on.
       this.destroy(error instanceof Error ? error : new Error(String(error)))
+    } finally {
+      this.#flushing = false
     }
   }
 
@@ -129,24 +145,17 @@ export class MessagePortTransport implements Transport {
     this.#sink = sink
     this.#listen('message', (value) => {
       if (this.#ended) return
-      // worker_threads hands over the value itself; the DOM and Electron an event that carries it.
-      // Anything else on the port (a Worker may carry other traffic) is not ours and is left alone:
-      // data that is not a Uint8Array, or an Array before batches are agreed on.
-      const data = value instanceof Uint8Array || Array.isArray(value) ? value : (value as { data?: unknown } | null | undefined)?.data
-      if (data instanceof Uint8Array) {
-        if (data.length > this.#maxFrameSize) {
-          this.destroy(new ProtocolError(`a frame of ${data.length} bytes exceeds maxFrameSize (${this.#maxFrameSize})`))
-          return
+      const outer = this.#dispatching
+      this.#dispatching = true
+      try {
+        this.#receive(sink, value)
+      } finally {
+        this.#dispatching = outer
+        // Within a flush (a port that posts synchronously to this side), after its posts: in order.
+        if (!outer) {
+          if (this.#flushing) void resolved.then(this.#flush)
+          else this.#flush()
         }
-        sink.message(data)
-      } else if (this.#batching && Array.isArray(data)) {
-        const payloads = unpack(data, this.#maxFrameSize)
-        if (typeof payloads === 'string') {
-          this.destroy(new ProtocolError(`malformed port message: ${payloads}`))
-          return
-        }
-        // The channel may end on any of them (a goodbye, a protocol error): nothing after counts.
-        for (let i = 0; i < payloads.length && !this.#ended; i++) sink.message(payloads[i])
       }
     })
     this.#listen('messageerror', () => this.destroy(new ProtocolError('a message could not be deserialized')))
@@ -166,6 +175,28 @@ export class MessagePortTransport implements Transport {
     this.#port.start?.()
   }
 
+  #receive(sink: TransportSink, value: unknown): void {
+    // worker_threads hands over the value itself; the DOM and Electron an event that carries it.
+    // Anything else on the port (a Worker may carry other traffic) is not ours and is left alone:
+    // data that is not a Uint8Array, or an Array before batches are agreed on.
+    const data = value instanceof Uint8Array || Array.isArray(value) ? value : (value as { data?: unknown } | null | undefined)?.data
+    if (data instanceof Uint8Array) {
+      if (data.length > this.#maxFrameSize) {
+        this.destroy(new ProtocolError(`a frame of ${data.length} bytes exceeds maxFrameSize (${this.#maxFrameSize})`))
+        return
+      }
+      sink.message(data)
+    } else if (this.#batching && Array.isArray(data)) {
+      const payloads = unpack(data, this.#maxFrameSize)
+      if (typeof payloads === 'string') {
+        this.destroy(new ProtocolError(`malformed port message: ${payloads}`))
+        return
+      }
+      // The channel may end on any of them (a goodbye, a protocol error): nothing after counts.
+      for (let i = 0; i < payloads.length && !this.#ended; i++) sink.message(payloads[i])
+    }
+  }
+
   negotiated(features: ReadonlySet<string>): void {
     this.#batching = features.has(BATCH_FEATURE)
   }
@@ -177,11 +208,20 @@ export class MessagePortTransport implements Transport {
       else this.#post(single(payload, this.#transfer))
       return true
     }
-    // Posted in a microtask, with whatever else the code running now produces: the answers to a
-    // batch of calls, the calls of a loop. A promise reaction, not queueMicrotask: Node's makes an
-    // AsyncResource per call, which cost more than the rest of a send (process.nextTick too).
-    const queued = this.#queue.push(payload)
-    if (queued === 1) void resolved.then(this.#flush)
+    // Posted at the end of the tick, with whatever else the code running now produces: the answers to
+    // a batch of calls, the calls of a loop. That is when the message being handled has been, or else
+    // in a microtask: a promise reaction, not queueMicrotask, whose Node version makes an AsyncResource
+    // per call, which cost more than the rest of a send (process.nextTick too).
+    let queued = 1
+    if (this.#queue !== undefined) queued = this.#queue.push(payload)
+    else if (this.#lone !== undefined) {
+      this.#queue = [this.#lone, payload]
+      this.#lone = undefined
+      queued = 2
+    } else {
+      this.#lone = payload
+      if (!this.#dispatching) void resolved.then(this.#flush)
+    }
     // A full batch leaves now, so that the peer works on it while this side makes the rest: waiting
     // for the end of the tick would have each side idle while the other works.
     if ((this.#queued += payloadLength(payload)) >= BATCH_POST_BYTES || queued >= BATCH_POST_PAYLOADS) this.#flush()
@@ -212,13 +252,13 @@ export class MessagePortTransport implements Transport {
 
   /** Messages already posted are still delivered: the port queues them before it closes. */
   close(): void {
-    if (this.#queue.length > 0) this.#flush()
+    this.#flush()
     this.#finish()
   }
 
   destroy(error?: Error): void {
     // Payloads of this tick (a handshake proof before an authentication failure) still leave.
-    if (this.#queue.length > 0 && !this.#ended) this.#flush()
+    if (!this.#ended) this.#flush()
     this.#finish(error)
   }
 
