@@ -206,6 +206,24 @@ describe('fast encode writes the bytes cbor-x writes', () => {
     sameBytes([1, 'after'])
   })
 
+  test('an object that only claims to be an array is handed back, not written as one', () => {
+    expect(fastEncode({ constructor: Array, length: 2, 0: 'a', 1: 'b' })).toBeUndefined()
+    expect(fastEncode(Object.create(Array.prototype))).toBeUndefined()
+    // Without a length, its item count was NaN and the item limit held no more.
+    expect(fastEncode([{ constructor: Array }, new Array(50).fill(0)], 0, 10)).toBeUndefined()
+    sameBytes([1, 'after'])
+  })
+
+  test('a typed array that claims another class is handed back, not written under its tag', () => {
+    const claims = (value: ArrayBufferView, constructor: unknown): ArrayBufferView =>
+      Object.defineProperty(value, 'constructor', { value: constructor })
+    expect(fastEncode(claims(new Float64Array([1.5, 300]), Uint8Array))).toBeUndefined()
+    expect(fastEncode(claims(Uint8Array.of(1, 2, 3), Float64Array))).toBeUndefined()
+    expect(fastEncode(claims(new DataView(new ArrayBuffer(4)), Uint8Array))).toBeUndefined()
+    expect(fastEncode(claims(Uint8Array.of(1), undefined))).toBeUndefined()
+    sameBytes([Uint8Array.of(1, 2, 3), Buffer.from([4]), new Float64Array([1.5]), 'after'])
+  })
+
   test('a buffer grown for one large message is not kept for the next', () => {
     const large = sameBytes('x'.repeat(200_000))
     expect(large.buffer.byteLength).toBeGreaterThan(200_000)
