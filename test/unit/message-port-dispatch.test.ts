@@ -4,23 +4,15 @@
  * microtask; what is sent later in the turn leaves in a microtask, after it. Over a real
  * worker_threads MessageChannel.
  */
-import { MessageChannel, type MessagePort } from 'node:worker_threads'
-import { expect, onTestFinished, test } from 'vitest'
+import type { MessagePort } from 'node:worker_threads'
+import { expect, test } from 'vitest'
+import { messageChannel as channel } from '../helpers/message-channel.js'
 import { within } from '../helpers/processes.js'
 import type { Payload } from '../../src/protocol/framing.js'
 import { BATCH_FEATURE, unpack } from '../../src/transports/port-batch.js'
 import { MessagePortTransport } from '../../src/transports/message-port.js'
 
 const DEADLINE_MS = 5000
-
-function channel(): { port1: MessagePort; port2: MessagePort } {
-  const { port1, port2 } = new MessageChannel()
-  onTestFinished(() => {
-    port1.close()
-    port2.close()
-  })
-  return { port1, port2 }
-}
 
 /** The payloads of each post `port` receives, as strings of their bytes, until `count` posts. */
 function posts(port: MessagePort, count: number): Promise<string[][]> {

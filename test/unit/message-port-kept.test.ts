@@ -4,8 +4,9 @@
  * arrives as sent, a wrapper that keeps or transfers what it is given gets buffers of its own, and a
  * kept buffer detached behind our back is made again.
  */
-import { MessageChannel, type MessagePort } from 'node:worker_threads'
-import { expect, onTestFinished, test } from 'vitest'
+import type { MessagePort } from 'node:worker_threads'
+import { expect, test } from 'vitest'
+import { messageChannel as channel } from '../helpers/message-channel.js'
 import { within } from '../helpers/processes.js'
 import { KEPT_MAX, keptFor, postedCopy } from '../../src/transports/port-batch.js'
 import { MessagePortTransport, type MessagePortLike } from '../../src/transports/message-port.js'
@@ -14,15 +15,6 @@ const DEADLINE_MS = 5000
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
 /** 50 different payloads of one size. */
 const payloads = (size: number): Uint8Array[] => Array.from({ length: 50 }, (_, i) => Uint8Array.from({ length: size }, (_, j) => (i * 7 + j) & 0xff))
-
-function channel(): { port1: MessagePort; port2: MessagePort } {
-  const { port1, port2 } = new MessageChannel()
-  onTestFinished(() => {
-    port1.close()
-    port2.close()
-  })
-  return { port1, port2 }
-}
 
 function receive(port: MessagePort, count: number): Promise<Uint8Array[]> {
   const got: Uint8Array[] = []
