@@ -132,17 +132,16 @@ function write(value: unknown, depth: number): boolean {
     // Arrays, then typed arrays, then the rest, each with a `constructor` load of its own: a load
     // that sees more than four kinds of object V8 leaves to its inline cache (a call), where one that
     // sees a few it compiles inline. An object that merely claims a constructor (an own `constructor`
-    // property, or a typed array whose prototype is not its constructor's) is none of these: the
-    // fast path leaves it to the general one.
+    // property, or a view that is not an instance of the class it names) is none of these: the fast
+    // path leaves it to the general one.
     if (Array.isArray(value)) return value.constructor === Array && writeArray(value, depth + 1)
     if (ArrayBuffer.isView(value)) {
       const constructor = value.constructor as TypedArrayClass | undefined
-      if (constructor == null || Object.getPrototypeOf(value) !== constructor.prototype) return false
-      if (constructor === Uint8Array) return writeBytes(value as Uint8Array, 64)
-      if (constructor === NodeBuffer && NodeBuffer !== undefined) return writeBytes(value as Uint8Array, -1)
-      const tag = TYPED_ARRAY_TAGS.get(constructor)
+      if (constructor === Uint8Array) return value instanceof Uint8Array && writeBytes(value, 64)
+      if (constructor === NodeBuffer && NodeBuffer !== undefined) return value instanceof (NodeBuffer as typeof Uint8Array) && writeBytes(value, -1)
+      const tag = constructor === undefined ? undefined : TYPED_ARRAY_TAGS.get(constructor)
       // The bytes of the array's span of its buffer, as they are in memory (the tag tells the order).
-      return tag !== undefined && writeBytes(new Uint8Array(value.buffer, value.byteOffset, value.byteLength), tag)
+      return tag !== undefined && value instanceof constructor! && writeBytes(new Uint8Array(value.buffer, value.byteOffset, value.byteLength), tag)
     }
     const constructor = value.constructor
     if (constructor === Object) return writeObject(value as Record<string, unknown>, depth + 1)
