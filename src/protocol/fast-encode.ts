@@ -136,12 +136,17 @@ function write(value: unknown, depth: number): boolean {
     // path leaves it to the general one.
     if (Array.isArray(value)) return value.constructor === Array && writeArray(value, depth + 1)
     if (ArrayBuffer.isView(value)) {
-      const constructor = value.constructor as TypedArrayClass | undefined
+      const constructor: unknown = value.constructor
       if (constructor === Uint8Array) return value instanceof Uint8Array && writeBytes(value, 64)
       if (constructor === NodeBuffer && NodeBuffer !== undefined) return value instanceof (NodeBuffer as typeof Uint8Array) && writeBytes(value, -1)
-      const tag = constructor === undefined ? undefined : TYPED_ARRAY_TAGS.get(constructor)
+      // Only a class the map holds reaches instanceof (a claimed `constructor` of 5 would throw there).
       // The bytes of the array's span of its buffer, as they are in memory (the tag tells the order).
-      return tag !== undefined && value instanceof constructor! && writeBytes(new Uint8Array(value.buffer, value.byteOffset, value.byteLength), tag)
+      const tag = TYPED_ARRAY_TAGS.get(constructor as TypedArrayClass)
+      return (
+        tag !== undefined &&
+        value instanceof (constructor as TypedArrayClass) &&
+        writeBytes(new Uint8Array(value.buffer, value.byteOffset, value.byteLength), tag)
+      )
     }
     const constructor = value.constructor
     if (constructor === Object) return writeObject(value as Record<string, unknown>, depth + 1)

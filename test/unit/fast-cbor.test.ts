@@ -221,6 +221,7 @@ describe('fast encode writes the bytes cbor-x writes', () => {
     expect(fastEncode(claims(Uint8Array.of(1, 2, 3), Float64Array))).toBeUndefined()
     expect(fastEncode(claims(new DataView(new ArrayBuffer(4)), Uint8Array))).toBeUndefined()
     expect(fastEncode(claims(Uint8Array.of(1), undefined))).toBeUndefined()
+    expect(fastEncode(claims(Uint8Array.of(1), 5))).toBeUndefined()
     sameBytes([Uint8Array.of(1, 2, 3), Buffer.from([4]), new Float64Array([1.5]), 'after'])
   })
 
