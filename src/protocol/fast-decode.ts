@@ -10,6 +10,7 @@
  * budget included. Short ASCII map keys, and the short strings among a message's own fields (a
  * method's name), come from a small cache of the keys last read (bounded: see keyCache).
  */
+import { bufferOf, byteOffsetOf, subarrayOf } from './bytes.js'
 import { GENERAL, isGeneral, littleEndian, MAX_DEPTH, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
 import { DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES } from './profile.js'
 
@@ -99,7 +100,7 @@ function read(depth: number): unknown {
       return -1 - n
     case 2:
       if (n > end - at) return contentApart(n)
-      return src.subarray(at, (at += n))
+      return subarrayOf(src, at, (at += n))
     case 3:
       // The strings of a message's own fields (a method's name) recur: the key cache hands the same
       // string back, its hash already computed for the handler lookup.
@@ -227,20 +228,22 @@ function readTypedArray(type: TypedArrayClass): unknown {
     // The content travelled apart (see fastDecode): the array is made of it as of the payload.
     const content = contentApart(length)
     if (isGeneral(content) || type === Uint8Array) return content
-    return typedArrayOf(type, content as Uint8Array, (content as Uint8Array).byteOffset, length)
+    return typedArrayOf(type, content as Uint8Array, byteOffsetOf(content as Uint8Array), length)
   }
-  const array = typedArrayOf(type, src, src.byteOffset + at, length)
+  const array = typedArrayOf(type, src, byteOffsetOf(src) + at, length)
   at += length
   return array
 }
 
 /** A typed array of the `length` bytes at `offset` of `bytes`' buffer: a view when aligned, else a copy. */
 function typedArrayOf(type: TypedArrayClass, bytes: Uint8Array, offset: number, length: number): unknown {
+  // Bytes first, the usual binary value: any offset is aligned for them, and no size need be read.
+  if (type === Uint8Array) return new Uint8Array(bufferOf(bytes), offset, length)
   const size = type.BYTES_PER_ELEMENT
-  if (offset % size === 0) return new type(bytes.buffer as ArrayBuffer, offset, Math.floor(length / size))
+  if (offset % size === 0) return new type(bufferOf(bytes) as ArrayBuffer, offset, Math.floor(length / size))
   if (length % size !== 0) return GENERAL
   const copy = new Uint8Array(length)
-  copy.set(new Uint8Array(bytes.buffer, offset, length))
+  copy.set(new Uint8Array(bufferOf(bytes), offset, length))
   return new type(copy.buffer)
 }
 
@@ -345,7 +348,7 @@ function readString(length: number): unknown {
     return text
   }
   try {
-    const text = utf8Decoder.decode(src.subarray(at, at + length))
+    const text = utf8Decoder.decode(subarrayOf(src, at, at + length))
     at += length
     return text
   } catch {

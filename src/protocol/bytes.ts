@@ -1,0 +1,32 @@
+/**
+ * The typed-array methods and getters of the hot paths, as plain functions. V8 11 (Node 20) compiles
+ * hot functions off the main thread, and code compiled there does not inline a property load whose
+ * holder is a built-in prototype: `bytes.set(...)`, `bytes.subarray(...)`, `bytes.byteOffset` each
+ * become a call of the generic inline cache (7 to 8 ns more a load in a loop, more where its cache is
+ * cold), where compiled on the main thread (as bench/instructions.js does, to count the same every
+ * run) they are inline. Each function here is the built-in bound once to `call`, so that calling it
+ * loads nothing.
+ */
+
+const call = Function.prototype.call
+/** %TypedArray%.prototype, which holds the methods and getters of every typed array class. */
+const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object
+
+function getter(name: string): () => unknown {
+  return Object.getOwnPropertyDescriptor(typedArrayPrototype, name)!.get!
+}
+
+/** `target.set(source, offset)`. */
+export const setBytes = call.bind(Uint8Array.prototype.set) as (target: Uint8Array, source: ArrayLike<number>, offset?: number) => void
+
+/** `bytes.subarray(begin, end)`: a view of the same class (a Buffer's is a Buffer). */
+export const subarrayOf = call.bind(Uint8Array.prototype.subarray) as <T extends Uint8Array>(bytes: T, begin: number, end: number) => T
+
+/** `view.buffer`, of a typed array (not a DataView, whose getters are its own). */
+export const bufferOf = call.bind(getter('buffer')) as (view: ArrayBufferView) => ArrayBufferLike
+
+/** `view.byteOffset`, of a typed array. */
+export const byteOffsetOf = call.bind(getter('byteOffset')) as (view: ArrayBufferView) => number
+
+/** `view.byteLength`, of a typed array. */
+export const byteLengthOf = call.bind(getter('byteLength')) as (view: ArrayBufferView) => number
