@@ -9,7 +9,7 @@ import { checkPort, openLink, type LinkOptions } from '../core/link.js'
 import { frameSizeOf } from '../core/options.js'
 import type { Transport, TransportSink } from '../core/transport.js'
 import { isWhole, payloadLength, type Payload } from '../protocol/framing.js'
-import { BATCH_FEATURE, KEPT_MAX, pack, postedCopy, single, unpack, type Post } from './port-batch.js'
+import { BATCH_FEATURE, clearPosted, KEPT_MAX, pack, postedCopy, single, unpack, type Post } from './port-batch.js'
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the port shapes below must accept Node's, the DOM's and Electron's typings */
 
@@ -241,7 +241,7 @@ export class MessagePortTransport implements Transport {
     try {
       this.#port.postMessage(bytes)
     } finally {
-      bytes.fill(0)
+      clearPosted(bytes)
     }
   }
 
