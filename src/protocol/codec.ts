@@ -7,7 +7,7 @@ import { Decoder, Encoder, type Options } from 'cbor-x'
 import { ProtocolError, SerializationError } from './errors.js'
 import { isGeneral, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
 import { fastDecode } from './fast-decode.js'
-import { fastEncode } from './fast-encode.js'
+import { fastEncodeMessage } from './fast-encode.js'
 import { isWhole, joinPayload, type Payload } from './framing.js'
 import { MessageType, type Message } from './messages.js'
 import { checkProfile, DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES, profileViolation } from './profile.js'
@@ -211,9 +211,9 @@ export class Codec {
    * MAX_BIGNUM_BYTES (it leaves larger ones to cbor-x and the check below).
    */
   #fastEncode(message: Message, largeBinaryFrom: number): Payload | undefined {
-    let fast: ReturnType<typeof fastEncode>
+    let fast: ReturnType<typeof fastEncodeMessage>
     try {
-      fast = fastEncode(message, largeBinaryFrom, this.peerMaxFrameItems)
+      fast = fastEncodeMessage(message, largeBinaryFrom, this.peerMaxFrameItems)
     } catch (error) {
       // A getter of the value threw.
       throw new SerializationError(describeEncodeFailure(error), { cause: error })
