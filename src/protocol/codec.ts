@@ -124,7 +124,10 @@ export class Codec {
   }
 
   #encodeData(message: Message, index: number, target: CallTarget | undefined): Payload {
-    const fast = this.#fastEncode(message, LARGE_BINARY)
+    // Call arguments are a plain Array the channel gathered (rest parameters, or call()'s copy).
+    const type = message[0]
+    const argsAt = type === MessageType.Call || type === MessageType.Notify || type === MessageType.CallReference ? index : -1
+    const fast = this.#fastEncode(message, LARGE_BINARY, argsAt)
     if (fast !== undefined) return fast
     // Functions, ref() objects, AbortSignals and stubs become reference tags, which exports them; if
     // the message then fails to encode, the exports made for it are undone. The same walk refuses what
@@ -179,7 +182,7 @@ export class Codec {
    *   references in place of functions.
    */
   encode(message: Message): Uint8Array {
-    const fast = this.#fastEncode(message, 0)
+    const fast = this.#fastEncode(message, 0, -1)
     if (fast !== undefined) return fast as Uint8Array
     return this.#encode(message, -1)
   }
@@ -210,10 +213,10 @@ export class Codec {
    * but the item count, which it keeps itself: no indefinite lengths, no tag 27, no bignum over
    * MAX_BIGNUM_BYTES (it leaves larger ones to cbor-x and the check below).
    */
-  #fastEncode(message: Message, largeBinaryFrom: number): Payload | undefined {
+  #fastEncode(message: Message, largeBinaryFrom: number, argsAt: number): Payload | undefined {
     let fast: ReturnType<typeof fastEncodeMessage>
     try {
-      fast = fastEncodeMessage(message, largeBinaryFrom, this.peerMaxFrameItems)
+      fast = fastEncodeMessage(message, largeBinaryFrom, this.peerMaxFrameItems, argsAt)
     } catch (error) {
       // A getter of the value threw.
       throw new SerializationError(describeEncodeFailure(error), { cause: error })

@@ -33,7 +33,11 @@ export class MessageEncoder {
     return this.codec.encode(message)
   }
 
-  /** @throws SerializationError when an argument cannot be encoded or the call exceeds the peer's limit. */
+  /**
+   * `args` here and below: a plain Array (the codec's fast path does not check its class), as the
+   * channel makes them: rest parameters, or a copy of what call() was given.
+   * @throws SerializationError when an argument cannot be encoded or the call exceeds the peer's limit.
+   */
   call(id: number, name: string, args: unknown[]): Payload {
     return this.#fitted(this.codec.encodeData([MessageType.Call, id, name, args], 3))
   }

@@ -73,3 +73,16 @@ describe('a call made by name with the wrong shape fails on the caller, and the 
     expect(client.connected && server.connected).toBe(true)
   })
 })
+
+test('call() sends the elements of any array it is given: a subclass, or one that claims another constructor', async () => {
+  // Before, the first failed to encode (written with an indefinite length), and the second was written
+  // as a map, a malformed call that cost the connection.
+  const { server, client } = await connectedPair()
+  server.expose('args', (...args: unknown[]) => args)
+  class Arguments extends Array<unknown> {}
+  const claiming = [4, 5]
+  Object.defineProperty(claiming, 'constructor', { value: Object })
+  expect(await client.call('args', Arguments.from([1, 2, 3]))).toEqual([1, 2, 3])
+  expect(await client.call('args', claiming)).toEqual([4, 5])
+  expect(client.connected && server.connected).toBe(true)
+})
