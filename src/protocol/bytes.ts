@@ -5,7 +5,8 @@
  * become a call of the generic inline cache (7 to 8 ns more a load in a loop, more where its cache is
  * cold), where compiled on the main thread (as bench/instructions.js does, to count the same every
  * run) they are inline. Each function here is the built-in bound once to `call`, so that calling it
- * loads nothing.
+ * loads nothing. Not `subarray`: called so on a Buffer (a socket's frames) it looks up the species
+ * constructor through V8's generic property lookup, twice, which the method's own call site avoids.
  */
 
 const call = Function.prototype.call
@@ -18,9 +19,6 @@ function getter(name: string): () => unknown {
 
 /** `target.set(source, offset)`. */
 export const setBytes = call.bind(Uint8Array.prototype.set) as (target: Uint8Array, source: ArrayLike<number>, offset?: number) => void
-
-/** `bytes.subarray(begin, end)`: a view of the same class (a Buffer's is a Buffer). */
-export const subarrayOf = call.bind(Uint8Array.prototype.subarray) as <T extends Uint8Array>(bytes: T, begin: number, end: number) => T
 
 /** `view.buffer`, of a typed array (not a DataView, whose getters are its own). */
 export const bufferOf = call.bind(getter('buffer')) as (view: ArrayBufferView) => ArrayBufferLike

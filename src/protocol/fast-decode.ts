@@ -10,7 +10,7 @@
  * budget included. Short ASCII map keys, and the short strings among a message's own fields (a
  * method's name), come from a small cache of the keys last read (bounded: see keyCache).
  */
-import { bufferOf, byteOffsetOf, subarrayOf } from './bytes.js'
+import { bufferOf, byteOffsetOf } from './bytes.js'
 import { GENERAL, isGeneral, littleEndian, MAX_DEPTH, TYPED_ARRAY_TAGS, type TypedArrayClass } from './fast-common.js'
 import { DEFAULT_MAX_FRAME_ITEMS, MAX_BIGNUM_BYTES } from './profile.js'
 
@@ -100,7 +100,7 @@ function read(depth: number): unknown {
       return -1 - n
     case 2:
       if (n > end - at) return contentApart(n)
-      return subarrayOf(src, at, (at += n))
+      return src.subarray(at, (at += n))
     case 3:
       // The strings of a message's own fields (a method's name) recur: the key cache hands the same
       // string back, its hash already computed for the handler lookup.
@@ -348,7 +348,7 @@ function readString(length: number): unknown {
     return text
   }
   try {
-    const text = utf8Decoder.decode(subarrayOf(src, at, at + length))
+    const text = utf8Decoder.decode(src.subarray(at, at + length))
     at += length
     return text
   } catch {

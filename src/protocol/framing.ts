@@ -2,7 +2,6 @@
  * Length-prefixed framing for byte streams: each frame is a uint32 big-endian payload length followed
  * by the payload. Message-port transports carry payloads as they are and do not use this file.
  */
-import { setBytes, subarrayOf } from './bytes.js'
 import { ProtocolError } from './errors.js'
 
 /**
@@ -246,7 +245,7 @@ export class FrameDecoder {
       if (end - start < length) break
       offset = start + length
       // As in #take: a sizeable frame is copied out of a much larger chunk rather than pinning it.
-      onFrame(length >= PIN_COPY_MIN && end > 2 * length ? this.#copy(chunk, start, offset) : subarrayOf(chunk, start, offset))
+      onFrame(length >= PIN_COPY_MIN && end > 2 * length ? this.#copy(chunk, start, offset) : chunk.subarray(start, offset))
     }
     return offset
   }
@@ -257,7 +256,7 @@ export class FrameDecoder {
    */
   #copy(chunk: Uint8Array, from: number, to: number): Uint8Array {
     const copy = this.#allocate(to - from)
-    setBytes(copy, subarrayOf(chunk, from, to))
+    copy.set(chunk.subarray(from, to))
     return copy
   }
 
@@ -287,7 +286,7 @@ export class FrameDecoder {
       const view =
         length >= PIN_COPY_MIN && first.length > 2 * length
           ? this.#copy(first, this.#offset, this.#offset + length)
-          : subarrayOf(first, this.#offset, this.#offset + length)
+          : first.subarray(this.#offset, this.#offset + length)
       this.#offset += length
       if (this.#offset === first.length) {
         this.#chunks.shift()

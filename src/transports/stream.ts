@@ -1,7 +1,6 @@
 import { nextTick } from 'node:process'
 import type { Readable, Writable } from 'node:stream'
 import type { Transport, TransportSink } from '../core/transport.js'
-import { setBytes, subarrayOf } from '../protocol/bytes.js'
 import { FrameDecoder, HEADER_SIZE, isWhole, payloadLength, writeHeader, type Payload } from '../protocol/framing.js'
 import { allocateFrame } from './frame-memory.js'
 
@@ -107,7 +106,7 @@ export class StreamTransport implements Transport {
       this.#batchStart = this.#batchEnd = 0
     }
     writeHeader(batch, this.#batchEnd, length)
-    setBytes(batch, payload, this.#batchEnd + HEADER_SIZE)
+    batch.set(payload, this.#batchEnd + HEADER_SIZE)
     this.#batchEnd += size
     if (!this.#flushScheduled) {
       this.#flushScheduled = true
@@ -137,7 +136,7 @@ export class StreamTransport implements Transport {
   /** Hands the batched frames to the stream; the rest of the batch buffer stays in use for later frames. */
   #flushBatch(): void {
     if (this.#batchEnd === this.#batchStart) return
-    const chunk = subarrayOf(this.#batch!, this.#batchStart, this.#batchEnd)
+    const chunk = this.#batch!.subarray(this.#batchStart, this.#batchEnd)
     this.#batchStart = this.#batchEnd
     this.#writable.write(chunk)
   }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { bufferOf, byteLengthOf, byteOffsetOf, setBytes, subarrayOf } from '../../src/protocol/bytes.js'
+import { bufferOf, byteLengthOf, byteOffsetOf, setBytes } from '../../src/protocol/bytes.js'
 
 // The hot paths call these in place of the typed-array methods and getters: they must behave as those do.
 describe('typed-array methods as plain functions', () => {
@@ -11,16 +11,6 @@ describe('typed-array methods as plain functions', () => {
     setBytes(target, new Uint8Array([1, 2, 3]), 2)
     expect([...target]).toEqual([0, 0, 1, 2, 3, 0])
     expect(() => setBytes(target, new Uint8Array(5), 2)).toThrow(RangeError)
-  })
-
-  test("subarrayOf keeps the view's class: a Buffer's is a Buffer, a Uint8Array's a Uint8Array", () => {
-    const plain = subarrayOf(view, 1, 3)
-    expect(plain.constructor).toBe(Uint8Array)
-    expect(byteOffsetOf(plain)).toBe(5)
-    expect(plain.length).toBe(2)
-    const fromBuffer = subarrayOf(Buffer.from([9, 8, 7, 6]), 1, 3)
-    expect(Buffer.isBuffer(fromBuffer)).toBe(true)
-    expect([...fromBuffer]).toEqual([8, 7])
   })
 
   test('the getters read the view, whatever its class', () => {
