@@ -222,8 +222,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     args: readonly unknown[],
     options?: CallOptions,
   ): InProgress<T, Item, Progress> {
-    // A plain Array, as rpc()'s rest parameters: the encoder does not check its class again.
-    return this.#calls.start<T, Item, Progress>(name, name, Array.isArray(args) ? Array.from(args) : args, options, 2)
+    return this.#calls.start<T, Item, Progress>(name, name, args, options, 2)
   }
 
   /**

@@ -124,7 +124,7 @@ export class Codec {
   }
 
   #encodeData(message: Message, index: number, target: CallTarget | undefined): Payload {
-    // Call arguments are a plain Array the channel gathered (rest parameters, or call()'s copy).
+    // Call arguments: an Array (rest parameters, or what call() was given), written as a plain one.
     const type = message[0]
     const argsAt = type === MessageType.Call || type === MessageType.Notify || type === MessageType.CallReference ? index : -1
     const fast = this.#fastEncode(message, LARGE_BINARY, argsAt)
@@ -136,12 +136,15 @@ export class Codec {
     const data = (message as unknown[])[index]
     let payload: Payload
     try {
-      const substituted = substituteReferences(data, references ?? NO_REFERENCES)
+      // cbor-x would write arguments in an Array subclass with an indefinite length, and in an array
+      // claiming another constructor as that: they travel as their elements, as the fast path writes them.
+      const plain = argsAt >= 0 ? this.#plainArguments(data) : data
+      const substituted = substituteReferences(plain, references ?? NO_REFERENCES)
       if (substituted === data) payload = this.#encodeGeneral(message, index, -1)
       else {
         const copy = (message as unknown[]).slice()
         copy[index] = substituted
-        payload = this.#encodeGeneral(copy as Message, index, REFERENCE_TAG)
+        payload = this.#encodeGeneral(copy as Message, index, substituted === plain ? -1 : REFERENCE_TAG)
       }
     } catch (error) {
       references?.settle(undefined)
@@ -151,6 +154,17 @@ export class Codec {
     }
     references?.settle(payload)
     return payload
+  }
+
+  /**
+   * Call arguments as a plain Array: `args` itself when it is one, else its elements by index (up to
+   * the item limit, which the encoding then fails on anyway: nothing unbounded is copied).
+   */
+  #plainArguments(args: unknown): unknown {
+    if (!Array.isArray(args) || args.constructor === Array || args.length > this.peerMaxFrameItems) return args
+    const plain: unknown[] = []
+    for (let i = 0; i < args.length; i++) plain.push(args[i])
+    return plain
   }
 
   /** cbor-x's path of {@link encodeData}, with large binaries kept out of the encoder. */

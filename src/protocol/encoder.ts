@@ -34,8 +34,8 @@ export class MessageEncoder {
   }
 
   /**
-   * `args` here and below: a plain Array (the codec's fast path does not check its class), as the
-   * channel makes them: rest parameters, or a copy of what call() was given.
+   * `args` here and below: an Array (rest parameters, or what call() was given), which travels as a
+   * plain one, its elements by index, whatever its class.
    * @throws SerializationError when an argument cannot be encoded or the call exceeds the peer's limit.
    */
   call(id: number, name: string, args: unknown[]): Payload {

@@ -84,5 +84,17 @@ test('call() sends the elements of any array it is given: a subclass, or one tha
   Object.defineProperty(claiming, 'constructor', { value: Object })
   expect(await client.call('args', Arguments.from([1, 2, 3]))).toEqual([1, 2, 3])
   expect(await client.call('args', claiming)).toEqual([4, 5])
+  // An ArrayBuffer is left to the general encoder, which gets the elements too.
+  const general = Arguments.from([new ArrayBuffer(2), 6])
+  const [bytes, six] = (await client.call('args', general)) as [Uint8Array, number]
+  expect([bytes.length, six]).toEqual([2, 6])
+  // An element that throws as it is read rejects the call; nothing throws from call() itself.
+  const throwing = [1]
+  Object.defineProperty(throwing, 0, {
+    get: () => {
+      throw new Error('no')
+    },
+  })
+  await expect(client.call('args', throwing)).rejects.toBeInstanceOf(SerializationError)
   expect(client.connected && server.connected).toBe(true)
 })
