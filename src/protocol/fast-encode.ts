@@ -153,7 +153,8 @@ function write(value: unknown, depth: number): boolean {
     if (depth >= MAX_DEPTH) return false
     // Arrays, then typed arrays, then the rest, each with a `constructor` load of its own: a load
     // that sees more than four kinds of object V8 leaves to its inline cache (a call), where one that
-    // sees a few it compiles inline. An object that merely claims a constructor (an own `constructor`
+    // sees a few it compiles inline, when it compiles on the main thread (off it, every such load is
+    // a call: see bytes.ts). An object that merely claims a constructor (an own `constructor`
     // property, or a view that is not an instance of the class it names) is none of these: the fast
     // path leaves it to the general one.
     if (Array.isArray(value)) return value.constructor === Array && writeArray(value, depth + 1)

@@ -10,7 +10,7 @@
  * whose high bit says that the payload goes on with the next content cut out, then the next record.
  */
 import { setBytes } from '../protocol/bytes.js'
-import { isWhole, payloadLength, type Payload } from '../protocol/framing.js'
+import { isWhole, joinPayload, payloadLength, type Payload } from '../protocol/framing.js'
 import { isTransferable } from '../protocol/transfer.js'
 
 /** The feature that announces batches, in the hello. */
@@ -125,16 +125,8 @@ export function keptFor(size: number): Uint8Array | undefined {
  * whole (a view of the codec's shared buffer would show the peer everything else in it).
  */
 export function single(payload: Payload, canTransfer: boolean): Post {
-  let bytes: Uint8Array<ArrayBuffer>
-  if (isWhole(payload)) bytes = copy(payload)
-  else {
-    bytes = new Uint8Array(payloadLength(payload))
-    let at = 0
-    for (const chunk of payload) {
-      setBytes(bytes, chunk, at)
-      at += chunk.length
-    }
-  }
+  // Chunks are joined into a new buffer; a whole payload is copied into one.
+  const bytes = (isWhole(payload) ? copy(payload) : joinPayload(payload)) as Uint8Array<ArrayBuffer>
   return { data: bytes, transfer: canTransfer && bytes.length >= TRANSFER_FROM ? [bytes.buffer] : [] }
 }
 
